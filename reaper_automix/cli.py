@@ -1,0 +1,334 @@
+"""The ``reaper-automix`` command line.
+
+Every expected problem (bad project, missing media, bad settings) is printed as one message naming the file,
+track or line, with exit status 2; a failed batch exits 1.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .errors import AutomixError
+
+console = Console(stderr=True)
+out = Console()
+
+
+class AutomixGroup(click.Group):
+    """Turns expected errors into a clear message and a non-zero exit instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AutomixError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            console.print("interrupted; nothing was written")
+            sys.exit(130)
+
+
+@click.group(cls=AutomixGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="reaper-automix")
+def main() -> None:
+    """Automatic mixing for REAPER projects.
+
+    Stage 1 balances the tracks inside each folder so they sound equally loud in their characteristic
+    frequency band; stage 2 (``mix``) sets gain, EQ, compression and pan on each folder bus to match a
+    reference mix. Projects are read from .rpp files and written to a NEW .rpp next to the original
+    (PROJECT-automix.rpp); the original is only replaced with --in-place, which keeps a backup.
+    """
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+class _Reporter:
+    """Adapts the pipeline's progress callback to one rich progress bar per stage."""
+
+    def __init__(self, bar: Progress):
+        self.bar = bar
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done)
+
+
+# --- info ------------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
+def info(project: Path) -> None:
+    """Show the tracks, folders, items and media of PROJECT.rpp, and what a balance would leave out and why."""
+    from .audio.render import check_media
+    from .grouping import group_tracks
+    from .rpp.reader import load_session
+
+    session, _ = load_session(project)
+    parents = session.parents()
+    grouping = group_tracks(session)
+    missing = {}
+    for name, path, why in check_media(session):
+        missing.setdefault(name, []).append(f"{path} ({why})")
+    excluded = {e.track: e.reason for e in grouping.excluded}
+    group_of = {t: g.name for g in grouping.groups for t in g.members}
+
+    out.print(f"[bold]{project}[/]  {session.sample_rate} Hz, {len(session.tracks)} tracks, "
+              f"{sum(len(t.items) for t in session.tracks)} items, {session.length_s:.1f} s")
+    from rich.table import Table
+
+    table = Table()
+    for col in ("#", "track", "items", "sources", "group", "status"):
+        table.add_column(col)
+    for t in session.tracks:
+        depth = 0
+        p = parents[t.index]
+        while p is not None:
+            depth += 1
+            p = parents[p]
+        kinds = sorted({i.take.source.kind.value for i in t.items if i.take} | ({"no take"} if any(i.take is None for i in t.items) else set()))
+        status = excluded.get(t.index, "")
+        if t.name in missing:
+            status = "missing media: " + ", ".join(missing[t.name])
+        table.add_row(
+            str(t.index + 1),
+            "  " * depth + ("[bold]" + t.name + "/[/]" if t.is_folder else t.name),
+            str(len(t.items)),
+            ",".join(kinds),
+            group_of.get(t.index, ""),
+            status,
+        )
+    out.print(table)
+    for g in grouping.groups:
+        out.print(f"group [bold]{g.name}[/] ({g.source}): {len(g.members)} tracks")
+    n_missing = sum(len(v) for v in missing.values())
+    out.print(f"missing or unreadable media files: {n_missing}" if n_missing else "all media found")
+
+
+# --- analyze / balance -----------------------------------------------------------------------------------------
+
+
+def _balance_options(f):
+    options = [
+        click.option("--method", type=click.Choice(["centroid", "f0", "lufs"]), default="centroid", show_default=True,
+                     help="Loudness measure: in the band around the spectral centroid, in 2-4x the pitch (PESTO), "
+                          "or plain LUFS (the paper's baseline)."),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                     help="YAML settings: group overrides, excluded/locked tracks, offsets in dB."),
+        click.option("--filter-order", type=click.Choice(["1", "2", "4"]), default="1", show_default=True,
+                     help="Band filter slope: 1 = 6 dB/octave as the paper's authors used; 2, 4 = Butterworth."),
+        click.option("--ceiling", type=float, default=-1.0, show_default=True, help="Peak of the balanced mix, dBFS."),
+        click.option("--group-peak", type=float, default=-0.1, show_default=True,
+                     help="Peak of each group stem before the between-group gain, dBFS (the paper's rule)."),
+        click.option("--silence", type=float, default=-60.0, show_default=True,
+                     help="Tracks quieter than this (LUFS) are left untouched."),
+        click.option("--no-between-groups", is_flag=True,
+                     help="Do not balance the groups against each other (each stem keeps its -0.1 dBFS peak level)."),
+        click.option("--skip-missing", is_flag=True,
+                     help="Leave tracks with missing or unreadable media out instead of stopping."),
+        click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+                     help="Worker processes for analysis."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _make_options(method, filter_order, ceiling, group_peak, silence, no_between_groups, skip_missing, workers,
+                  strength=1.0):
+    from .pipeline import BalanceOptions
+
+    return BalanceOptions(
+        method=method,
+        filter_order=int(filter_order),
+        mix_ceiling_dbfs=ceiling,
+        group_peak_dbfs=group_peak,
+        silence_lufs=silence,
+        between_groups=not no_between_groups,
+        strength=strength,
+        skip_missing=skip_missing,
+        workers=workers,
+    )
+
+
+def _run_balance(project: Path, options, config_path: Path | None, *, quiet: bool = False):
+    from .config import BalanceConfig, load_config
+    from .pipeline import balance_session
+    from .rpp.reader import load_session
+
+    config = load_config(config_path) if config_path else BalanceConfig()
+    session, document = load_session(project)
+    if quiet:
+        return balance_session(session, options, config), document
+    with progress_bar() as bar:
+        return balance_session(session, options, config, progress=_Reporter(bar)), document
+
+
+@main.command()
+@click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
+@_balance_options
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report.")
+def analyze(project: Path, config_path, report_path, **kw) -> None:
+    """Measure PROJECT.rpp and show the balance stage 1 would set, without writing a project."""
+    from .report import balance_report, print_balance_table, write_json
+
+    result, _ = _run_balance(project, _make_options(**kw), config_path)
+    report = balance_report(result)
+    print_balance_table(report, out)
+    if report_path:
+        write_json(report, report_path)
+        console.print(f"report: {report_path}")
+
+
+def output_path(project: Path, output: Path | None, in_place: bool) -> Path:
+    if in_place and output is not None:
+        raise AutomixError("give either -o/--output or --in-place, not both")
+    if in_place:
+        return project
+    return output if output is not None else project.with_name(f"{project.stem}-automix{project.suffix}")
+
+
+@main.command()
+@click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the balanced project [default: PROJECT-automix.rpp next to PROJECT].")
+@click.option("--in-place", is_flag=True, help="Replace PROJECT itself (a timestamped backup is kept beside it).")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="How far to move the faders from where they are toward the computed balance.")
+@_balance_options
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report.")
+@click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
+              help="Render the balanced mix to this WAV file.")
+def balance(project: Path, output, in_place, force, strength, config_path, report_path, preview, **kw) -> None:
+    """Balance the tracks inside each folder of PROJECT.rpp and write the faders to a new project.
+
+    Track faders get the within-group balance, folder faders the group levels. Gains beyond REAPER's
+    +12 dB fader go into the items' take volume. Running it again on its output changes nothing.
+    """
+    from .report import balance_report, print_balance_table, write_json
+    from .rpp.apply import write_project
+
+    target = output_path(project, output, in_place)
+    result, document = _run_balance(project, _make_options(strength=strength, **kw), config_path)
+    report = balance_report(result)
+    print_balance_table(report, out)
+    written = write_project(document, result.session, result.changes, target, in_place=in_place, force=force)
+    console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
+    if report_path:
+        write_json(report, report_path)
+        console.print(f"report: {report_path}")
+    if preview:
+        from .preview import render_preview
+
+        render_preview(result.session, result.plan, preview)
+        console.print(f"preview: {preview}")
+
+
+# --- batch -----------------------------------------------------------------------------------------------------
+
+
+def _batch_one(project: str, options, config_path: str | None, force: bool) -> tuple[str, str, float]:
+    from .rpp.apply import write_project
+
+    start = time.perf_counter()
+    result, document = _run_balance(Path(project), options, Path(config_path) if config_path else None, quiet=True)
+    target = output_path(Path(project), None, False)
+    write_project(document, result.session, result.changes, target, force=force)
+    return project, result.changes.description, time.perf_counter() - start
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Projects processed at the same time (one worker process each).")
+@click.option("--recursive", is_flag=True, help="Also look in sub-folders.")
+@click.option("--force", is_flag=True, help="Replace existing PROJECT-automix.rpp outputs.")
+@_balance_options
+def batch(folder: Path, jobs, recursive, force, config_path, **kw) -> None:
+    """Balance every .rpp project in FOLDER, each written to PROJECT-automix.rpp beside it.
+
+    Keeps going past a failing project; prints a summary and exits 1 if any project failed.
+    """
+    kw["workers"] = 1  # parallelism is across projects
+    options = _make_options(**kw)
+    pattern = "**/*" if recursive else "*"
+    projects = sorted(
+        p for p in folder.glob(pattern) if p.suffix.lower() == ".rpp" and not p.stem.endswith("-automix")
+    )
+    if not projects:
+        raise AutomixError(f"{folder}: no .rpp projects found" + ("" if recursive else " (try --recursive)"))
+    failures: list[tuple[Path, str]] = []
+    with progress_bar() as bar, ProcessPoolExecutor(max_workers=jobs) as pool:
+        task = bar.add_task("projects", total=len(projects))
+        futures = {
+            pool.submit(_batch_one, str(p), options, str(config_path) if config_path else None, force): p
+            for p in projects
+        }
+        for future in as_completed(futures):
+            p = futures[future]
+            try:
+                _, summary, seconds = future.result()
+                out.print(f"[green]ok[/]   {p}: {summary} ({seconds:.1f} s)")
+            except AutomixError as exc:
+                failures.append((p, str(exc)))
+                out.print(f"[red]FAIL[/] {p}: {exc}", highlight=False)
+            except Exception as exc:  # a bug in one project must not stop the batch; report it
+                failures.append((p, f"internal error: {exc!r}"))
+                out.print(f"[red]FAIL[/] {p}: internal error: {exc!r}", highlight=False)
+            bar.advance(task)
+    out.print(f"{len(projects) - len(failures)} of {len(projects)} projects balanced, {len(failures)} failed")
+    if failures:
+        sys.exit(1)
+
+
+# --- demo ------------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-session"),
+              show_default=True, help="Folder for the generated project, media and reference mix.")
+@click.option("--tracks", type=click.IntRange(16, 400), default=104, show_default=True, help="Number of tracks.")
+@click.option("--length", "length_s", type=click.FloatRange(5, 1200), default=150.0, show_default=True,
+              help="Song length in seconds.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing demo folder.")
+@click.option("--run/--no-run", "run_pipeline", default=False,
+              help="Then mix the generated project (stage 1, and stage 2 against the generated reference).")
+def demo(out_dir: Path, tracks, length_s, seed, overwrite, run_pipeline) -> None:
+    """Generate a realistic multitrack REAPER demo project (SoundFont-rendered, deliberately unbalanced)."""
+    from .demo import generate_demo
+
+    with progress_bar() as bar:
+        manifest = generate_demo(out_dir, seed=seed, length_s=length_s, n_tracks=tracks, overwrite=overwrite,
+                                 progress=_Reporter(bar))
+    console.print(f"generated {manifest.project_path} ({len(manifest.tracks)} tracks) and {manifest.reference_path}")
+    if not run_pipeline:
+        return
+    ctx = click.get_current_context()
+    ctx.invoke(
+        balance,
+        project=manifest.project_path,
+        force=True,
+        report_path=out_dir / "demo-automix-report.json",
+        preview=out_dir / "demo-automix-preview.wav",
+    )

@@ -1,0 +1,168 @@
+"""What a run measured and changed: a JSON document and a terminal table.
+
+Numbers are rounded for reading (0.01 dB, 0.1 Hz); infinities (silence) are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .pipeline import BalanceResult
+
+
+def _num(value: float | None, digits: int = 2) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def balance_report(result: BalanceResult) -> dict[str, Any]:
+    """The stage 1 report as plain JSON-able data."""
+    session = result.session
+    group_name = {t: r.group.name for r in result.groups for t in r.relative_db}
+    for g in result.grouping.groups:
+        for t in g.members:
+            group_name.setdefault(t, g.name)
+    tracks = []
+    for track in session.tracks:
+        a = result.analyses.get(track.index)
+        change = result.plan.changes.get(track.index)
+        where = None
+        if change is not None:
+            where = "fader + take volume" if change.take_gain_db else "fader"
+        tracks.append(
+            {
+                "index": track.index,
+                "name": track.name,
+                "guid": track.guid,
+                "group": group_name.get(track.index),
+                "folder": track.is_folder,
+                "method": a.method_used if a else None,
+                "band_hz": [_num(a.band_low_hz, 1), _num(a.band_high_hz, 1)] if a and a.band_low_hz else None,
+                "f0_hz": _num(a.f0_hz, 1) if a and a.f0_hz else None,
+                "band_loudness_lufs": _num(a.band_loudness_lufs) if a else None,
+                "lufs": _num(a.lufs) if a else None,
+                "peak_dbfs": _num(a.peak_dbfs) if a else None,
+                "analysis_note": (a.note or None) if a else None,
+                "fader_before_db": _num(change.fader_before_db if change else _db(track.volume)),
+                "fader_after_db": _num(change.fader_after_db) if change else None,
+                "take_gain_db": _num(change.take_gain_db) if change and change.take_gain_db else None,
+                "gain_went_to": where,
+                "note": change.note if change and change.note else None,
+                "excluded": result.excluded.get(track.index),
+            }
+        )
+    groups = [
+        {
+            "name": r.group.name,
+            "source": r.group.source,
+            "folder_track": session.tracks[r.group.folder].name if r.group.folder is not None else None,
+            "tracks": [session.tracks[t].name for t in r.relative_db],
+            "stem_peak_dbfs_before_gain": _num(r.stem_peak_dbfs),
+            "stem_band_loudness_lufs_before_gain": _num(r.stem_band_loudness),
+            "stem_lufs_before_gain": _num(r.stem_lufs),
+            "gain_db": _num(r.gain_db),
+        }
+        for r in result.groups
+    ]
+    o = result.options
+    return {
+        "project": str(session.path),
+        "sample_rate": session.sample_rate,
+        "method": o.method,
+        "options": {
+            "filter_order": o.filter_order,
+            "group_peak_dbfs": o.group_peak_dbfs,
+            "mix_ceiling_dbfs": o.mix_ceiling_dbfs,
+            "silence_lufs": o.silence_lufs,
+            "between_groups": o.between_groups,
+            "strength": o.strength,
+        },
+        "summary": result.changes.description,
+        "mix_peak_dbfs": _num(result.mix_peak_dbfs),
+        "groups": groups,
+        "tracks": tracks,
+        "notes": list(result.changes.notes),
+    }
+
+
+def _db(volume: float) -> float:
+    return -math.inf if volume == 0 else 20 * math.log10(abs(volume))
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write ``data`` as JSON atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def print_balance_table(report: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"{report['summary']} ({report['method']})", show_lines=False)
+    for col, justify in [
+        ("group", "left"),
+        ("track", "left"),
+        ("band Hz", "right"),
+        ("f0 Hz", "right"),
+        ("band LUFS", "right"),
+        ("LUFS", "right"),
+        ("peak", "right"),
+        ("fader before", "right"),
+        ("fader after", "right"),
+        ("note", "left"),
+    ]:
+        table.add_column(col, justify=justify, overflow="fold")
+
+    def fmt(v: float | None, unit: str = "") -> str:
+        return "" if v is None else f"{v:+.1f}{unit}" if unit == " dB" else f"{v:.1f}"
+
+    for t in sorted(report["tracks"], key=lambda t: (t["group"] or "~", t["index"])):
+        if t["excluded"] is None and t["fader_after_db"] is None and not t["folder"]:
+            continue
+        band = t["band_hz"]
+        note = t["excluded"] and f"left out: {t['excluded']}" or t["note"] or t["analysis_note"] or ""
+        if t["take_gain_db"]:
+            note = f"take {t['take_gain_db']:+.1f} dB " + note
+        table.add_row(
+            t["group"] or "-",
+            t["name"],
+            f"{band[0]:.0f}-{band[1]:.0f}" if band else "",
+            fmt(t["f0_hz"]),
+            fmt(t["band_loudness_lufs"]),
+            fmt(t["lufs"]),
+            fmt(t["peak_dbfs"]),
+            fmt(t["fader_before_db"], " dB"),
+            fmt(t["fader_after_db"], " dB"),
+            note,
+        )
+    console.print(table)
+    groups = Table(title="Groups")
+    for col in ("group", "from", "tracks", "stem band LUFS", "stem peak", "group gain"):
+        groups.add_column(col)
+    for g in report["groups"]:
+        groups.add_row(
+            g["name"],
+            g["source"] + (f" ({g['folder_track']})" if g["folder_track"] else ""),
+            str(len(g["tracks"])),
+            fmt(g["stem_band_loudness_lufs_before_gain"]),
+            fmt(g["stem_peak_dbfs_before_gain"]),
+            fmt(g["gain_db"], " dB"),
+        )
+    console.print(groups)
+    console.print(f"Balanced mix peak: {report['mix_peak_dbfs']} dBFS")
