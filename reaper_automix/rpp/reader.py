@@ -1,0 +1,218 @@
+"""Build a :class:`~reaper_automix.session.Session` from an ``.rpp`` file.
+
+What is read, per the ReaTeam "State Chunk Definitions" and checked on the REAPER-written fixtures:
+
+- project: ``SAMPLERATE rate ...`` field 1; a project without it gets ``default_sample_rate`` from
+  ``data/reaper_rpp.yaml`` (44100, REAPER's default device rate).
+- track: ``<TRACK {GUID}`` (else ``TRACKID``), ``NAME``, ``VOLPAN vol pan``, ``MUTESOLO mute solo``,
+  ``ISBUS`` field 2 (folder depth), ``NCHAN``, the ``<EXT`` extension data. ``Track.index`` is the position in
+  :func:`~reaper_automix.rpp.edit.track_chunks`, so ``session.tracks[i]`` is ``track_chunks(doc)[i]``.
+- item: ``POSITION``, ``LENGTH``, ``LOOP``, ``MUTE``, ``FADEIN``/``FADEOUT`` (fields in the YAML: shape, length,
+  auto-fade length which wins when > 0, curve), ``VOLPAN`` field 1 (item volume).
+- the active take only: takes after the first start at a ``TAKE`` line, and ``TAKE SEL`` marks the active one
+  (none marked: the first take). The first take's volume and pan are ``VOLPAN`` fields 3 and 2, a later
+  take's ``TAKEVOLPAN`` fields 2 and 1 (negative volume = inverted polarity); ``SOFFS``, ``PLAYRATE rate
+  preservepitch``, and the ``<SOURCE`` chunk. ``TAKE NULL`` is an empty take.
+- sources: audio types give ``AUDIO`` with ``FILE`` resolved against the project folder (Windows separators
+  accepted; absolute paths, Windows ones included, kept as written); ``_OFFLINE_`` types count as their type.
+  ``SECTION`` (``STARTPOS``, ``LENGTH``, ``MODE``) is flattened onto the inner source.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from reaper_automix.errors import ProjectParseError
+from reaper_automix.rpp.document import Chunk, Document, Line, read_document
+from reaper_automix.rpp.edit import get_track_ext, track_chunks
+from reaper_automix.rpp.facts import rpp_facts
+from reaper_automix.session import Fade, FadeShape, Item, Session, Source, SourceKind, Take, Track
+
+_WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
+
+
+class _Reader:
+    def __init__(self, doc: Document, path: Path):
+        self.doc = doc
+        self.path = path
+        self.folder = Path(os.path.abspath(path)).parent
+        facts = rpp_facts()
+        self.fade_fields = facts["fade_fields"]
+        self.kinds = {
+            word: SourceKind[kind.upper()] for kind, words in facts["source_types"].items() for word in words
+        }
+        self.offline_prefix = facts["offline_prefix"]
+        self.reverse_modes = set(facts["section_reverse_modes"])
+        self.section_unused_modes = set(facts["section_unused_modes"])
+
+    # --- fields -------------------------------------------------------------------------------------------
+    def number(self, line: Line | None, field: int, default: float) -> float:
+        """Field ``field`` (1-based, after the key) of ``line`` as a number; ``default`` when absent."""
+        if line is None:
+            return default
+        tokens = line.tokens
+        if len(tokens) <= field:
+            return default
+        try:
+            return float(tokens[field])
+        except ValueError:
+            raise ProjectParseError(
+                self.path, line.lineno or 0, f"{line.key} field {field} is not a number: {tokens[field]!r}"
+            ) from None
+
+    def text(self, line: Line | None, field: int = 1, default: str = "") -> str:
+        if line is None:
+            return default
+        tokens = line.tokens
+        return tokens[field] if len(tokens) > field else default
+
+    # --- project ------------------------------------------------------------------------------------------
+    def session(self) -> Session:
+        root = self.doc.root
+        rate = self.number(root.find_line("SAMPLERATE"), 1, rpp_facts()["default_sample_rate"])
+        if rate <= 0:
+            raise ProjectParseError(self.path, root.find_line("SAMPLERATE").lineno or 0, f"sample rate {rate}")
+        tracks = tuple(self.track(i, chunk) for i, chunk in enumerate(track_chunks(self.doc)))
+        return Session(path=self.path, sample_rate=int(round(rate)), tracks=tracks)
+
+    def track(self, index: int, chunk: Chunk) -> Track:
+        tokens = chunk.tokens
+        guid = tokens[1] if len(tokens) > 1 else self.text(chunk.find_line("TRACKID"))
+        volpan = chunk.find_line("VOLPAN")
+        mutesolo = chunk.find_line("MUTESOLO")
+        return Track(
+            index=index,
+            name=self.text(chunk.find_line("NAME")),
+            guid=guid,
+            volume=self.number(volpan, 1, 1.0),
+            pan=self.number(volpan, 2, 0.0),
+            mute=self.number(mutesolo, 1, 0) != 0,
+            solo=self.number(mutesolo, 2, 0) != 0,
+            folder_depth=int(self.number(chunk.find_line("ISBUS"), 2, 0)),
+            n_channels=int(self.number(chunk.find_line("NCHAN"), 1, 2)),
+            items=tuple(self.item(item) for item in chunk.chunks("ITEM")),
+            ext=get_track_ext(chunk),
+        )
+
+    # --- items --------------------------------------------------------------------------------------------
+    def fade(self, line: Line | None) -> Fade:
+        fields = self.fade_fields
+        length = self.number(line, 1 + fields["length_s"], 0.0)
+        auto = self.number(line, 1 + fields["auto_length_s"], 0.0)
+        shape_code = int(self.number(line, 1 + fields["shape"], 0))
+        shape = FadeShape(shape_code) if shape_code in FadeShape._value2member_map_ else FadeShape.LINEAR
+        curve = min(1.0, max(-1.0, self.number(line, 1 + fields["curve"], 0.0)))
+        return Fade(length_s=max(0.0, auto if auto > 0 else length), shape=shape, curve=curve)
+
+    def item(self, chunk: Chunk) -> Item:
+        volpan = chunk.find_line("VOLPAN")
+        return Item(
+            position_s=self.number(chunk.find_line("POSITION"), 1, 0.0),
+            length_s=self.number(chunk.find_line("LENGTH"), 1, 0.0),
+            take=self.active_take(chunk),
+            volume=self.number(volpan, 1, 1.0),
+            mute=self.number(chunk.find_line("MUTE"), 1, 0) != 0,
+            loop=self.number(chunk.find_line("LOOP"), 1, 0) != 0,
+            fade_in=self.fade(chunk.find_line("FADEIN")),
+            fade_out=self.fade(chunk.find_line("FADEOUT")),
+        )
+
+    def active_take(self, item: Chunk) -> Take | None:
+        """The active take: the segment after a ``TAKE ... SEL`` line, else the first take."""
+        segments: list[tuple[Line | None, list]] = [(None, [])]
+        for child in item.children:
+            if isinstance(child, Line) and child.key == "TAKE":
+                segments.append((child, []))
+            else:
+                segments[-1][1].append(child)
+        chosen = next((s for s in segments[1:] if "SEL" in s[0].tokens[1:]), segments[0])
+        take_line, nodes = chosen
+        if take_line is not None and "NULL" in take_line.tokens[1:]:
+            return None
+        lines = {}
+        for node in nodes:
+            if isinstance(node, Line) and node.key not in lines:
+                lines[node.key] = node
+        source_chunk = next((n for n in nodes if isinstance(n, Chunk) and n.tag == "SOURCE"), None)
+        if take_line is None and source_chunk is None and "NAME" not in lines:
+            return None  # an empty item: no take at all
+        if take_line is None:
+            pan = self.number(lines.get("VOLPAN"), 2, 0.0)
+            volume = self.number(lines.get("VOLPAN"), 3, 1.0)
+        else:
+            pan = self.number(lines.get("TAKEVOLPAN"), 1, 0.0)
+            volume = self.number(lines.get("TAKEVOLPAN"), 2, 1.0)
+        playrate = lines.get("PLAYRATE")
+        return Take(
+            name=self.text(lines.get("NAME")),
+            volume=volume,
+            pan=pan,
+            start_offset_s=self.number(lines.get("SOFFS"), 1, 0.0),
+            playrate=self.number(playrate, 1, 1.0),
+            preserve_pitch=self.number(playrate, 2, 1) != 0,
+            source=self.source(source_chunk) if source_chunk is not None else Source(SourceKind.EMPTY),
+        )
+
+    # --- sources ------------------------------------------------------------------------------------------
+    def source(self, chunk: Chunk) -> Source:
+        tokens = chunk.tokens
+        source_type = tokens[1] if len(tokens) > 1 else ""
+        if source_type == "SECTION":
+            return self.section(chunk)
+        word = source_type.removeprefix(self.offline_prefix)
+        kind = self.kinds.get(word, SourceKind.OTHER)
+        file_line = chunk.find_line("FILE")
+        file = self.resolve(self.text(file_line)) if file_line is not None and self.text(file_line) else None
+        if kind is SourceKind.AUDIO and file is None:
+            raise ProjectParseError(
+                self.path, chunk.open.lineno or 0, f"<SOURCE {source_type} has no FILE line"
+            )
+        return Source(kind=kind, file=file, source_type=source_type)
+
+    def section(self, chunk: Chunk) -> Source:
+        inner_chunk = chunk.find_chunk("SOURCE")
+        if inner_chunk is None:
+            raise ProjectParseError(self.path, chunk.open.lineno or 0, "<SOURCE SECTION holds no inner <SOURCE")
+        inner = self.source(inner_chunk)
+        mode = int(self.number(chunk.find_line("MODE"), 1, 0))
+        reverse = mode in self.reverse_modes
+        if mode in self.section_unused_modes:
+            start, length = 0.0, None
+        else:
+            start = self.number(chunk.find_line("STARTPOS"), 1, 0.0)
+            length_s = self.number(chunk.find_line("LENGTH"), 1, 0.0)
+            length = length_s if length_s > 0 else None
+        # A section of a section: offsets add up, and the inner section bounds the outer one.
+        if inner.section_length_s is not None:
+            length = inner.section_length_s - start if length is None else min(length, inner.section_length_s - start)
+        return Source(
+            kind=inner.kind,
+            file=inner.file,
+            source_type=inner.source_type,
+            section_start_s=inner.section_start_s + start,
+            section_length_s=length,
+            reversed=inner.reversed != reverse,
+        )
+
+    def resolve(self, name: str) -> Path:
+        """A media path from ``FILE``: absolute ones are kept, relative ones join the project folder."""
+        if _WINDOWS_ABSOLUTE.match(name):
+            return Path(name)  # a Windows absolute path, meaningless here: kept so that it can be reported
+        if name.startswith("/"):
+            return Path(name)
+        return Path(os.path.normpath(self.folder / name.replace("\\", "/")))
+
+
+def session_from_document(doc: Document, path: Path | str) -> Session:
+    """The session of an already parsed project; ``path`` locates relative media."""
+    return _Reader(doc, Path(path)).session()
+
+
+def load_session(path: Path | str) -> tuple[Session, Document]:
+    """Read a project file: the session model and the lossless tree (for edits), which correspond track by
+    track: ``session.tracks[i]`` comes from ``track_chunks(document)[i]``."""
+    path = Path(path)
+    doc = read_document(path)
+    return session_from_document(doc, path), doc
