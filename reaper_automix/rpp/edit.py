@@ -175,7 +175,8 @@ def wrap_in_folder(doc: Document, first_index: int, last_index: int, name: str) 
                 f"{_track_label(tracks[j])} is outside the folder of track {first_index}"
             )
     after = max(0, levels[last_index] + depths[last_index])
-    if after > base:
+    is_last_track = last_index == len(tracks) - 1
+    if after > base and not is_last_track:
         raise AutomixError(
             f"track {last_index} {_track_label(tracks[last_index])} opens a folder whose tracks are not all in "
             f"the range {first_index}..{last_index}"
@@ -184,7 +185,9 @@ def wrap_in_folder(doc: Document, first_index: int, last_index: int, name: str) 
         effective = max(0, levels[j] + depths[j]) - levels[j]
         if effective != depths[j]:
             set_folder_depth(tracks[j], effective)
-    set_folder_depth(tracks[last_index], after - levels[last_index] - 1)
+    if after <= base:
+        set_folder_depth(tracks[last_index], after - levels[last_index] - 1)
+    # else: the project's last track opens a folder with no tracks in it; nothing follows, nothing to close
     folder = insert_track(doc, first_index, name)
     set_folder_depth(folder, 1)
     return folder
