@@ -240,7 +240,8 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
     if preview:
         from .preview import render_preview
 
-        render_preview(result.session, result.plan, preview)
+        with progress_bar() as bar:
+            render_preview(result.session, result.plan, preview, progress=_Reporter(bar))
         console.print(f"preview: {preview}")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.cfb import TrackAnalysis, analyse_track
-from .audio.render import check_media, render_track
+from .audio.render import render_track, render_tracks
 from .balance import (
     FaderPlan,
     GroupGains,
@@ -34,7 +34,7 @@ from .balance import (
 )
 from .changes import ChangeSet, FaderChange, TakeGainChange
 from .config import BalanceConfig
-from .errors import AutomixError, MediaError
+from .errors import AutomixError
 from .grouping import Group, Grouping, group_tracks
 from .session import Session
 
@@ -86,17 +86,6 @@ class BalanceResult:
     mix_peak_dbfs: float  # of the balanced groups summed, after the ceiling offset
     changes: ChangeSet = field(default_factory=lambda: ChangeSet(description=""))
     stem_dir: Path | None = None
-
-    def effective_gain_db(self, track: int) -> float:
-        """Fader path (own fader and its folders') + take gain of ``track`` after the change."""
-        parents = self.session.parents()
-        total = self.plan.fader_db(track, self.session)
-        p = parents[track]
-        while p is not None:
-            total += self.plan.fader_db(p, self.session)
-            p = parents[p]
-        change = self.plan.changes.get(track)
-        return total + (change.take_gain_db if change else 0.0)
 
 
 # --- worker-process side -------------------------------------------------------------------------------------
@@ -175,16 +164,10 @@ def balance_session(
     grouping = group_tracks(session, config)
     excluded: dict[int, str] = {e.track: e.reason for e in grouping.excluded}
 
-    problems = check_media(session)
-    if problems:
-        if not options.skip_missing:
-            raise MediaError(problems)
-        by_name = {}
-        for name, path, why in problems:
-            by_name.setdefault(name, []).append(f"{path.name}: {why}")
-        for t in session.tracks:
-            if t.name in by_name and t.index not in excluded:
-                excluded[t.index] = "media missing or unreadable (" + "; ".join(by_name[t.name]) + ")"
+    # Checks every member's media up front: one MediaError listing all problems, or (skip_missing) exclusions.
+    candidates = [t for g in grouping.groups for t in g.members if t not in excluded]
+    for exclusion in render_tracks(session, candidates, skip_missing=options.skip_missing).excluded:
+        excluded[exclusion.index] = exclusion.reason
 
     members = [t for g in grouping.groups for t in g.members if t not in excluded]
     note = progress or (lambda *_: None)
