@@ -122,8 +122,10 @@ _HOSTILE = st.lists(
 
 
 def _expected_name(name: str) -> str:
-    # REAPER cannot write a string holding all three quote characters; it turns backticks into quotes
-    return name.replace("`", "'") if all(q in name for q in "\"'`") else name
+    # A token must be quoted when empty, holding a space or tab, or starting with a quote character. REAPER
+    # has no escapes, so a quoted string cannot hold all three quote characters: it turns backticks into '.
+    needs_quotes = name == "" or " " in name or "\t" in name or name[0] in "\"'`"
+    return name.replace("`", "'") if needs_quotes and all(q in name for q in "\"'`") else name
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
