@@ -28,7 +28,8 @@ def test_fixture_round_trip_is_byte_identical(path):
     doc = parse_document(data, path)
     assert doc.to_bytes() == data
     # every input line is one node line, in order
-    assert [line.lineno for line in doc.iter_lines()] == list(range(1, data.count(b"\n") + 1 + (not data.endswith(b"\n"))))
+    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    assert [line.lineno for line in doc.iter_lines()] == list(range(1, n_lines + 1))
 
 
 def test_all_three_fixtures_are_present():
@@ -96,7 +97,8 @@ def raw_projects(draw):
         for _ in range(draw(st.integers(0, 4)))
     ]
     lines = project_lines(specs)
-    indent_changes = draw(st.lists(st.sampled_from(["", " ", "\t", "      "]), min_size=len(lines), max_size=len(lines)))
+    indents = st.sampled_from(["", " ", "\t", "      "])
+    indent_changes = draw(st.lists(indents, min_size=len(lines), max_size=len(lines)))
     lines = [ind + line.lstrip(" ") if ind else line for line, ind in zip(lines, indent_changes)]
     endings = draw(st.lists(_LINE_ENDINGS, min_size=len(lines), max_size=len(lines)))
     text = "".join(line + end for line, end in zip(lines, endings))

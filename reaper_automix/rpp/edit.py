@@ -159,7 +159,8 @@ def wrap_in_folder(doc: Document, first_index: int, last_index: int, name: str) 
     The range must be whole sibling subtrees at one level. Its last track, which may already close several
     levels, is rewritten to close one more, so the folder structure of every other track is unchanged. Tracks
     in the range whose closing was clamped by REAPER (closing more levels than were open) get their effective
-    depth written, since one more level is open around them now.
+    depth written, since one more level is open around them now. A range ending with the project's last
+    track may end with a folder parent that has no tracks in it.
     """
     _check_name(name)
     tracks = track_chunks(doc)
