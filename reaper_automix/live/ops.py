@@ -1,0 +1,456 @@
+"""The REAPER side of the live bridge: operations that run inside REAPER, one round-trip each.
+
+Every public function here is in the safe server's allow-list (:data:`EXPORTED`). They take and return plain
+JSON data, import nothing beyond the standard library, and reach REAPER only through an :class:`Api` object:
+
+- inside REAPER, ``Api()`` binds REAPER's own ``reaper_python`` module (``RPR_*`` functions);
+- outside REAPER, :class:`reaper_automix.live.bridge.RemoteApi` sends every call through reapy's client,
+  one round-trip per call: the same code then runs "unbatched", which is how the bridge measures batching.
+
+REAPER's Python conventions are followed: functions with out-parameters return a tuple
+``(retval, *arguments with outputs filled)``; objects are pointer strings such as ``"(MediaTrack*)0x..."``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+
+# The ChangeSet tag keys (reaper_automix.changes.EXT_*), repeated so this module stays importable inside
+# REAPER without the rest of the package; tests assert they are equal.
+EXT_BUS = "reaper_automix_bus"
+EXT_CREATED = "reaper_automix_created"
+EXT_FX = "reaper_automix_fx"
+EXT_SECTION = "reaper_automix"  # global ExtState section: settings, progress of the last apply
+
+STRING_SIZE = 4096
+RENDER_ACTION_NAME = "File: Render project, using the most recent render settings, auto-close render dialog"
+RENDER_ACTION_FALLBACK_ID = 42230  # the same action's id in REAPER 5-7 (names are authoritative)
+
+
+class Api:
+    """REAPER's API without the ``RPR_`` prefix: ``api.GetTrack(0, 1)`` calls ``RPR_GetTrack(0, 1)``."""
+
+    def __init__(self, module=None):
+        if module is None:
+            import reaper_python as module  # only exists inside REAPER (or the test harness)
+        self._module = module
+
+    def __getattr__(self, name: str):
+        return getattr(self._module, "RPR_" + name)
+
+
+class TrackGone(Exception):
+    """Tracks named in a plan no longer exist in the project."""
+
+
+# --- small helpers over REAPER's calling conventions ---------------------------------------------------------
+
+
+def _out(result, index: int):
+    """Element ``index`` of an out-parameter tuple (REAPER returns a tuple; through JSON it is a list)."""
+    return result[index] if isinstance(result, (tuple, list)) else result
+
+
+def track_string(api: Api, track: str, key: str) -> str:
+    return _out(api.GetSetMediaTrackInfo_String(track, key, "", False), 3)
+
+
+def set_track_string(api: Api, track: str, key: str, value: str) -> None:
+    api.GetSetMediaTrackInfo_String(track, key, value, True)
+
+
+def track_guid_map(api: Api, proj=0) -> dict[str, str]:
+    """GUID -> track pointer for every track of the project (master excluded)."""
+    return {api.GetTrackGUID(tr): tr for tr in (api.GetTrack(proj, i) for i in range(api.CountTracks(proj)))}
+
+
+def parse_display_number(text: str) -> float | None:
+    """The number in a formatted parameter value (``"+3.0"``, ``"1.20k"``, ``"-inf"``); None when there is none."""
+    text = text.strip()
+    if text.lower().startswith("-inf"):
+        return -math.inf
+    m = re.search(r"[-+]?\d+(?:\.\d+)?", text)
+    if not m:
+        return None
+    value = float(m.group(0))
+    if text[m.end() : m.end() + 1].lower() == "k":
+        value *= 1000.0
+    return value
+
+
+def display_tolerance(text: str, floor: float) -> float:
+    """Half a display step of ``text`` (REAPER rounds what it shows), at least ``floor``."""
+    m = re.search(r"\d+(?:\.(\d+))?", text)
+    decimals = len(m.group(1) or "") if m else 0
+    scale = 1000.0 if re.search(r"\d\s*k", text.lower()) else 1.0
+    return max(floor, 0.5 * scale * 10.0 ** -decimals * 1.001)
+
+
+# --- reading the project -------------------------------------------------------------------------------------
+
+
+def _source_info(api: Api, src: str) -> dict:
+    kind = _out(api.GetMediaSourceType(src, "", 64), 1)
+    info = {"type": kind, "file": "", "section_start_s": 0.0, "section_length_s": None, "reversed": False}
+    if kind == "SECTION":
+        _, _, offs, length, rev = api.PCM_Source_GetSectionInfo(src, 0.0, 0.0, False)
+        parent = api.GetMediaSourceParent(src)
+        inner = _source_info(api, parent)
+        info.update(file=inner["file"], type=inner["type"], section_start_s=offs, section_length_s=length,
+                    reversed=bool(rev))
+        info["section"] = True
+        return info
+    info["file"] = _out(api.GetMediaSourceFileName(src, "", STRING_SIZE), 1)
+    return info
+
+
+def read_project(api: Api | None = None) -> dict:
+    """Everything the session model needs, in one call: project rate and path, every track with its items."""
+    api = api or Api()
+    proj = 0
+    project_file = _out(api.EnumProjects(-1, "", STRING_SIZE), 2)
+    rate = api.GetSetProjectInfo(proj, "PROJECT_SRATE", 0, False)
+    use_rate = api.GetSetProjectInfo(proj, "PROJECT_SRATE_USE", 0, False)
+    if not (use_rate and rate):
+        rate = float(_out(api.GetAudioDeviceInfo("SRATE", "", 64), 2) or 0) or 44100.0
+    tracks = []
+    for i in range(api.CountTracks(proj)):
+        tr = api.GetTrack(proj, i)
+        value = lambda key: api.GetMediaTrackInfo_Value(tr, key)  # noqa: E731 (local shorthand)
+        ext = {}
+        for key in (EXT_BUS, EXT_CREATED, EXT_FX):
+            v = track_string(api, tr, "P_EXT:" + key)
+            if v:
+                ext[key] = v
+        items = []
+        for j in range(api.CountTrackMediaItems(tr)):
+            it = api.GetTrackMediaItem(tr, j)
+            ivalue = lambda key: api.GetMediaItemInfo_Value(it, key)  # noqa: E731
+            item = {
+                "position_s": ivalue("D_POSITION"), "length_s": ivalue("D_LENGTH"), "volume": ivalue("D_VOL"),
+                "mute": bool(ivalue("B_MUTE")), "loop": bool(ivalue("B_LOOPSRC")),
+                "fade_in": [ivalue("D_FADEINLEN"), int(ivalue("C_FADEINSHAPE")), ivalue("D_FADEINDIR")],
+                "fade_out": [ivalue("D_FADEOUTLEN"), int(ivalue("C_FADEOUTSHAPE")), ivalue("D_FADEOUTDIR")],
+                "take": None,
+            }
+            take = api.GetActiveTake(it)
+            if take and not str(take).endswith("0x0000000000000000"):
+                tvalue = lambda key: api.GetMediaItemTakeInfo_Value(take, key)  # noqa: E731
+                item["take"] = {
+                    "name": _out(api.GetSetMediaItemTakeInfo_String(take, "P_NAME", "", False), 3),
+                    "volume": tvalue("D_VOL"), "pan": tvalue("D_PAN"), "start_offset_s": tvalue("D_STARTOFFS"),
+                    "playrate": tvalue("D_PLAYRATE"), "preserve_pitch": bool(tvalue("B_PPITCH")),
+                    "source": _source_info(api, api.GetMediaItemTake_Source(take)),
+                }
+            items.append(item)
+        tracks.append({
+            "index": i, "name": track_string(api, tr, "P_NAME"), "guid": api.GetTrackGUID(tr),
+            "volume": value("D_VOL"), "pan": value("D_PAN"), "mute": bool(value("B_MUTE")),
+            "solo": bool(value("I_SOLO")), "folder_depth": int(value("I_FOLDERDEPTH")),
+            "n_channels": int(value("I_NCHAN")), "selected": bool(api.IsTrackSelected(tr)),
+            "ext": ext, "items": items,
+        })
+    return {"project_file": project_file, "sample_rate": int(round(rate)), "tracks": tracks}
+
+
+# --- applying a plan ------------------------------------------------------------------------------------------
+
+
+def _subtree_end(api: Api, index: int, count: int) -> int:
+    """Index of the last track in the folder subtree that starts at ``index`` (itself when not a folder)."""
+    depth = 0
+    for i in range(index, count):
+        depth += int(api.GetMediaTrackInfo_Value(api.GetTrack(0, i), "I_FOLDERDEPTH"))
+        if depth <= 0:
+            return i
+    return count - 1
+
+
+def _find_bus(api: Api, group: str, guids: dict[str, str]) -> str | None:
+    for tr in guids.values():
+        if track_string(api, tr, "P_EXT:" + EXT_BUS) == group:
+            return tr
+    return None
+
+
+def _remove_our_fx(api: Api, tr: str) -> int:
+    """Delete the effects this tool added earlier (FX GUIDs listed in the track's P_EXT); returns how many."""
+    ours = set(track_string(api, tr, "P_EXT:" + EXT_FX).split())
+    removed = 0
+    for fx in reversed(range(api.TrackFX_GetCount(tr))):
+        if api.TrackFX_GetFXGUID(tr, fx) in ours:
+            api.TrackFX_Delete(tr, fx)
+            removed += 1
+    return removed
+
+
+def _check_params(api: Api, tr: str, fx: int, checks: list) -> list[str]:
+    """Compare REAPER's formatted values with what was meant; returns mismatch descriptions."""
+    problems = []
+    for param, expected, floor, label in checks:
+        text = _out(api.TrackFX_GetFormattedParamValue(tr, fx, param, "", 256), 4)
+        got = parse_display_number(text)
+        if got is None or (math.isinf(expected) and got != expected):
+            ok = got == expected
+        else:
+            ok = abs(got - expected) <= display_tolerance(text, floor)
+        if not ok:
+            problems.append(f"{label}: wanted {expected:g}, REAPER shows {text!r}")
+    return problems
+
+
+def _add_fx(api: Api, tr: str, spec: dict) -> tuple[str, list[str]]:
+    """Add one effect as ``spec`` describes; returns (FX GUID, check problems)."""
+    fx = api.TrackFX_AddByName(tr, spec["name"], False, -1)
+    if fx < 0:
+        raise RuntimeError(f"REAPER could not add {spec['name']!r}")
+    for band in spec.get("eq_bands", ()):
+        bandtype, bandidx, enabled = band["bandtype"], band["bandidx"], band["enabled"]
+        api.TrackFX_SetEQBandEnabled(tr, fx, bandtype, bandidx, enabled)
+        if enabled:
+            api.TrackFX_SetEQParam(tr, fx, bandtype, bandidx, 0, band["freq_hz"], False)
+            api.TrackFX_SetEQParam(tr, fx, bandtype, bandidx, 1, band["gain_linear"], False)
+            api.TrackFX_SetEQParam(tr, fx, bandtype, bandidx, 2, band["bandwidth_oct"], False)
+    for param, normalized in spec.get("params", ()):
+        api.TrackFX_SetParamNormalized(tr, fx, param, normalized)
+    return api.TrackFX_GetFXGUID(tr, fx), _check_params(api, tr, fx, spec.get("checks", ()))
+
+
+def _set_progress(api: Api, progress: dict) -> None:
+    api.SetExtState(EXT_SECTION, "last_apply", _json_dumps(progress), False)
+
+
+def _json_dumps(value) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def apply_plan(plan: dict, api: Api | None = None) -> dict:
+    """Apply a plan (see :func:`reaper_automix.live.apply.plan_from_changes`) as ONE undo point.
+
+    Checks first that every track named still exists (:class:`TrackGone` names the missing ones and nothing is
+    changed). Then, inside ``Undo_BeginBlock2``/``PreventUIRefresh`` (both closed in ``finally``), sets faders,
+    take volumes, buses (reused when tagged from an earlier run, else inserted as a folder over the members) and
+    their effects (earlier ones of ours deleted by FX GUID). Progress is mirrored into the ExtState
+    ``reaper_automix/last_apply`` so that an interrupted run can be reported. Returns a summary.
+    """
+    api = api or Api()
+    guids = track_guid_map(api)
+    needed = [(g, n) for g, n, _ in plan.get("faders", ())] + [(g, n) for g, n, _ in plan.get("take_gains", ())]
+    for bus in plan.get("buses", ()):
+        needed += [(g, g) for g in bus["members"]]
+        if bus.get("folder_guid"):
+            needed.append((bus["folder_guid"], bus["group"] + " folder"))
+    names = dict(plan.get("names", {}))
+    missing = sorted({names.get(g, n) for g, n in needed if g not in guids})
+    if missing:
+        raise TrackGone("tracks no longer in the project (deleted since it was read?): " + ", ".join(missing)
+                        + "; nothing was changed")
+    done: list[str] = []
+    summary = {"faders": 0, "take_items": 0, "buses_created": 0, "buses_reused": 0, "fx_added": 0,
+               "fx_removed": 0, "check_problems": [], "steps": done}
+    progress = {"description": plan["description"], "status": "running", "steps": done}
+    api.Undo_BeginBlock2(0)
+    api.PreventUIRefresh(1)
+    try:
+        _set_progress(api, progress)
+        for guid, _name, volume in plan.get("faders", ()):
+            api.SetMediaTrackInfo_Value(guids[guid], "D_VOL", volume)
+            summary["faders"] += 1
+        done.append(f"faders: {summary['faders']}")
+        for guid, _name, factor in plan.get("take_gains", ()):
+            tr = guids[guid]
+            for j in range(api.CountTrackMediaItems(tr)):
+                take = api.GetActiveTake(api.GetTrackMediaItem(tr, j))
+                if take and not str(take).endswith("0x0000000000000000"):
+                    vol = api.GetMediaItemTakeInfo_Value(take, "D_VOL")
+                    api.SetMediaItemTakeInfo_Value(take, "D_VOL", vol * factor)
+                    summary["take_items"] += 1
+        done.append(f"take volumes: {summary['take_items']} items")
+        for bus in plan.get("buses", ()):
+            tr = _apply_bus(api, bus, guids, summary)
+            done.append(f"bus {bus['group']!r}")
+            _set_progress(api, progress)
+            if tr is None:
+                continue
+        progress["status"] = "complete"
+        return summary
+    except BaseException as exc:  # report how far it got, then let the caller see the error
+        progress["status"] = f"interrupted: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        api.PreventUIRefresh(-1)
+        api.Undo_EndBlock2(0, plan["description"], -1)
+        _set_progress(api, progress)
+        api.TrackList_AdjustWindows(False)
+        api.UpdateArrange()
+
+
+def _apply_bus(api: Api, bus: dict, guids: dict[str, str], summary: dict) -> str:
+    if bus.get("folder_guid"):
+        tr = guids[bus["folder_guid"]]
+        summary["buses_reused"] += 1
+    else:
+        tr = _find_bus(api, bus["group"], guids)
+        if tr is not None:
+            summary["buses_reused"] += 1
+        else:
+            tr = _insert_bus(api, bus, guids)
+            summary["buses_created"] += 1
+    set_track_string(api, tr, "P_EXT:" + EXT_BUS, bus["group"])
+    if bus.get("volume") is not None:
+        api.SetMediaTrackInfo_Value(tr, "D_VOL", bus["volume"])
+    if bus.get("pan") is not None:
+        api.SetMediaTrackInfo_Value(tr, "D_PAN", bus["pan"])
+    if bus.get("fx") is not None:
+        summary["fx_removed"] += _remove_our_fx(api, tr)
+        fx_guids = []
+        for spec in bus["fx"]:
+            guid, problems = _add_fx(api, tr, spec)
+            fx_guids.append(guid)
+            summary["fx_added"] += 1
+            summary["check_problems"] += [f"{bus['group']} {spec['name']}: {p}" for p in problems]
+        set_track_string(api, tr, "P_EXT:" + EXT_FX, " ".join(fx_guids))
+    return tr
+
+
+def _insert_bus(api: Api, bus: dict, guids: dict[str, str]) -> str:
+    """A new folder track directly above the members, which must be consecutive siblings in the project."""
+    index_of = {api.GetTrackGUID(api.GetTrack(0, i)): i for i in range(api.CountTracks(0))}
+    positions = sorted(index_of[g] for g in bus["members"])
+    parents = {api.GetParentTrack(guids[g]) for g in bus["members"]}
+    count = api.CountTracks(0)
+    first, last = positions[0], positions[-1]
+    covered = set()
+    for p in positions:
+        covered.update(range(p, _subtree_end(api, p, count) + 1))
+    if len(parents) != 1 or covered != set(range(first, max(covered) + 1)):
+        raise RuntimeError(f"bus {bus['group']!r}: its tracks are not consecutive siblings; move them together "
+                           "in REAPER (or put them in a folder) and run again")
+    end = _subtree_end(api, last, count)
+    api.InsertTrackInProject(0, first, 0)
+    tr = api.GetTrack(0, first)
+    set_track_string(api, tr, "P_NAME", bus["group"])
+    set_track_string(api, tr, "P_EXT:" + EXT_CREATED, "1")
+    api.SetMediaTrackInfo_Value(tr, "I_FOLDERDEPTH", 1)
+    end_track = api.GetTrack(0, end + 1)
+    depth = api.GetMediaTrackInfo_Value(end_track, "I_FOLDERDEPTH")
+    api.SetMediaTrackInfo_Value(end_track, "I_FOLDERDEPTH", depth - 1)
+    guids[api.GetTrackGUID(tr)] = tr
+    return tr
+
+
+# --- rendering ------------------------------------------------------------------------------------------------
+
+
+def find_action(api: Api, name: str, fallback: int) -> int:
+    """Command id of a Main-section action by its exact name (ids differ between versions; names do not)."""
+    enumerate_actions = getattr(api, "kbd_enumerateActions", None)
+    if enumerate_actions is not None:
+        section = api.SectionFromUniqueID(0)
+        i = 0
+        while True:
+            result = enumerate_actions(section, i, "")
+            if not _out(result, 0):
+                break
+            if _out(result, 3) == name:
+                return int(_out(result, 0))
+            i += 1
+    return fallback
+
+
+def render_stems(guids: list[str], folder: str, api: Api | None = None) -> dict:
+    """Render the pre-fader stems of the tracks ``guids`` into ``folder`` through REAPER's renderer.
+
+    Saves and restores the project's render settings and track selection. Returns {guid: file} for the stems
+    REAPER wrote (matched by the track-number wildcard in the file name).
+    """
+    api = api or Api()
+    proj = 0
+    keys_num = ("RENDER_SETTINGS", "RENDER_BOUNDSFLAG", "RENDER_SRATE", "RENDER_CHANNELS")
+    keys_str = ("RENDER_FILE", "RENDER_PATTERN")
+    saved_num = {k: api.GetSetProjectInfo(proj, k, 0, False) for k in keys_num}
+    saved_str = {k: _out(api.GetSetProjectInfo_String(proj, k, "", False), 3) for k in keys_str}
+    tracks = track_guid_map(api)
+    selected = [tr for tr in tracks.values() if api.IsTrackSelected(tr)]
+    start = time.time()
+    try:
+        for tr in tracks.values():
+            api.SetTrackSelected(tr, False)
+        for g in guids:
+            api.SetTrackSelected(tracks[g], True)
+        os.makedirs(folder, exist_ok=True)
+        api.GetSetProjectInfo(proj, "RENDER_SETTINGS", 2 | 8192, True)  # stems of selected tracks, pre-fader
+        api.GetSetProjectInfo(proj, "RENDER_BOUNDSFLAG", 1, True)  # entire project
+        api.GetSetProjectInfo(proj, "RENDER_CHANNELS", 2, True)
+        api.GetSetProjectInfo_String(proj, "RENDER_FILE", folder, True)
+        api.GetSetProjectInfo_String(proj, "RENDER_PATTERN", "stem_$tracknumber", True)
+        api.Main_OnCommand(find_action(api, RENDER_ACTION_NAME, RENDER_ACTION_FALLBACK_ID), 0)
+    finally:
+        for k, v in saved_num.items():
+            api.GetSetProjectInfo(proj, k, v, True)
+        for k, v in saved_str.items():
+            api.GetSetProjectInfo_String(proj, k, v, True)
+        for tr in tracks.values():
+            api.SetTrackSelected(tr, tr in selected)
+    number = {g: int(api.GetMediaTrackInfo_Value(tracks[g], "IP_TRACKNUMBER")) for g in guids}
+    written = {}
+    for g, n in number.items():
+        for ext in (".wav", ".flac", ".aif"):
+            path = os.path.join(folder, f"stem_{n}{ext}")
+            if os.path.exists(path) and os.path.getmtime(path) >= start - 1:
+                written[g] = path
+                break
+    return written
+
+
+# --- calibration ----------------------------------------------------------------------------------------------
+
+
+def bisect_params(fx_name: str, targets: list, iterations: int = 40, api: Api | None = None) -> list:
+    """For each ``[param, [value, ...]]``, the normalized x whose display (``TrackFX_FormatParamValueNormalized``)
+    equals each value, by bisection (the display must be monotonic in x). Works on a scratch track that is
+    removed afterwards, with no undo point. Returns ``[[param, name, [[value, x], ...], increasing]]``."""
+    api = api or Api()
+    api.PreventUIRefresh(1)
+    index = api.CountTracks(0)
+    api.InsertTrackInProject(0, index, 0)
+    tr = api.GetTrack(0, index)
+    try:
+        fx = api.TrackFX_AddByName(tr, fx_name, False, -1)
+        if fx < 0:
+            raise RuntimeError(f"REAPER could not add {fx_name!r}")
+
+        def shown(param: int, x: float) -> float:
+            text = _out(api.TrackFX_FormatParamValueNormalized(tr, fx, param, x, "", 256), 5)
+            value = parse_display_number(text)
+            if value is None:
+                raise RuntimeError(f"{fx_name} parameter {param}: display {text!r} is not a number")
+            return value
+
+        out = []
+        for param, values in targets:
+            name = _out(api.TrackFX_GetParamName(tr, fx, param, "", 256), 4)
+            increasing = shown(param, 1.0) >= shown(param, 0.0)
+            points = []
+            for value in values:
+                lo, hi = 0.0, 1.0
+                for _ in range(iterations):
+                    mid = 0.5 * (lo + hi)
+                    if (shown(param, mid) < value) == increasing:
+                        lo = mid
+                    else:
+                        hi = mid
+                points.append([value, 0.5 * (lo + hi)])
+            out.append([param, name, points, increasing])
+        return out
+    finally:
+        api.DeleteTrack(tr)
+        api.PreventUIRefresh(-1)
+
+
+EXPORTED = ("read_project", "apply_plan", "render_stems", "bisect_params")
