@@ -272,11 +272,9 @@ def apply_plan(plan: dict, api: Api | None = None) -> dict:
                     summary["take_items"] += 1
         done.append(f"take volumes: {summary['take_items']} items")
         for bus in plan.get("buses", ()):
-            tr = _apply_bus(api, bus, guids, summary)
+            _apply_bus(api, bus, guids, summary)
             done.append(f"bus {bus['group']!r}")
             _set_progress(api, progress)
-            if tr is None:
-                continue
         progress["status"] = "complete"
         return summary
     except BaseException as exc:  # report how far it got, then let the caller see the error
@@ -414,7 +412,7 @@ def render_stems(guids: list[str], folder: str, api: Api | None = None) -> dict:
 def bisect_params(fx_name: str, targets: list, iterations: int = 40, api: Api | None = None) -> list:
     """For each ``[param, [value, ...]]``, the normalized x whose display (``TrackFX_FormatParamValueNormalized``)
     equals each value, by bisection (the display must be monotonic in x). Works on a scratch track that is
-    removed afterwards, with no undo point. Returns ``[[param, name, [[value, x], ...], increasing]]``."""
+    removed afterwards, with no undo point. Returns ``[[param, name, [[value, x, shown at x], ...], increasing]]``."""
     api = api or Api()
     api.PreventUIRefresh(1)
     index = api.CountTracks(0)
@@ -445,7 +443,8 @@ def bisect_params(fx_name: str, targets: list, iterations: int = 40, api: Api | 
                         lo = mid
                     else:
                         hi = mid
-                points.append([value, 0.5 * (lo + hi)])
+                x = 0.5 * (lo + hi)
+                points.append([value, x, shown(param, x)])
             out.append([param, name, points, increasing])
         return out
     finally:
