@@ -1,0 +1,254 @@
+"""A track's fundamental frequency with PESTO (Riou et al., ISMIR 2023), robust to silence, noise and octave errors.
+
+Procedure of :func:`estimate_f0`:
+
+1. **Excerpts.** The mono mix is cut into 2 s segments; segments within 20 dB of the loudest one (and above
+   -60 dBFS) are active, and up to ``max_excerpt_s`` seconds of them (default 12 s), evenly spread over the
+   track, are analysed. Picking spread-out active segments rather than the very loudest keeps the estimate
+   representative of the whole part (the loudest passages of a line are often its highest notes).
+2. **Two PESTO passes** over the excerpts, resampled to 16 kHz, one frame every ``step_ms`` (40 ms):
+   pass A as is; pass B on the excerpts resampled to 8 kHz but *declared* as 16 kHz, which plays them an
+   octave higher (PESTO is pitch-equivariant by training, so its estimate divided by 2 is the pitch).
+   Measured on sawtooth tones: pass A reports notes below ~70 Hz with near-zero confidence (their dense
+   harmonics are unresolved in its CQT) and misreads ~31 Hz, while pass B is confident down to 31 Hz but fails
+   above ~700 Hz. Per frame, the pass with the higher confidence wins. Pass B runs only when pass A's median
+   estimate (over its voiced frames, or all active frames when none is voiced) is under 160 Hz, which keeps
+   most tracks at one pass.
+3. **Voicing.** Frames whose CQT energy (PESTO's ``vol``) is within 30 dB of the excerpt's loud level are
+   active; an active frame is voiced when its confidence is at least ``confidence_threshold`` (0.15) and its
+   estimate is within a semitone of a neighbouring frame's (see :func:`_voiced`).
+   ``voiced_fraction`` = voiced / active; the track is *pitched* when that is at least ``min_voiced_fraction``
+   (0.3). Noise and cymbals give PESTO confidences near 0; note that tuned drums (kick, snare, toms) come out
+   pitched, at their body resonance.
+4. **Octave check** of each voiced frame (at most 100, evenly spaced), on the 16 kHz excerpt, with a Hann
+   window of 4 periods of the tested spacing (so neighbouring multiples are resolved and the midpoints between
+   them sit on the window's spectral zeros). For an estimate ``f``: if the odd multiples of ``f/2`` carry at
+   least ``0.25`` of the amplitude of the multiples of ``f`` the true pitch is ``f/2`` (an octave-up error,
+   e.g. a weak or missing fundamental); if the odd harmonics of ``f`` carry under ``0.1`` of the even ones,
+   the true pitch is ``2f`` (an octave-down error).
+5. **Statistic.** The median of the corrected voiced frames in log-frequency; ``confidence`` is their mean
+   PESTO confidence.
+
+PESTO and torchaudio: pesto-pitch 2.0.1 imports ``torchaudio`` at module level (``pesto/core.py``) and uses it
+only in ``predict_from_files`` (``torchaudio.load``), its file-reading CLI path, which this project never calls.
+The registry's torchaudio build does not load beside CPU torch, so it is installed without. When (and only
+when) no ``torchaudio`` can be found, :func:`load_pitch_model` puts an empty stand-in module in
+``sys.modules`` for the duration of ``import pesto`` and removes it afterwards, so no other code sees a fake
+torchaudio; the stand-in's ``load`` raises if anything ever calls it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import sys
+import types
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio.io import resample_by, resample_factors
+from ..errors import AutomixError
+from .spectral import to_mono
+
+ANALYSIS_RATE_HZ = 16000
+STEP_MS = 40.0
+SEGMENT_S = 2.0
+MAX_EXCERPT_S = 12.0
+CONFIDENCE_THRESHOLD = 0.15
+MIN_VOICED_FRACTION = 0.3
+_SEGMENT_RANGE_DB = 20.0
+_SEGMENT_FLOOR_DBFS = -60.0
+_FRAME_RANGE_DB = 30.0
+_LOW_PITCH_HZ = 160.0  # below this, pass A's confidences are unreliable: run pass B as well
+_MAX_CHECKED_FRAMES = 100
+_SUBHARMONIC_RATIO = 0.25
+_ODD_HARMONIC_RATIO = 0.1
+_CHECK_HARMONICS = 8
+_CHECK_MAX_HZ = 4000.0
+
+
+@dataclass(frozen=True)
+class PitchModel:
+    """PESTO loaded once, for audio at ``sample_rate`` (resampled to 16 kHz inside :func:`estimate_f0`)."""
+
+    sample_rate: float
+    step_ms: float
+    network: object  # pesto.model.PESTO (a torch module), frames every step_ms at 16 kHz
+    network_octave_up: object  # the same weights, frames every step_ms / 2 of declared time (pass B)
+
+
+@dataclass(frozen=True)
+class F0Estimate:
+    """``f0_hz`` is NaN when the track is silent; when ``pitched`` is False it is only indicative."""
+
+    f0_hz: float
+    confidence: float
+    voiced_fraction: float
+    pitched: bool
+
+
+def _import_pesto() -> types.ModuleType:
+    if "pesto" in sys.modules:
+        return sys.modules["pesto"]
+    if importlib.util.find_spec("pesto") is None:
+        raise AutomixError("the f0 method needs PESTO: pip install --no-deps pesto-pitch==2.0.1 omegaconf tqdm")
+    stand_in = None
+    if importlib.util.find_spec("torchaudio") is None:
+        stand_in = types.ModuleType("torchaudio")
+        stand_in.__doc__ = "Stand-in for pesto's import only (see reaper_automix.analysis.pitch)."
+
+        def load(*_args, **_kwargs):
+            raise RuntimeError("torchaudio is not installed; reaper_automix passes audio to PESTO as arrays")
+
+        stand_in.load = load
+        sys.modules["torchaudio"] = stand_in
+    try:
+        return importlib.import_module("pesto")
+    except (ImportError, OSError) as exc:
+        raise AutomixError(f"PESTO could not be imported ({exc}); see README, 'Installing'") from exc
+    finally:
+        if stand_in is not None and sys.modules.get("torchaudio") is stand_in:
+            del sys.modules["torchaudio"]
+
+
+def load_pitch_model(sample_rate: float, *, step_ms: float = STEP_MS) -> PitchModel:
+    """Load PESTO's bundled ``mir-1k_g7`` checkpoint once, for audio at ``sample_rate`` Hz (no download)."""
+    pesto = _import_pesto()
+    # Pass B declares 8 kHz audio as 16 kHz: its hop, fixed in the CQT kernels at load time, is half as long in
+    # declared time so both passes give the same frames in real time.
+    network = pesto.load_model("mir-1k_g7", step_size=step_ms, sampling_rate=ANALYSIS_RATE_HZ)
+    network_octave_up = pesto.load_model("mir-1k_g7", step_size=step_ms / 2, sampling_rate=ANALYSIS_RATE_HZ)
+    return PitchModel(float(sample_rate), float(step_ms), network, network_octave_up)
+
+
+def _run_pesto(model: PitchModel, segments: np.ndarray, octave_up: bool) -> tuple[np.ndarray, ...]:
+    """PESTO over a batch of equal-length 16 kHz segments: (f0_hz, confidence, vol), each (segments, frames)."""
+    import torch
+
+    network = model.network_octave_up if octave_up else model.network
+    if octave_up:
+        segments = resample_by(segments, 1, 2)
+    with torch.inference_mode():
+        f0, confidence, vol, _ = network(
+            torch.from_numpy(np.ascontiguousarray(segments)), sr=ANALYSIS_RATE_HZ, convert_to_freq=True
+        )
+    f0 = f0.numpy().astype(np.float64)
+    return (f0 / 2 if octave_up else f0), confidence.numpy(), vol.numpy()
+
+
+def _voiced(f0: np.ndarray, confidence: np.ndarray, active: np.ndarray, threshold: float) -> np.ndarray:
+    """Active frames with confidence >= ``threshold`` whose estimate is within a semitone of a neighbour's.
+
+    PESTO's confidence stays low (0.1-0.4) on decaying piano notes whose estimates are nonetheless right and
+    steady, and is ~0.01 on noise, whose estimates jump at random: a low threshold plus continuity separates them.
+    """
+    log_f0 = np.log2(np.maximum(f0, 1e-3))
+    steady = np.zeros_like(active)
+    close = np.abs(np.diff(log_f0, axis=-1)) < 1 / 12
+    steady[:, 1:] |= close
+    steady[:, :-1] |= close
+    return active & steady & (confidence >= threshold)
+
+
+def _excerpt_segments(mono: np.ndarray, sample_rate: float, max_excerpt_s: float) -> np.ndarray:
+    """Up to ``max_excerpt_s`` of active 2 s segments of ``mono``, evenly spread, resampled to 16 kHz:
+    shape (segments, 32000). Selecting before resampling keeps the resampler off the rest of the track."""
+    length = int(round(SEGMENT_S * sample_rate))
+    if mono.size < length:
+        mono = np.pad(mono, (0, length - mono.size))
+    segments = mono[: mono.size // length * length].reshape(-1, length)
+    with np.errstate(divide="ignore"):
+        level_db = 10 * np.log10(np.mean(np.square(segments, dtype=np.float64), axis=-1))
+    active = np.flatnonzero(
+        (level_db > _SEGMENT_FLOOR_DBFS) & (level_db >= np.max(level_db) - _SEGMENT_RANGE_DB)
+    )
+    wanted = max(1, int(max_excerpt_s // SEGMENT_S))
+    if active.size > wanted:
+        active = active[np.round(np.linspace(0, active.size - 1, wanted)).astype(int)]
+    resampled = resample_by(segments[active], *resample_factors(sample_rate, ANALYSIS_RATE_HZ))
+    return resampled[:, : int(SEGMENT_S * ANALYSIS_RATE_HZ)]
+
+
+def _multiples_amplitude(segment: np.ndarray, centre: int, spacing_hz: float, count: int) -> np.ndarray | None:
+    """|DFT| at ``spacing_hz * (1..count)`` of a Hann window of 4 periods of ``spacing_hz`` around ``centre``."""
+    half = int(2 * ANALYSIS_RATE_HZ / spacing_hz)
+    if centre - half < 0 or centre + half > segment.size:
+        return None
+    frame = segment[centre - half : centre + half] * np.hanning(2 * half).astype(np.float32)
+    # Zero-padded at least 4x, the nearest bin is within 1/8 of the main lobe's half-width of each multiple.
+    n_fft = 1 << (8 * half - 1).bit_length()
+    spectrum = np.abs(np.fft.rfft(frame, n_fft))
+    bins = np.round(spacing_hz * np.arange(1, count + 1) * n_fft / ANALYSIS_RATE_HZ).astype(int)
+    return spectrum[bins]
+
+
+def octave_correction(segment: np.ndarray, centre: int, f0_hz: float) -> float:
+    """``f0_hz``, halved or doubled when the spectrum around sample ``centre`` of a 16 kHz ``segment`` shows
+    an octave error (see step 4 of the module docstring). Returns ``f0_hz`` unchanged when undecidable."""
+    # Octave-up error? Odd multiples of f/2 (absent for a true f) against the multiples of f.
+    count = 2 * min(_CHECK_HARMONICS, int(_CHECK_MAX_HZ // f0_hz))
+    if count >= 2:
+        a = _multiples_amplitude(segment, centre, f0_hz / 2, count)
+        if a is not None and np.sum(a[0::2]) >= _SUBHARMONIC_RATIO * np.sum(a[1::2]):
+            return f0_hz / 2
+    # Octave-down error? Odd harmonics of f (weak when the true pitch is 2f) against the even ones.
+    count = 2 * min(_CHECK_HARMONICS // 2, int(_CHECK_MAX_HZ // (2 * f0_hz)))
+    if count >= 2:
+        a = _multiples_amplitude(segment, centre, f0_hz, count)
+        if a is not None and np.sum(a[0::2]) < _ODD_HARMONIC_RATIO * np.sum(a[1::2]):
+            return 2 * f0_hz
+    return f0_hz
+
+
+def estimate_f0(
+    x: np.ndarray,
+    sample_rate: float,
+    model: PitchModel,
+    *,
+    max_excerpt_s: float = MAX_EXCERPT_S,
+    confidence_threshold: float = CONFIDENCE_THRESHOLD,
+    min_voiced_fraction: float = MIN_VOICED_FRACTION,
+) -> F0Estimate:
+    """The track's fundamental frequency (see the module docstring). ``x`` is ``(channels, samples)`` or 1-D."""
+    if sample_rate != model.sample_rate:
+        raise ValueError(f"pitch model was loaded for {model.sample_rate} Hz audio, got {sample_rate} Hz")
+    segments = _excerpt_segments(to_mono(x), sample_rate, max_excerpt_s)
+    if not np.any(segments):
+        return F0Estimate(math.nan, 0.0, 0.0, False)
+
+    f0, confidence, vol = _run_pesto(model, segments, octave_up=False)
+    with np.errstate(divide="ignore"):
+        vol_db = 10 * np.log10(vol)
+    active = vol_db >= np.max(vol_db) - _FRAME_RANGE_DB
+    voiced = _voiced(f0, confidence, active, confidence_threshold)
+    median_a = np.median(f0[voiced] if np.any(voiced) else f0[active])
+    if median_a < _LOW_PITCH_HZ:
+        f0_b, confidence_b, _ = _run_pesto(model, segments, octave_up=True)
+        frames = min(f0.shape[1], f0_b.shape[1])
+        f0, confidence, active = f0[:, :frames], confidence[:, :frames], active[:, :frames]
+        use_b = confidence_b[:, :frames] > confidence
+        f0 = np.where(use_b, f0_b[:, :frames], f0)
+        confidence = np.where(use_b, confidence_b[:, :frames], confidence)
+        voiced = _voiced(f0, confidence, active, confidence_threshold)
+
+    voiced_fraction = float(np.mean(voiced[active]))
+    if not np.any(voiced):
+        return F0Estimate(float(np.exp(np.median(np.log(f0[active])))), 0.0, voiced_fraction, False)
+
+    hop = model.step_ms * ANALYSIS_RATE_HZ / 1000  # frame i is centred on sample i * hop
+    seg_index, frame_index = np.nonzero(voiced)
+    checked = np.round(np.linspace(0, seg_index.size - 1, min(seg_index.size, _MAX_CHECKED_FRAMES))).astype(int)
+    corrected = np.array(
+        [
+            octave_correction(segments[s], int(round(i * hop)), f0[s, i])
+            for s, i in zip(seg_index[checked], frame_index[checked])
+        ]
+    )
+    return F0Estimate(
+        f0_hz=float(np.exp(np.median(np.log(corrected)))),
+        confidence=float(np.mean(confidence[voiced])),
+        voiced_fraction=voiced_fraction,
+        pitched=voiced_fraction >= min_voiced_fraction,
+    )

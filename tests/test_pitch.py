@@ -1,0 +1,137 @@
+"""f0 with PESTO: synthetic harmonic tones, SoundFont-rendered instruments, unpitched material, octave errors."""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+
+if importlib.util.find_spec("pesto") is None:  # not importorskip: importing pesto needs the stand-in
+    pytest.skip("the f0 method needs pesto-pitch", allow_module_level=True)
+tinysoundfont = pytest.importorskip("tinysoundfont")
+
+from reaper_automix.analysis.pitch import (  # noqa: E402
+    ANALYSIS_RATE_HZ,
+    _run_pesto,
+    estimate_f0,
+    load_pitch_model,
+    octave_correction,
+)
+
+SR = 44100
+SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_pitch_model(SR)
+
+
+def _cents(measured_hz: float, true_hz: float) -> float:
+    return 1200 * math.log2(measured_hz / true_hz)
+
+
+def _harmonic(f0_hz: float, seconds: float = 6.0, first: int = 1, sr: int = SR) -> np.ndarray:
+    """Sawtooth-like tone (1/k amplitudes) from harmonic ``first`` up; first=2 removes the fundamental."""
+    t = np.arange(int(seconds * sr)) / sr
+    ks = [k for k in range(first, 80) if k * f0_hz < 0.45 * sr]
+    return (0.2 * sum(np.sin(2 * np.pi * k * f0_hz * t) / k for k in ks)).astype(np.float32)
+
+
+def _soundfont(program: int, key: int, *, drums: bool = False, repeats: int = 3, note_s: float = 1.0) -> np.ndarray:
+    """``repeats`` notes of ``key`` on a General MIDI program, each held note_s then 0.2 s of release."""
+    synth = tinysoundfont.Synth(samplerate=SR)
+    synth.program_select(0, synth.sfload(str(SOUNDFONT)), 0, program, is_drums=drums)
+    parts = []
+    for _ in range(repeats):
+        synth.noteon(0, key, 100)
+        parts.append(np.frombuffer(synth.generate(int(note_s * SR)), np.float32).reshape(-1, 2).copy())
+        synth.noteoff(0, key)
+        parts.append(np.frombuffer(synth.generate(int(0.2 * SR)), np.float32).reshape(-1, 2).copy())
+    return np.concatenate(parts).T
+
+
+@pytest.mark.parametrize("f0_hz", [41.2, 55.0, 110.0, 440.0, 880.0])
+def test_harmonic_tones(model, f0_hz):
+    estimate = estimate_f0(_harmonic(f0_hz), SR, model)
+    assert estimate.pitched
+    assert abs(_cents(estimate.f0_hz, f0_hz)) < 30
+
+
+@pytest.mark.parametrize("f0_hz", [110.0, 220.0])
+def test_missing_fundamental(model, f0_hz):
+    estimate = estimate_f0(_harmonic(f0_hz, first=2), SR, model)
+    assert estimate.pitched
+    assert abs(_cents(estimate.f0_hz, f0_hz)) < 30
+
+
+def test_octave_error_of_pesto_is_corrected(model):
+    # Precondition: PESTO alone reads a 220 Hz tone without its fundamental an octave up...
+    x = _harmonic(220.0, seconds=2.0, first=2, sr=ANALYSIS_RATE_HZ)
+    raw_f0, _, _ = _run_pesto(model, x[np.newaxis], octave_up=False)
+    assert abs(_cents(np.median(raw_f0), 440.0)) < 30
+    # ...and the estimate, after the octave check, is right.
+    estimate = estimate_f0(np.repeat(_harmonic(220.0, seconds=6.0, first=2)[np.newaxis], 2, axis=0), SR, model)
+    assert abs(_cents(estimate.f0_hz, 220.0)) < 30
+
+
+@pytest.mark.parametrize("first", [1, 2])
+def test_octave_correction_moves_wrong_octaves_to_the_true_pitch(first):
+    # Independent of PESTO: the spectral check alone, on a 110 Hz tone with and without its fundamental.
+    x = _harmonic(110.0, seconds=1.0, first=first, sr=ANALYSIS_RATE_HZ)
+    centre = x.size // 2
+    assert octave_correction(x, centre, 220.0) == pytest.approx(110.0)
+    assert octave_correction(x, centre, 110.0) == pytest.approx(110.0)
+    if first == 1:  # with no energy at 110 Hz, 55 Hz -> 110 Hz cannot be told from a 55 Hz tone's odd gaps
+        assert octave_correction(x, centre, 55.0) == pytest.approx(110.0)
+
+
+def test_octave_correction_keeps_odd_harmonic_tones():
+    # A clarinet-like tone (odd harmonics only) has no energy at the odd multiples of f/2 nor at 2f: keep f.
+    t = np.arange(ANALYSIS_RATE_HZ) / ANALYSIS_RATE_HZ
+    x = sum(np.sin(2 * np.pi * k * 147.0 * t) / k for k in (1, 3, 5, 7, 9))
+    assert octave_correction(x, x.size // 2, 147.0) == pytest.approx(147.0)
+
+
+@pytest.mark.parametrize(
+    ("program", "keys"),
+    [(33, [28, 40, 52]), (0, [60, 72]), (48, [48, 60, 72]), (73, [84]), (56, [60])],
+    ids=["fingered bass", "piano", "strings", "flute", "trumpet"],
+)
+def test_soundfont_instruments(model, program, keys):
+    for key in keys:
+        estimate = estimate_f0(_soundfont(program, key), SR, model)
+        assert estimate.pitched, key
+        assert abs(_cents(estimate.f0_hz, pretty_midi.note_number_to_hz(key))) < 30, key
+
+
+def test_noise_and_cymbals_are_unpitched(model):
+    noise = 0.1 * np.random.default_rng(0).standard_normal((2, 6 * SR)).astype(np.float32)
+    assert not estimate_f0(noise, SR, model).pitched
+    hats = _soundfont(0, 42, drums=True, repeats=12, note_s=0.3)
+    assert not estimate_f0(hats, SR, model).pitched
+
+
+def test_silence(model):
+    estimate = estimate_f0(np.zeros((2, 3 * SR), np.float32), SR, model)
+    assert math.isnan(estimate.f0_hz) and not estimate.pitched
+
+
+def test_short_input_is_padded(model):
+    estimate = estimate_f0(_harmonic(220.0, seconds=0.5), SR, model)
+    assert abs(_cents(estimate.f0_hz, 220.0)) < 30
+
+
+def test_rate_mismatch_is_refused(model):
+    with pytest.raises(ValueError, match="loaded for"):
+        estimate_f0(_harmonic(220.0, seconds=1.0), 48000, model)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchaudio") is not None, reason="a real torchaudio is installed")
+def test_torchaudio_stand_in_does_not_leak(model):
+    assert "torchaudio" not in sys.modules
+    with pytest.raises(RuntimeError, match="torchaudio is not installed"):
+        sys.modules["pesto.core"].torchaudio.load("x.wav")
