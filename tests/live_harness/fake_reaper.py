@@ -156,7 +156,7 @@ class FakeReaper:
         self.calls: dict[str, int] = {}
         self.faults: dict[str, tuple[int, str]] = dict(spec.get("faults", {}))
         self.user_inputs: list = list(spec.get("user_inputs", ()))
-        self.actions: dict[int, object] = {}
+        self.named_commands: dict[str, int] = dict(spec.get("named_commands", {}))
         self.rendered: list[str] = []
 
     # --- building --------------------------------------------------------------------------------------
@@ -326,6 +326,14 @@ def build_module(r: FakeReaper, run_action=None) -> types.ModuleType:
     @api
     def SetTrackSelected(tr, selected):
         track(tr).selected = bool(selected)
+
+    @api
+    def CountSelectedTracks(proj):
+        return sum(t.selected for t in r.tracks)
+
+    @api
+    def GetSelectedTrack(proj, idx):
+        return [t for t in r.tracks if t.selected][idx].ptr
 
     @api
     def GetParentTrack(tr):
@@ -584,6 +592,10 @@ def build_module(r: FakeReaper, run_action=None) -> types.ModuleType:
         if idx < len(table):
             return table[idx][0], section, idx, table[idx][1]
         return 0, section, idx, ""
+
+    @api
+    def NamedCommandLookup(name):
+        return r.named_commands.get(name.lstrip("_"), 0)
 
     @api
     def Main_OnCommand(cmd, flag):

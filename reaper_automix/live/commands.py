@@ -1,0 +1,251 @@
+"""CLI commands for the live bridge: ``reaper-automix live balance|mix`` and ``reaper-automix reaper
+install|uninstall|calibrate``. Register with ``main.add_command(live)`` and ``main.add_command(reaper)``.
+
+``live`` commands act on the project open in REAPER. REAPER's actions (``reascripts/``) start them as a
+worker process with ``--progress-file``: each progress line goes there too, and the last line is
+``DONE: <summary>`` or ``ERROR: <message>``, which the action's deferred poll prints in REAPER's console.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import AutomixError
+from ..session import Session, Track
+
+
+class _Progress:
+    """Progress lines to stderr and, when given, appended to the worker's progress file."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._last: tuple[str, int] | None = None
+
+    def line(self, text: str) -> None:
+        click.echo(text, err=True)
+        if self.path is not None:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(text.replace("\n", " | ") + "\n")
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        step = (stage, (10 * done) // max(total, 1))  # at most ~10 lines per stage
+        if step != self._last or done == total:
+            self._last = step
+            self.line(f"{stage}: {done}/{total}")
+
+
+def restrict(session: Session, guids: list[str]) -> Session:
+    """The tracks named by ``guids`` and everything inside those that are folders, re-indexed, with folder
+    depths recomputed so that the sub-session nests exactly as in REAPER."""
+    parents = session.parents()
+    wanted = set(guids)
+    keep: list[Track] = []
+    for t in session.tracks:
+        p, inside = t.index, False
+        while p is not None:
+            if session.tracks[p].guid in wanted:
+                inside = True
+                break
+            p = parents[p]
+        if inside:
+            keep.append(t)
+    kept = {t.index for t in keep}
+    levels = []
+    for t in keep:
+        level, p = 0, parents[t.index]
+        while p is not None:
+            level += p in kept
+            p = parents[p]
+        levels.append(level)
+    out = []
+    for i, t in enumerate(keep):
+        depth = (levels[i + 1] if i + 1 < len(keep) else 0) - levels[i]
+        out.append(Track(i, t.name, t.guid, t.volume, t.pan, t.mute, t.solo, depth, t.n_channels, t.items,
+                         dict(t.ext)))
+    return Session(session.path, session.sample_rate, tuple(out))
+
+
+def _connect(web_port: int | None):
+    from .bridge import connect
+
+    return connect(web_port=web_port)
+
+
+def _scope(live, tracks: str | None, progress: _Progress) -> Session:
+    chosen = [g for g in (tracks or "").split(",") if g] or list(live.selected_guids)
+    if not chosen:
+        return live.session
+    known = {t.guid for t in live.session.tracks}
+    unknown = [g for g in chosen if g not in known]
+    if unknown:
+        raise AutomixError(f"tracks not in the open project: {', '.join(unknown)}")
+    session = restrict(live.session, chosen)
+    progress.line(f"working on {len(session.tracks)} selected tracks (with the tracks inside selected folders)")
+    return session
+
+
+def _finish(progress: _Progress, run) -> None:
+    try:
+        summary = run()
+    except AutomixError as exc:
+        progress.line(f"ERROR: {exc}")
+        raise
+    except Exception as exc:  # a bug: still tell REAPER's console before the traceback
+        progress.line(f"ERROR: unexpected {type(exc).__name__}: {exc}")
+        raise
+    progress.line(f"DONE: {summary}")
+
+
+_common = [
+    click.option("--tracks", help="Comma-separated track GUIDs to work on (default: REAPER's selection, else all)."),
+    click.option("--progress-file", type=click.Path(path_type=Path), help="Append progress lines here."),
+    click.option("--web-port", type=int, help="REAPER's web interface port (default 2307)."),
+    click.option("--unbatched", is_flag=True, help="One round-trip per API call (slow; for comparison)."),
+    click.option("--dry-run", is_flag=True, help="Compute and report, change nothing in REAPER."),
+]
+
+
+def common(f):
+    for option in reversed(_common):
+        f = option(f)
+    return f
+
+
+@click.group("live")
+def live() -> None:
+    """Act on the project open in REAPER (through the safe reapy server action)."""
+
+
+@live.command("balance")
+@common
+@click.option("--method", type=click.Choice(["centroid", "f0", "lufs"]), default="centroid", show_default=True)
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True)
+@click.option("--no-between-groups", is_flag=True, help="Leave the groups' relative levels alone.")
+def balance_cmd(tracks, progress_file, web_port, unbatched, dry_run, method, strength, no_between_groups) -> None:
+    """Balance levels within folders of the open project (one undo point)."""
+    progress = _Progress(progress_file)
+
+    def run() -> str:
+        from .. import pipeline
+        from .apply import apply_changes
+        from .session import read_live_session
+
+        bridge = _connect(web_port)
+        live_session = read_live_session(bridge)
+        session = _scope(live_session, tracks, progress)
+        options = pipeline.BalanceOptions(method=method, strength=strength, between_groups=not no_between_groups)
+        result = pipeline.balance_session(session, options, progress=progress)
+        changes = pipeline.changes_from_plan(result)
+        if dry_run:
+            return f"{changes.description} (dry run: nothing changed)"
+        applied = apply_changes(bridge, changes, batched=not unbatched)
+        for line in applied.lines()[1:]:
+            progress.line(line)
+        return applied.lines()[0]
+
+    _finish(progress, run)
+
+
+@live.command("mix")
+@common
+@click.option("--reference", required=True,
+              help="Reference mix: an audio file, or 'track:NAME' for a track of the open project.")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True)
+def mix_cmd(tracks, progress_file, web_port, unbatched, dry_run, reference, strength) -> None:
+    """Mix the open project's groups to a reference (gain, EQ, compression, pan on folder buses)."""
+    progress = _Progress(progress_file)
+
+    def run() -> str:
+        from .. import pipeline
+        from .apply import apply_changes
+        from .session import read_live_session, track_audio
+
+        mix_session = getattr(pipeline, "mix_session", None)
+        if mix_session is None:
+            raise AutomixError("mixing to a reference (stage 2) is not available in this version")
+        bridge = _connect(web_port)
+        live_session = read_live_session(bridge)
+        session = _scope(live_session, tracks, progress)
+        if reference.startswith("track:"):
+            name = reference[len("track:") :]
+            matches = [t for t in live_session.session.tracks if t.name == name]
+            if len(matches) != 1:
+                raise AutomixError(f"reference track {name!r}: {len(matches)} tracks have that name")
+            audio = track_audio(bridge, live_session.session, [matches[0].guid])
+            if audio.method != "reaper":
+                raise AutomixError(f"could not render reference track {name!r} through REAPER: {audio.reason}")
+            reference_path = audio.stems[matches[0].guid]
+            session = restrict(session, [t.guid for t in session.tracks if t.guid != matches[0].guid])
+        else:
+            reference_path = Path(reference)
+            if not reference_path.exists():
+                raise AutomixError(f"reference file {reference_path} does not exist")
+        result = mix_session(session, reference_path, strength=strength, progress=progress)
+        changes = result.changes
+        if dry_run:
+            return f"{changes.description} (dry run: nothing changed)"
+        applied = apply_changes(bridge, changes, batched=not unbatched)
+        for line in applied.lines()[1:]:
+            progress.line(line)
+        return applied.lines()[0]
+
+    _finish(progress, run)
+
+
+@click.group("reaper")
+def reaper() -> None:
+    """Set REAPER up for the live bridge."""
+
+
+@reaper.command("install")
+@click.option("--resource-path", type=click.Path(path_type=Path, file_okay=False),
+              help="REAPER's resource folder (default: the standard one for this OS).")
+@click.option("--keymap", is_flag=True, help="Also write a key map with suggested shortcuts.")
+@click.option("--web-port", type=int, default=2307, show_default=True)
+def install_cmd(resource_path, keymap, web_port) -> None:
+    """Register the Automix actions, enable Python ReaScript and reapy (backs up every file it edits)."""
+    from .install import install
+
+    for line in install(resource_path, keymap=keymap, web_port=web_port).lines():
+        click.echo(line)
+
+
+@reaper.command("uninstall")
+@click.option("--resource-path", type=click.Path(path_type=Path, file_okay=False))
+def uninstall_cmd(resource_path) -> None:
+    """Restore the files install changed from their backups."""
+    from .install import uninstall
+
+    for line in uninstall(resource_path).lines():
+        click.echo(line)
+
+
+@reaper.command("calibrate")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the tables (default: the user config folder).")
+@click.option("--web-port", type=int)
+def calibrate_cmd(output, web_port) -> None:
+    """Measure ReaComp/ReaEQ parameter mappings from the running REAPER."""
+    from .calibrate import calibrate
+
+    result = calibrate(_connect(web_port), output)
+    for fx, tables in result["fx"].items():
+        click.echo(f"{fx}: " + ", ".join(f"{t['name']} ({len(t['points'])} points)" for t in tables.values()))
+    click.echo(f"written to {result['file']} ({result['round_trips']} round-trips, "
+               f"{len(result['dropped'])} targets outside the plug-ins' ranges)")
+
+
+def main() -> None:
+    """Entry point of the worker REAPER's actions start (``python -m reaper_automix.live.worker``)."""
+    group = click.Group(commands={"live": live, "reaper": reaper})
+    try:
+        group.main(prog_name="reaper-automix", standalone_mode=False)
+    except AutomixError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
