@@ -1,0 +1,174 @@
+"""Feed-forward compressor with soft knee, attack AND release, makeup, stereo-linked detection.
+
+Signal flow per batch item (a stem or the master bus), all channels sharing one gain:
+
+1. **Detector** (:class:`~reaper_automix.console.params.DetectorSettings`): ``"rms"`` averages the channels'
+   squares and smooths them with a one-pole of time constant ``rms_ms`` (so a steady sine reads its RMS,
+   3 dB under its peak); ``"peak"`` takes the largest instantaneous squared sample. ReaComp's detector is RMS
+   over an "RMS size" window (0 = peak) and its exact averaging shape is not documented: a rectangular window
+   and our one-pole agree on steady signals and differ on transients.
+2. **Static curve** (:func:`gain_computer_db`): the quadratic soft knee of Giannoulis, Massberg & Reiss
+   (JAES 2012): no change below ``threshold - knee/2``, slope ``1/ratio`` above ``threshold + knee/2``, a
+   parabola between. ReaComp's knee shape is unverified.
+3. **Ballistics**: the gain in dB is smoothed by a one-pole whose coefficient switches between attack (gain
+   falling: more reduction) and release (gain rising). ``attack_ms``/``release_ms`` are *time constants*: after
+   a step, the gain has covered 1 - 1/e of the change after that time. (torchcomp's ``ms2coef`` uses
+   2200/ms, a 10-90 % rise-time convention; we compute our own coefficient.) The switched recursion is
+   torchcomp's numba kernel with its exact gradient (MIT); unlike dasp-pytorch's compressor, release is honoured.
+4. ``makeup_db`` is added to the smoothed gain.
+
+Without gradients (rendering), steps 1-4 run as one fused numba loop per stem instead of some twenty full-length
+torch operations; the tests hold both paths to the same output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+from torchcomp.core import compressor_core
+
+from .iir import sosfilt
+from .params import CompressorParams, DetectorSettings
+
+# Level floor (-100 dB in power) so that log and its gradient stay finite in digital silence.
+_POWER_FLOOR = 1e-10
+_FIELDS = ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "makeup_db")
+
+
+@dataclass
+class CompressorState:
+    """What a compressor carries from one chunk to the next, shaped ``(batch,)`` each."""
+
+    power: Tensor  # detector's smoothed power (RMS) or last squared peak
+    gain_db: Tensor  # smoothed gain, makeup excluded
+
+
+def time_constant_coef(time_ms: Tensor | float, sample_rate: float) -> Tensor:
+    """One-pole coefficient ``alpha`` (``y += alpha (x - y)``) for a time constant in ms."""
+    return 1.0 - torch.exp(-1000.0 / (torch.as_tensor(time_ms, dtype=torch.float64) * sample_rate))
+
+
+def gain_computer_db(level_db: Tensor, threshold_db: Tensor, ratio: Tensor, knee_db: Tensor) -> Tensor:
+    """Static gain (dB, <= 0) for detector levels in dB; parameters broadcast against ``level_db``."""
+    over = level_db - threshold_db
+    half = knee_db / 2.0
+    in_knee = (over + half).clamp_min(0.0) ** 2 / (2.0 * knee_db.clamp_min(1e-9))
+    return (1.0 / ratio - 1.0) * torch.where(over >= half, over, in_knee)
+
+
+def _linked_power(x: Tensor, settings: DetectorSettings) -> Tensor:
+    """Instantaneous detector input ``(batch, samples)``: channels' mean square (RMS) or largest square (peak)."""
+    if settings.detector == "rms":
+        return (x * x).mean(dim=1)
+    if settings.detector == "peak":
+        return (x * x).amax(dim=1)
+    raise ValueError(f"unknown detector {settings.detector!r} (expected 'rms' or 'peak')")
+
+
+def compress(
+    x: Tensor,
+    params: CompressorParams,
+    sample_rate: float,
+    settings: DetectorSettings = DetectorSettings(),
+    state: CompressorState | None = None,
+) -> tuple[Tensor, CompressorState]:
+    """Compress ``x`` shaped ``(batch, channels, samples)``; returns ``(y, state)`` for the next chunk.
+
+    With gradients on, it runs as torch operations (a pass from rest); otherwise as one fused numba loop
+    (same numbers, about five times faster, chunkable). The tests hold the two to the same output.
+    """
+    power = _linked_power(x, settings)
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or any(getattr(params, f).requires_grad for f in _FIELDS)
+    )
+    if needs_grad:
+        if state is not None:
+            raise ValueError("compress: gradients need a pass from rest; render chunks under torch.no_grad()")
+        gain, state = _gain_torch(power, params, sample_rate, settings)
+    else:
+        gain, state = _gain_fused(power, params, sample_rate, settings, state)
+    return x * gain[:, None, :], state
+
+
+
+def _gain_torch(
+    power: Tensor, params: CompressorParams, sample_rate: float, settings: DetectorSettings
+) -> tuple[Tensor, CompressorState]:
+    dtype = power.dtype
+
+    def col(p: Tensor) -> Tensor:
+        return p.to(dtype)[:, None]
+
+    if settings.detector == "rms":
+        alpha = float(time_constant_coef(settings.rms_ms, sample_rate))
+        row = torch.tensor([alpha, 0.0, 0.0, 1.0, alpha - 1.0, 0.0], dtype=torch.float64)
+        power = sosfilt(power[:, None], row.expand(power.shape[0], 1, 6))[0][:, 0]
+    level_db = 10.0 * torch.log10(power.clamp_min(0.0) + _POWER_FLOOR)
+    target_db = gain_computer_db(level_db, col(params.threshold_db), col(params.ratio), col(params.knee_db))
+    attack = time_constant_coef(params.attack_ms, sample_rate).to(dtype)
+    release = time_constant_coef(params.release_ms, sample_rate).to(dtype)
+    gain_db = compressor_core(target_db.contiguous(), torch.zeros(power.shape[0], dtype=dtype), attack, release)
+    gain = 10.0 ** ((gain_db + col(params.makeup_db)) / 20.0)
+    return gain, CompressorState(power[:, -1].detach(), gain_db[:, -1].detach())
+
+
+def _gain_fused(
+    power: Tensor,
+    params: CompressorParams,
+    sample_rate: float,
+    settings: DetectorSettings,
+    state: CompressorState | None,
+) -> tuple[Tensor, CompressorState]:
+    batch = power.shape[0]
+    p = {f: getattr(params, f).detach().to(torch.float64).expand(batch).numpy() for f in _FIELDS}
+    rms_alpha = float(time_constant_coef(settings.rms_ms, sample_rate)) if settings.detector == "rms" else 1.0
+    power_state = np.zeros(batch) if state is None else state.power.to(torch.float64).numpy().copy()
+    gain_state = np.zeros(batch) if state is None else state.gain_db.to(torch.float64).numpy().copy()
+    gain = _fused_gain_kernel(
+        power.detach().contiguous().numpy(),
+        rms_alpha,
+        p["threshold_db"],
+        p["ratio"],
+        p["knee_db"],
+        p["makeup_db"],
+        time_constant_coef(params.attack_ms.detach(), sample_rate).expand(batch).numpy(),
+        time_constant_coef(params.release_ms.detach(), sample_rate).expand(batch).numpy(),
+        power_state,
+        gain_state,
+    )
+    return torch.from_numpy(gain), CompressorState(torch.from_numpy(power_state), torch.from_numpy(gain_state))
+
+
+@numba.njit(parallel=True)
+def _fused_gain_kernel(power, rms_alpha, threshold_db, ratio, knee_db, makeup_db, attack, release, p_state, g_state):
+    """Detector smoothing, static curve and ballistics in one loop; updates the states in place.
+
+    Mirrors :func:`_gain_torch` sample for sample (``rms_alpha = 1`` makes the detector instantaneous).
+    """
+    batch, n = power.shape
+    out = np.empty_like(power)
+    for b in numba.prange(batch):
+        m = p_state[b]
+        g = g_state[b]
+        half = knee_db[b] / 2.0
+        two_knee = 2.0 * max(knee_db[b], 1e-9)
+        slope = 1.0 / ratio[b] - 1.0
+        for t in range(n):
+            m += rms_alpha * (power[b, t] - m)
+            over = 10.0 * np.log10(max(m, 0.0) + 1e-10) - threshold_db[b]
+            if over >= half:
+                excess = over
+            elif over <= -half:
+                excess = 0.0
+            else:
+                excess = (over + half) ** 2 / two_knee
+            target = slope * excess
+            g += (attack[b] if target < g else release[b]) * (target - g)
+            out[b, t] = 10.0 ** ((g + makeup_db[b]) / 20.0)
+        p_state[b] = m
+        g_state[b] = g
+    return out
