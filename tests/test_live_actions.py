@@ -1,0 +1,115 @@
+"""REAPER actions in the stand-in host: settings dialogs remembered in ExtState, selection passed on, the worker
+started as a separate process (the action returns at once) and its progress printed by a deferred poll."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reaper_automix.live.reapack import SCRIPTS_DIR, headers, index_xml
+from tests.live_harness.process import SERVER_SCRIPT, Host
+
+STUB = Path(__file__).parent / "live_harness" / "stub_worker.py"
+ACTIONS = {
+    "automix_balance.py": "Automix: Balance levels within folders",
+    "automix_balance_dialog.py": "Automix: Balance levels within folders...",
+    "automix_mix_reference.py": "Automix: Mix to reference track",
+    "automix_mix_reference_dialog.py": "Automix: Mix to reference track...",
+    "automix_mix_selected.py": "Automix: Mix selected folders to reference",
+    "automix_mix_selected_dialog.py": "Automix: Mix selected folders to reference...",
+}
+
+
+def run_action(tmp_path, monkeypatch, script, *, user_inputs=(), ext_state=None, selected=(), starts=True):
+    argv_file = tmp_path / "argv.json"
+    monkeypatch.setenv("AUTOMIX_STUB_ARGV", str(argv_file))
+    tracks = [{"name": n, "guid": "{%d}" % i, "selected": n in selected} for i, n in enumerate(["Drums", "Kick", "Ref"])]
+    tracks[0]["folder_depth"], tracks[1]["folder_depth"] = 1, -1
+    state = {"reaper_automix/worker": json.dumps([sys.executable, str(STUB)]), **(ext_state or {})}
+    spec = {"tracks": tracks, "user_inputs": list(user_inputs), "ext_state": state}
+    with Host(spec, tmp_path, scripts=(SERVER_SCRIPT, SCRIPTS_DIR / script)) as host:
+        done = Path(str(argv_file) + ".done")
+        deadline = time.monotonic() + (15 if starts else 0.5)
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the poll's last ticks
+        dump = host.stop()
+    done.unlink(missing_ok=True)
+    argv = json.loads(argv_file.read_text()) if argv_file.exists() else None
+    return argv, dump
+
+
+def test_dialog_action_remembers_settings_and_passes_selection(tmp_path, monkeypatch):
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_balance_dialog.py", user_inputs=["lufs,0.5,n"],
+                            selected=("Drums",))
+    assert argv[:6] == ["live", "balance", "--method", "lufs", "--strength", "0.5"]
+    assert "--no-between-groups" in argv and argv[argv.index("--tracks") + 1] == "{0}"
+    ext = dump["ext_state"]
+    assert (ext["reaper_automix/method"], ext["reaper_automix/strength"], ext["reaper_automix/between_groups"]) == (
+        "lufs", "0.5", "n")
+    lines = [c.strip() for c in dump["console"] if c.startswith("Automix balance")]
+    assert re.match(r"Automix balance: started \(worker \d+\)", lines[0])
+    assert lines[1:] == ["Automix balance: analysing tracks: 1/2", "Automix balance: analysing tracks: 2/2",
+                         "Automix balance: DONE: stub finished"]
+
+
+def test_headless_twin_uses_remembered_settings_without_asking(tmp_path, monkeypatch):
+    remembered = {"reaper_automix/method": "f0", "reaper_automix/strength": "0.8"}
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_balance.py", ext_state=remembered)
+    assert argv[:6] == ["live", "balance", "--method", "f0", "--strength", "0.8"]
+    assert "--tracks" not in argv and "--no-between-groups" not in argv  # no selection: whole project
+    assert dump["calls"].get("GetUserInputs", 0) == 0
+
+
+def test_mix_reference_track_and_file(tmp_path, monkeypatch):
+    argv, _ = run_action(tmp_path, monkeypatch, "automix_mix_reference_dialog.py", user_inputs=["Ref,0.7"])
+    assert argv[:6] == ["live", "mix", "--reference", "track:Ref", "--strength", "0.7"]
+    ref = tmp_path / "ref.wav"
+    ref.write_bytes(b"")
+    argv, _ = run_action(tmp_path, monkeypatch, "automix_mix_reference.py",
+                         ext_state={"reaper_automix/reference": str(ref)})
+    assert argv[argv.index("--reference") + 1] == str(ref)
+
+
+def test_mix_selected_folders_needs_a_selection(tmp_path, monkeypatch):
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_mix_selected.py",
+                            ext_state={"reaper_automix/reference": "Ref"}, starts=False)
+    assert argv is None and any("Select the folders" in c for c in dump["console"])
+
+
+def test_missing_setup_is_reported_up_front(tmp_path, monkeypatch):
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_balance.py", ext_state={"reaper_automix/worker": ""},
+                            starts=False)
+    assert argv is None and any("reaper-automix reaper install" in c for c in dump["console"])
+
+
+def test_action_headers_and_reapack_index_are_current():
+    for script, description in ACTIONS.items():
+        h = headers(SCRIPTS_DIR / script)
+        assert h["description"] == description
+        assert {"version", "author", "changelog", "provides"} <= set(h)
+    assert (SCRIPTS_DIR / "index.xml").read_text(encoding="utf-8") == index_xml()
+
+
+def test_action_scripts_import_only_the_standard_library():
+    import ast
+
+    allowed = set(sys.stdlib_module_names) | {"reaper_python", "automix_action"}
+    for path in SCRIPTS_DIR.glob("automix_*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed | {"reaper_automix"}, (path.name, name)
+                if path.name != "automix_server.py":
+                    assert name.split(".")[0] != "reaper_automix", path.name
