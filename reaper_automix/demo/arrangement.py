@@ -9,7 +9,7 @@ risers before choruses...), so its track gets items only where it plays (:func:`
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -596,7 +596,8 @@ def play_regions(song: Song, notes: list[pretty_midi.Note], *, merge_bars: int =
     if not notes:
         return []
     bar_s = song.bar_s
-    active = sorted({b for n in notes for b in range(int(n.start // bar_s), int((n.end - 1e-9) // bar_s) + 1)})
+    eps = 1e-6  # a note written on a bar line must not fall into the previous bar by rounding
+    active = sorted({b for n in notes for b in range(int((n.start + eps) // bar_s), int((n.end - eps) // bar_s) + 1)})
     runs = [[active[0], active[0] + 1]]
     for b in active[1:]:
         if b - runs[-1][1] <= merge_bars:
@@ -614,7 +615,7 @@ class SongSummary:
     tempo_bpm: int
     key: str
     length_s: float
-    sections: tuple[tuple[str, float, float], ...] = field(default=())
+    sections: tuple[tuple[str, float, float], ...]
 
 
 def summarise(song: Song) -> SongSummary:

@@ -110,7 +110,8 @@ def track_signals(song: Song, specs: list[TrackSpec], sample_rate: int, seed: in
             notes, tail_s = kit_notes, 2.0
             own = None
         else:
-            notes, tail_s = parts.notes(spec.part, spec.take), spec.part.release_s
+            # items follow the written part; a later take's timing drift stays inside the pre-roll
+            notes, tail_s = parts.notes(spec.part, 0), spec.part.release_s
             own = parts.render(spec.part, spec.take)
         tail_s = min(TAIL_MAX_S, tail_s + (0.6 if spec.mic.room else 0.0) + spec.mic.delay_ms / 1000.0)
         audio = mics.record(spec.mic, own, lambda name: parts.mono(KIT_PARTS[name], 0), sample_rate, room_ir)
