@@ -52,7 +52,7 @@ def calibrate(bridge: Bridge, output: Path | None = None, tolerance: float = 0.0
             kept = []
             for value, x, shown in points:
                 # keep a point only where the display at the bisected x reaches the target (within rounding)
-                if abs(shown - value) <= max(tolerance, tolerance * abs(value)):
+                if abs(shown - value) <= max(tolerance, tolerance * abs(value)) + 1e-9:
                     kept.append([value, x])
                 else:
                     result["dropped"].append(f"{fx_name} {name} {value:g}: outside the display range")

@@ -443,8 +443,9 @@ def bisect_params(fx_name: str, targets: list, iterations: int = 40, api: Api | 
                         lo = mid
                     else:
                         hi = mid
-                x = 0.5 * (lo + hi)
-                points.append([value, x, shown(param, x)])
+                # hi: the side where the display has reached the target (the first x showing it, as REAPER
+                # rounds what it shows)
+                points.append([value, hi, shown(param, hi)])
             out.append([param, name, points, increasing])
         return out
     finally:
