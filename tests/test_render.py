@@ -110,6 +110,17 @@ def test_overlapping_items_are_summed(tmp_path: Path):
     np.testing.assert_allclose(out[0], expected, rtol=1e-6)
     np.testing.assert_array_equal(out[0], out[1])
 
+    # listed out of order, a later item bridging two earlier ones, one item inside another
+    session = _session([_item(b, 2000 / SR, 1000 / SR), _item(a, 0.0, 1000 / SR), _item(b, 500 / SR, 2000 / SR),
+                        _item(a, 100 / SR, 200 / SR, pan=1.0)])
+    out = _render(session)
+    expected = np.zeros((2, 3000), np.float32)
+    expected[:, :1000] += _ramp(1000)[0]
+    expected[:, 500:1500] += 0.25  # the bridging item's source ends after 1000 samples
+    expected[:, 2000:3000] += 0.25
+    expected[1, 100:300] += _ramp(1000)[0, :200]  # hard right: left silent
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
 
 def test_muted_item_is_silent_and_its_media_is_not_required(tmp_path: Path):
     a = _write(tmp_path / "a.wav", _ramp(1000))

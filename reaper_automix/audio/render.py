@@ -190,7 +190,8 @@ def render_track(session: Session, track: Track, *, channels: int = 2) -> np.nda
 
     sources = _SourceCache(infos, plans)
     reported_channels: set[Path] = set()
-    for plan in plans:
+    written_until = 0  # output samples at or after this are still zero
+    for plan in sorted(plans, key=lambda p: p.out_start):
         block = sources.fetch(plan)
         if block.shape[0] > 2 and plan.path not in reported_channels:
             reported_channels.add(plan.path)
@@ -200,7 +201,8 @@ def render_track(session: Session, track: Track, *, channels: int = 2) -> np.nda
                 RenderWarning,
                 stacklevel=2,
             )
-        _mix_into(out, block, plan, sr)
+        _mix_into(out, block, plan, sr, overwrite=plan.out_start >= written_until)
+        written_until = max(written_until, plan.out_start + plan.length)
     return out
 
 
@@ -346,6 +348,8 @@ class _SourceCache:
             base, data = start, self._read(info, start, stop)
         else:
             base, data = self._resampled_span(plan)
+        if base == start and data.shape[1] == stop - start and plan.up == plan.down:
+            return data  # read just for this call: no copy needed
         out = np.zeros((info.channels, stop - start), dtype=np.float32)
         lo, hi = max(start, base), min(stop, base + data.shape[1])
         if hi > lo:
@@ -377,24 +381,34 @@ class _SourceCache:
 # --- mixing: gains, fades, pan ---------------------------------------------------------------------------
 
 
-def _mix_into(out: np.ndarray, block: np.ndarray, plan: _ItemPlan, sr: int) -> None:
-    """Add ``block`` (source channels, plan.length) to ``out`` with the item's gains, fades and pan."""
+def _mix_into(out: np.ndarray, block: np.ndarray, plan: _ItemPlan, sr: int, *, overwrite: bool) -> None:
+    """Add ``block`` (source channels, plan.length) to ``out`` with the item's gains, fades and pan.
+
+    ``overwrite``: the span of ``out`` is still all zeros, so the scaled block is written straight into it
+    (one pass over the samples instead of a scaled copy plus an addition).
+    """
     item, take = plan.item, plan.item.take
     channels = out.shape[0]
     if channels == 1:
         block = block[:1] if block.shape[0] == 1 else block[:2].mean(axis=0, keepdims=True)
     else:
         block = block[:2]
-    block *= np.float32(item.volume * take.volume)
     first = plan.out_start - plan.item_start  # item-local index of the block's first sample
     _apply_fades(block, first, item.length_s * sr, item.fade_in, item.fade_out, sr)
 
     span = slice(plan.out_start, plan.out_start + plan.length)
+    gain = item.volume * take.volume
     pan = min(1.0, max(-1.0, take.pan))
-    gains = (1.0,) if channels == 1 else (min(1.0, 1.0 - pan), min(1.0, 1.0 + pan))
-    for c, gain in enumerate(gains):
+    pan_gains = (1.0,) if channels == 1 else (min(1.0, 1.0 - pan), min(1.0, 1.0 + pan))
+    for c, pan_gain in enumerate(pan_gains):
         row = block[min(c, block.shape[0] - 1)]
-        out[c, span] += row if gain == 1.0 else row * np.float32(gain)
+        scale = np.float32(gain * pan_gain)
+        if overwrite:
+            np.multiply(row, scale, out=out[c, span])
+        elif scale == 1.0:
+            out[c, span] += row
+        else:
+            out[c, span] += row * scale
 
 
 def _apply_fades(block: np.ndarray, first: int, item_samples: float, fade_in: Fade, fade_out: Fade, sr: int):
