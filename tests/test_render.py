@@ -423,6 +423,8 @@ def test_render_tracks_yields_one_track_at_a_time_and_excludes_midi(tmp_path: Pa
     np.testing.assert_allclose(audio[0, 200:700], 2 * _ramp(1000)[0, :500], rtol=1e-6)
     assert [i for i, _ in results] == [0, 2] and calls[-1] == (3, 3)
     assert not render_track(session, session.tracks[2]).any()
+    with pytest.raises(IndexError, match="track index -1 out of range"):
+        render_tracks(session, [-1])
 
 
 def test_empty_session_renders_nothing():

@@ -138,11 +138,15 @@ def render_tracks(
             ``skip_missing``, which excludes those tracks instead, with the problems as the reason).
         IndexError: an index is out of range.
     """
+    if channels not in (1, 2):
+        raise ValueError(f"channels must be 1 or 2 (got {channels})")
     checked: dict[Path, AudioInfo | str] = {}
     keep: list[int] = []
     excluded: list[Exclusion] = []
     problems: list[tuple[str, Path, str]] = []
     for index in track_indices:
+        if not 0 <= index < len(session.tracks):  # a negative index would silently pick from the end
+            raise IndexError(f"track index {index} out of range (the session has {len(session.tracks)} tracks)")
         track = session.tracks[index]
         if track.is_midi_only:
             excluded.append(Exclusion(index, track.name, "MIDI only"))
