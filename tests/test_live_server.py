@@ -36,6 +36,10 @@ def request_bytes(module: str, name: str) -> bytes:
     ("reapy.core.project.project", "pickle.loads"),
     ("reapy.reascript_api", "os.system"),
     ("reapy.core.not_a_module", "anything"),
+    ("reapy.reascript_api", "ExecProcess"),  # REAPER's API, but it runs programs
+    ("reapy.reascript_api", "AddRemoveReaScript"),
+    ("reapy.core.reaper.reaper", "add_reascript"),
+    ("reapy.core.project.project", "Project.get_ext_state"),  # unpickles a client-settable string
 ])
 def test_disallowed_callables_are_refused(module, name):
     from reaper_automix.live.bridge import _import_reapy
@@ -89,3 +93,18 @@ def test_refused_end_to_end_through_reapys_client(tmp_path):
         dump = host.stop()
     assert not marker.exists()
     assert dump["changes_outside_undo"] == []
+
+
+def test_reaper_api_functions_that_run_programs_are_refused(monkeypatch):
+    import types
+
+    fake = types.ModuleType("reapy.reascript_api")
+    fake.__all__ = ["GetTrack", "ExecProcess", "AddRemoveReaScript"]
+    for name in fake.__all__:
+        setattr(fake, name, lambda *a, _n=name: _n)
+    monkeypatch.setitem(sys.modules, "reapy.reascript_api", fake)
+    allow = Allowlist()
+    assert decode(request_bytes("reapy.reascript_api", "GetTrack"), allow)["function"]() == "GetTrack"
+    for name in ("ExecProcess", "AddRemoveReaScript"):
+        with pytest.raises(Refused, match=name):
+            decode(request_bytes("reapy.reascript_api", name), allow)

@@ -17,8 +17,9 @@ request names:
   classes and methods defined in ``reapy.core`` modules that are already loaded (no dunders, no modules);
 - this package's REAPER operations, :data:`reaper_automix.live.ops.EXPORTED`.
 
-Anything else (``os.system``, ``builtins.exec``, private or dunder attributes) is refused with an error reply
-naming it; nothing runs. When a client disconnects (or the action stops) with an undo block or a
+Anything else (``os.system``, ``builtins.exec``, dunder attributes, and the few API functions that start
+programs or unpickle: :data:`DENIED_API`, :data:`DENIED_REAPY`) is refused with an error reply naming it;
+nothing runs. When a client disconnects (or the action stops) with an undo block or a
 ``PreventUIRefresh`` it opened still open, the server closes them, so REAPER's undo history and UI are never
 left locked by a dropped connection.
 
@@ -37,6 +38,13 @@ import traceback
 OPS_MODULE = "reaper_automix.live.ops"
 HOLD_IDLE_LIMIT_S = 30.0  # a held connection that goes quiet this long is released (REAPER's UI is blocked)
 INTERRUPTED_UNDO = "Automix: interrupted (connection to the tool lost)"
+
+
+# Parts of reapy's API that would still run arbitrary code or programs: REAPER's ExecProcess and the SWS shell
+# calls start programs; registering a script makes any file an action; reapy's pickled ext-state reader
+# unpickles a string a client can set beforehand.
+DENIED_API = frozenset({"ExecProcess", "CF_ShellExecute", "BR_Win32_ShellExecute", "AddRemoveReaScript"})
+DENIED_REAPY = frozenset({"add_reascript", "remove_reascript", "Project.get_ext_state"})
 
 
 class Refused(Exception):
@@ -95,9 +103,9 @@ class Allowlist:
                 import reapy.reascript_api as api  # noqa: F811 (a fixed module, never one the request names)
             if name == "_get_api_names":
                 return api._get_api_names
-            if len(parts) == 1 and name in getattr(api, "__all__", ()):
+            if len(parts) == 1 and name in getattr(api, "__all__", ()) and name not in DENIED_API:
                 return ApiCall(name, getattr(api, name))
-        elif module_name.startswith("reapy.core.") and module_name in sys.modules:
+        elif module_name.startswith("reapy.core.") and module_name in sys.modules and name not in DENIED_REAPY:
             target = _walk(sys.modules[module_name], parts)
             if callable(target) and str(getattr(target, "__module__", "")).startswith("reapy.core"):
                 return target
