@@ -23,6 +23,9 @@ from .grouping import Group
 from .session import Session
 
 FADER_MAX_DB = 12.0  # REAPER's fader range tops out at +12 dB
+# Changes smaller than this are not made: measurement noise (loudness gating decisions, float32 rendering) moves
+# results by a few thousandths of a dB, and a re-run on our own output must leave the project as it is.
+NEGLIGIBLE_DB = 0.01
 
 
 def db_to_gain(db: float) -> float:
@@ -170,8 +173,10 @@ def plan_faders(
             goal = effective_before + strength * (goal - effective_before)
         wanted = goal - path_db(t, new)
         fader = min(wanted, fader_max_db)
+        if abs(fader - before) < NEGLIGIBLE_DB:
+            fader = before
         new[t] = fader
-        excess = wanted - fader
+        excess = wanted - fader if wanted - fader >= NEGLIGIBLE_DB else 0.0
         take_db = strength * own_take_db.get(t, 0.0)
         note = ""
         if excess > 0 and not track.has_audio:

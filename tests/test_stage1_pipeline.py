@@ -1,0 +1,182 @@
+"""Stage 1 end to end on small projects with known signals, checked with independent measurements."""
+
+from __future__ import annotations
+
+import difflib
+import math
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import signal
+
+from audio_projects import SR, AudioTrack, band_noise, harmonic_tone, pink_noise, write_project
+from reaper_automix.cli import main
+from reaper_automix.errors import MediaError
+from reaper_automix.pipeline import BalanceOptions, balance_session
+from reaper_automix.preview import effective_gain_db
+from reaper_automix.rpp.apply import write_project as write_rpp
+from reaper_automix.rpp.reader import load_session
+
+N = 4 * SR
+
+
+def drum_and_keys_tracks(rng: np.random.Generator, hat_gain_db: float = -18.0) -> list[AudioTrack]:
+    return [
+        AudioTrack("Drums", depth=1),
+        AudioTrack("Kick", harmonic_tone(N, 55.0, 3), gain_db=-3.0),
+        AudioTrack("Snare", pink_noise(N, rng), gain_db=-20.0),
+        AudioTrack("Hat", band_noise(N, 8000, 12000, rng), gain_db=hat_gain_db, depth=-1),
+        AudioTrack("Keys", depth=1),
+        AudioTrack("Piano", harmonic_tone(N, 220.0), gain_db=-6.0),
+        AudioTrack("Organ", harmonic_tone(N, 330.0, 4), gain_db=-25.0, depth=-1),
+    ]
+
+
+def independent_band_loudness(path, track, analysis) -> float:
+    """Band loudness of a track's media measured with scipy filters and pyloudnorm (not our code)."""
+    item = track.items[0]
+    x, sr = sf.read(item.take.source.file, dtype="float64")
+    x = x * item.take.volume
+    if analysis.band_low_hz:
+        b, a = signal.butter(1, analysis.band_low_hz, btype="highpass", fs=sr)
+        x = signal.lfilter(b, a, x)
+        b, a = signal.butter(1, analysis.band_high_hz, btype="lowpass", fs=sr)
+        x = signal.lfilter(b, a, x)
+    return pyloudnorm.Meter(sr).integrated_loudness(x)
+
+
+@pytest.fixture(scope="module")
+def balanced(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("p")
+    path = write_project(folder, drum_and_keys_tracks(np.random.default_rng(1)))
+    session, document = load_session(path)
+    result = balance_session(session, BalanceOptions(workers=1))
+    return path, session, document, result
+
+
+def test_tracks_in_a_group_end_equally_loud_in_their_band(balanced):
+    path, session, _, result = balanced
+    for group in result.groups:
+        levels = [
+            independent_band_loudness(path, session.tracks[t], result.analyses[t]) + effective_gain_db(session, result.plan, t)
+            for t in group.group.members
+        ]
+        assert max(levels) - min(levels) < 0.5, (group.group.name, levels)
+
+
+def test_group_stems_and_mix_hit_their_peaks(balanced, tmp_path):
+    _, session, _, result = balanced
+    from reaper_automix.preview import render_mix
+
+    mix = render_mix(session, result.plan)
+    assert 20 * math.log10(np.max(np.abs(mix))) == pytest.approx(-1.0, abs=0.05)
+    assert [g.group.name for g in result.groups] == ["Drums", "Keys"]
+    assert all(g.group.folder is not None for g in result.groups)
+
+
+def test_written_project_differs_only_in_volpan_lines_and_rerun_is_idempotent(balanced, tmp_path):
+    path, session, document, result = balanced
+    out = write_rpp(document, session, result.changes, path.with_name("out.rpp")).path
+    diff = [
+        line for line in difflib.unified_diff(path.read_text().splitlines(), out.read_text().splitlines(), n=0, lineterm="")
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert diff and all(line[1:].split()[0] == "VOLPAN" for line in diff)
+    assert len(diff) == 2 * (len(result.changes.faders) + len(result.changes.take_gains))
+
+    again_session, _ = load_session(out)
+    again = balance_session(again_session, BalanceOptions(workers=1))
+    for t, change in result.plan.changes.items():
+        assert again.plan.changes[t].fader_after_db == pytest.approx(change.fader_after_db, abs=0.01)
+    assert not again.changes.take_gains  # the first run put the excess into the takes already
+    assert again.changes.faders == () or all(
+        abs(f.volume_after - f.volume_before) < 1e-3 * f.volume_before for f in again.changes.faders
+    )
+
+
+@given(st.integers(1, 5), st.floats(-12, 12))
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_scaling_one_track_changes_only_its_fader_by_minus_k(tmp_path_factory, index, k_db):
+    """Scaling input track ``index`` by k dB (its take volume) moves only its own computed gain, by -k dB.
+
+    The computed gain is the fader plus any take gain (the part of the gain beyond REAPER's +12 dB fader)."""
+    folder = tmp_path_factory.mktemp("inv")
+    tracks = drum_and_keys_tracks(np.random.default_rng(7))
+    members = [i for i, t in enumerate(tracks) if t.audio is not None]
+    t_index = members[index - 1]
+    base = balance_session(load_session(write_project(folder, tracks, "a.rpp"))[0], BalanceOptions(workers=1))
+    tracks[t_index].take_volume = 10 ** (k_db / 20)
+    scaled = balance_session(load_session(write_project(folder, tracks, "b.rpp"))[0], BalanceOptions(workers=1))
+    for t, change in base.plan.changes.items():
+        expected = change.fader_after_db + change.take_gain_db - (k_db if t == t_index else 0.0)
+        new = scaled.plan.changes[t]
+        assert new.fader_after_db + new.take_gain_db == pytest.approx(expected, abs=0.02), t
+
+
+def test_silent_midi_and_muted_tracks_are_left_alone_and_reported(tmp_path):
+    rng = np.random.default_rng(3)
+    tracks = [
+        AudioTrack("Band", depth=1),
+        AudioTrack("Gtr", pink_noise(N, rng), gain_db=-10),
+        AudioTrack("Silent", np.zeros(N, dtype=np.float32)),
+        AudioTrack("Synth", midi=True),
+        AudioTrack("Bass", pink_noise(N, rng), gain_db=-20, depth=-1),
+    ]
+    session, _ = load_session(write_project(tmp_path, tracks))
+    result = balance_session(session, BalanceOptions(workers=1))
+    assert result.excluded[2].startswith("silent")
+    assert "MIDI" in result.excluded[3]
+    assert 2 not in result.plan.changes and 3 not in result.plan.changes
+    assert set(result.plan.changes) == {0, 1, 4}
+
+
+def test_missing_media_is_listed_or_skipped(tmp_path):
+    rng = np.random.default_rng(4)
+    tracks = [AudioTrack("Gtr", pink_noise(N, rng)), AudioTrack("Vox", pink_noise(N, rng)),
+              AudioTrack("Bass", pink_noise(N, rng))]
+    path = write_project(tmp_path, tracks)
+    (tmp_path / "media" / "t00.wav").unlink()
+    (tmp_path / "media" / "t02.wav").write_bytes(b"not audio at all")
+    session, _ = load_session(path)
+    with pytest.raises(MediaError) as info:
+        balance_session(session, BalanceOptions(workers=1))
+    assert "t00.wav" in str(info.value) and "t02.wav" in str(info.value)
+    result = balance_session(session, BalanceOptions(workers=1, skip_missing=True))
+    assert "t00.wav" in result.excluded[0] and "t02.wav" in result.excluded[2]
+    assert set(result.plan.changes) == {1}
+
+
+def test_cli_balance_writes_report_preview_and_new_project(tmp_path):
+    path = write_project(tmp_path, drum_and_keys_tracks(np.random.default_rng(5)))
+    original = path.read_bytes()
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["balance", str(path), "--report", str(tmp_path / "r.json"), "--preview", str(tmp_path / "m.wav"),
+               "--workers", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == original
+    assert (tmp_path / "song-automix.rpp").exists()
+    import json
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert {t["name"] for t in report["tracks"] if t["fader_after_db"] is not None} >= {"Kick", "Hat", "Drums"}
+    mix, sr = sf.read(tmp_path / "m.wav")
+    assert sr == SR and mix.shape[1] == 2
+
+
+def test_cli_errors_are_one_clear_message(tmp_path):
+    bad = tmp_path / "cut.rpp"
+    bad.write_text('<REAPER_PROJECT 0.1 "7.0" 0\n  <TRACK {A}\n    NAME x\n')
+    runner = CliRunner()
+    result = runner.invoke(main, ["balance", str(bad)])
+    assert result.exit_code == 2
+    assert "cut.rpp" in result.output and "line" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(main, ["info", str(tmp_path / "nope.rpp")])
+    assert result.exit_code == 2 and "nope.rpp" in result.output
