@@ -1,0 +1,225 @@
+"""ReaEQ / ReaComp states: byte-identical round trips on every REAPER-written state in the fixtures, the
+reaper.md test vector, the FX block text, and the console <-> REAPER value mappings."""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reaper_automix.console.params import EQ_LAYOUT_DEFAULT, ChannelParams, CompressorParams, DetectorSettings
+from reaper_automix.reaper.fxstate import (
+    DEFAULT_REACOMP_PARAMS,
+    FxStateError,
+    ReaCompState,
+    ReaEqBand,
+    ReaEqState,
+    VstChunk,
+    decode_fx_state,
+    fx_block_lines,
+)
+from reaper_automix.reaper.mappings import (
+    console_comp_to_reacomp,
+    console_eq_to_reaeq,
+    pan_to_d_pan,
+    plugin_file,
+    reacomp_to_console_comp,
+    reaeq_to_console_eq,
+)
+from reaper_automix.rpp.tokens import split_tokens
+
+FIXTURES = Path(__file__).parents[2] / "shared" / "fixtures" / "rpp"
+
+
+def vst_blocks(plugin: str) -> list[tuple[str, int, list[str]]]:
+    """(file, line, base64 lines) of every ``<VST`` block of ``plugin`` in the fixtures (simple local scan)."""
+    found = []
+    for path in sorted(FIXTURES.iterdir()):
+        if path.suffix.lower() != ".rpp":
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if line.strip().startswith("<VST") and f"{plugin} (Cockos)" in line:
+                j, body = i + 1, []
+                while lines[j].strip() != ">":
+                    body.append(lines[j].strip())
+                    j += 1
+                found.append((path.name, i + 1, body))
+    return found
+
+
+REAEQ_BLOCKS = vst_blocks("ReaEQ")
+REACOMP_BLOCKS = vst_blocks("ReaComp")
+
+
+def test_fixtures_hold_the_expected_states():
+    assert len(REAEQ_BLOCKS) >= 1 and len(REACOMP_BLOCKS) >= 5
+
+
+@pytest.mark.parametrize("where", REAEQ_BLOCKS + REACOMP_BLOCKS, ids=lambda w: f"{w[0]}:{w[1]}")
+def test_decode_encode_is_byte_identical(where):
+    _, _, lines = where
+    state = decode_fx_state(lines)
+    assert isinstance(state, (ReaEqState, ReaCompState))
+    assert state.to_chunk().to_lines() == lines
+    assert all(len(line) <= 128 for line in lines)
+
+
+def test_reaper_md_test_vector_default_reaeq():
+    (_, _, lines), = [b for b in REAEQ_BLOCKS if b[0] == "vst-chunk-inspector_simple.RPP"]
+    header = base64.b64decode(lines[0])
+    assert int.from_bytes(header[-12:-8], "little") == 168  # bodyLen
+    state = decode_fx_state(lines)
+    assert state.version == 33
+    assert [(b.type, b.enabled, b.freq_hz, b.gain_linear, b.bandwidth_oct) for b in state.bands] == [
+        (0, True, 100.0, 1.0, 2.0),
+        (8, True, 300.0, 1.0, 2.0),
+        (8, True, 1000.0, 1.0, 2.0),
+        (1, True, 5000.0, 1.0, 2.0),
+    ]
+    ints = lambda data: [int.from_bytes(data[i : i + 4], "little") for i in range(0, len(data), 4)]  # noqa: E731
+    assert ints(state.tail[:8]) == [1, 1] and state.master_gain_linear == 1.0
+    assert ints(state.tail[16:]) == [0, 596, 368]
+
+
+def test_default_reacomp_decodes_to_reaper_md_values():
+    (_, _, lines), = [b for b in REACOMP_BLOCKS if b[0] == "vst-chunk-inspector_simple.RPP"][:1]
+    state = decode_fx_state(lines)
+    expected = [1.0, 0.0, 0.006, 0.02, 0, 0, 1.0, 0, 0, 0, 3.16e-8, 1.0, 0, 0.05, 0, 0, 0, 0.25, 0]
+    assert state.params == pytest.approx(expected, rel=1e-3, abs=1e-9)
+    assert list(DEFAULT_REACOMP_PARAMS) == state.params
+
+
+def test_program_names_survive():
+    names = {decode_fx_state(lines).program for _, _, lines in REACOMP_BLOCKS}
+    assert "Program 1" in names and "" in names
+
+
+finite = st.floats(-1e6, 1e6, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bands=st.lists(
+        st.builds(ReaEqBand, st.integers(0, 10), st.booleans(), finite, finite, finite, st.integers(0, 255)),
+        max_size=12,
+    ),
+    program=st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=40),
+)
+def test_reaeq_state_round_trip(bands, program):
+    state = ReaEqState(bands, program=program)
+    lines = state.to_chunk().to_lines()
+    assert all(len(line) <= 128 for line in lines)
+    assert decode_fx_state(lines) == state
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3, width=32), min_size=19, max_size=21))
+def test_reacomp_state_round_trip(params):
+    state = ReaCompState(params)
+    assert decode_fx_state(state.to_chunk().to_lines()) == state
+
+
+@pytest.mark.parametrize("lines, message", [
+    (["not base64!"], "base64"),
+    ([base64.b64encode(b"qeer\xee\x5e\xed\xfe").decode()], "truncated"),
+])
+def test_bad_states_raise(lines, message):
+    with pytest.raises(FxStateError, match=message):
+        VstChunk.from_lines(lines)
+
+
+def test_wrong_plugin_is_refused():
+    chunk = ReaCompState().to_chunk()
+    with pytest.raises(FxStateError):
+        ReaEqState.from_chunk(chunk)
+
+
+def test_fx_block_lines_match_reaper_layout():
+    lines = fx_block_lines(ReaCompState(), "reacomp.dll", fxid="{00000000-0000-0000-0000-000000000001}")
+    assert lines[0] == "BYPASS 0 0 0"
+    assert split_tokens(lines[1]) == [
+        "<VST", "VST: ReaComp (Cockos)", "reacomp.dll", "0", "", "1919247213<5653547265636D726561636F6D700000>", "",
+    ]
+    assert lines[-4:] == [">", "FLOATPOS 0 0 0 0", "FXID {00000000-0000-0000-0000-000000000001}", "WAK 0 0"]
+    # The base64 lines are REAPER's default ReaComp, byte for byte.
+    default = [b for b in REACOMP_BLOCKS if b[0] == "vst-chunk-inspector_simple.RPP"][0][2]
+    assert [line.strip() for line in lines[2:-4]] == default
+    assert all(line.startswith("  ") for line in lines[2:-4])
+
+
+def test_plugin_files():
+    assert plugin_file("reaeq", "win32") == "reaeq.dll"
+    assert plugin_file("reacomp", "darwin") == "reacomp.vst.dylib"
+
+
+def test_console_eq_round_trips_through_reaeq_bytes():
+    gen = torch.Generator().manual_seed(5)
+    eq = ChannelParams.from_normalised(torch.rand(2, 26, generator=gen, dtype=torch.float64)).eq
+    state = console_eq_to_reaeq(eq, index=1)
+    decoded = decode_fx_state(state.to_chunk().to_lines())
+    assert [b.type for b in decoded.bands] == [0, 8, 8, 8, 8, 1]
+    back = reaeq_to_console_eq(decoded, EQ_LAYOUT_DEFAULT)
+    for name in ("freq_hz", "gain_db", "q"):
+        assert torch.allclose(getattr(back, name)[0], getattr(eq, name)[1], rtol=1e-12, atol=1e-12)
+
+
+def test_eq_value_mappings():
+    eq = ChannelParams.neutral(1).eq
+    eq.gain_db[0, 1] = -6.0
+    eq.q[0, 2] = math.sqrt(2)  # exactly one octave: 1/(2 sinh(ln2/2)) = sqrt(2)
+    band = console_eq_to_reaeq(eq).bands
+    assert band[1].gain_linear == pytest.approx(10 ** (-6 / 20))
+    assert band[2].bandwidth_oct == pytest.approx(1.0)
+
+
+def test_q_outside_reaeq_range_is_refused():
+    eq = ChannelParams.neutral(1).eq
+    eq.q[0, 0] = 0.1
+    with pytest.raises(ValueError, match="octaves"):
+        console_eq_to_reaeq(eq)
+
+
+def test_layout_mismatch_is_refused():
+    default = decode_fx_state(REAEQ_BLOCKS[0][2])
+    with pytest.raises(FxStateError, match="layout"):
+        reaeq_to_console_eq(default, EQ_LAYOUT_DEFAULT)
+
+
+def test_comp_value_mappings_match_reaper_defaults():
+    # REAPER's default ReaComp shows 0 dB threshold, 3 ms attack, 100 ms release: its stored 1.0, 0.006, 0.02.
+    comp = CompressorParams(*[torch.tensor([v], dtype=torch.float64) for v in (0.0, 4.0, 3.0, 100.0, 6.0, 0.0)])
+    state = console_comp_to_reacomp(comp)
+    assert state.params[:4] == pytest.approx([1.0, 3 / 99, 0.006, 0.02])
+    assert state.params[11] == pytest.approx(1.0)  # makeup 0 dB -> Wet unity
+    comp.threshold_db[0] = -10.0
+    assert console_comp_to_reacomp(comp).params[0] == pytest.approx(10 ** (-10 / 20))
+
+
+def test_console_comp_round_trips_through_reacomp_bytes():
+    comp = CompressorParams(*[torch.tensor([v], dtype=torch.float64) for v in (-23.5, 3.2, 12.0, 180.0, 4.5, 2.5)])
+    template = decode_fx_state(REACOMP_BLOCKS[0][2])  # keep whatever else a user's ReaComp had
+    state = console_comp_to_reacomp(comp, detector=DetectorSettings("rms", 10.0), template=template)
+    decoded = decode_fx_state(state.to_chunk().to_lines())
+    assert decoded.program == template.program and len(decoded.params) == len(template.params)
+    back, detector = reacomp_to_console_comp(decoded)
+    for name in ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "makeup_db"):
+        assert float(getattr(back, name)) == pytest.approx(float(getattr(comp, name)), rel=1e-5, abs=1e-5)
+    assert detector.detector == "rms" and detector.rms_ms == pytest.approx(10.0, rel=1e-5)
+    assert decoded.params[15] == 0.0 and decoded.params[16] == 0.0  # auto makeup / auto release off
+
+
+def test_peak_detector_maps_to_rms_size_zero():
+    comp = ChannelParams.neutral(1).comp
+    state = console_comp_to_reacomp(comp, detector=DetectorSettings("peak"))
+    assert state.params[13] == 0.0
+    assert reacomp_to_console_comp(state)[1].detector == "peak"
+
+
+def test_pan_is_d_pan():
+    assert [pan_to_d_pan(p) for p in (-1.0, 0.0, 0.25, 1.0)] == [-1.0, 0.0, 0.25, 1.0]
