@@ -82,13 +82,15 @@ def test_calibration_by_bisection_recovers_the_stand_ins_curves(tmp_path):
     assert dump["undo"] == [] and dump["ui_refresh"] == 0
     comp = result["fx"][fxmap.REACOMP]
     # the stand-in displays 2 decimals: bisection lands within half a display step of each target
-    for param, tol in ((0, 0.006), (1, 0.006), (2, 0.006), (3, 0.006)):
+    table, _ = fxmap.comp_table()
+    for param in (0, 1, 2, 3, 11, 14):  # threshold, ratio, attack, release, wet (make-up), knee
         for value, x in comp[str(param)]["points"]:
-            assert fxmap.FORMULAS[param][1](x) == pytest.approx(value, abs=tol)
+            assert table[param].from_normalized(x) == pytest.approx(value, abs=0.006)
     assert comp["0"]["name"] == "Thresh" and len(comp["0"]["points"]) == 61
     assert [v for v, _ in comp["1"]["points"]] == [1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0,
                                                    20.0, 30.0, 50.0, 100.0]
-    assert any("ReaComp" in d and "Wet" in d for d in result["dropped"])  # outside what the display reaches
+    assert [v for v, _ in comp["11"]["points"]] == list(range(-24, 1))  # Wet above 0 dB: beyond x = 1
+    assert any("Wet 1:" in d for d in result["dropped"]) and len(comp["14"]["points"]) == 25
     for value, x in result["fx"][fxmap.REAEQ]["3"]["points"]:
         assert eq_freq_hz(x) == pytest.approx(value, abs=0.06)
     tables = fxmap.load_calibration(tmp_path / "cal.json")

@@ -97,8 +97,10 @@ def apply_changes(bridge: Bridge, changes: ChangeSet, *, batched: bool = True,
     except ops.TrackGone as exc:  # unbatched: raised here directly
         raise AutomixError(f"cannot apply {changes.description!r}: {exc}") from None
     except AutomixError as exc:
-        if "no longer in the project" in str(exc):
-            raise AutomixError(f"cannot apply {changes.description!r}: {str(exc).split(': ', 1)[-1]}") from None
+        text = str(exc)
+        if "tracks no longer in the project" in text:
+            reason = text[text.index("tracks no longer in the project") :]
+            raise AutomixError(f"cannot apply {changes.description!r}: {reason}") from None
         raise AutomixError(f"{exc}\nThe run stopped part-way; what was applied is one undo step named "
                            f"{changes.description!r} in REAPER (Edit > Undo).") from None
     return ApplyResult(changes.description, summary, bridge.round_trips - start_trips,

@@ -6,22 +6,28 @@ header: "for paramtype 1=gain, val=1 ==> 0 dB, val=2 ==> 6.02 dB"). No mapping t
 ReaComp has no such call: its parameters are set normalized (0..1) through a mapping. The mapping is data:
 - a calibrated table (``reaper-automix reaper calibrate`` measures it from a running REAPER by bisection over
   ``TrackFX_FormatParamValueNormalized``), when one exists: piecewise-linear between measured points;
-- else the formulas below, from reaper.md section 3 (threshold, attack, release: several sources agree;
-  ratio: fitted to stock presets, its top unverified). Knee and wet (make-up) have no known formula: they are
-  only set from a calibrated table, otherwise left alone and reported.
+- else the project's table ``data/reaper_fx_mappings.yaml`` (``reacomp.params``: index, map kind, certainty;
+  the one :mod:`reaper_automix.reaper.mappings` uses for ``.rpp`` states), taking a stored value in 0..1 as the
+  normalized value. That equality is itself unverified: every value is checked back against REAPER's display
+  (``TrackFX_GetFormattedParamValue``) and a mismatch is reported, pointing at ``calibrate``.
 
 All of it sits behind :func:`reacomp_params` (the one function the apply path calls for ReaComp) and
-:func:`reaeq_specs`.
+:func:`reaeq_specs`. The YAML is read here directly (not through ``reaper.mappings``, which imports torch) so
+that the stand-in REAPER host can format values with the same table.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import math
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+
+import yaml
 
 from ..changes import CompressorSetting, EqBand
 
@@ -34,20 +40,50 @@ REACOMP = "ReaComp (Cockos)"
 REAEQ_LAYOUT = (1, 2, 2, 4)
 API_BANDTYPE = {"low_shelf": 1, "peak": 2, "high_shelf": 4}
 
-# ReaComp parameter indices (reaper.md section 3).
-COMP_PARAMS = {"threshold_db": 0, "ratio": 1, "attack_ms": 2, "release_ms": 3, "knee_db": 14, "makeup_db": 11}
+
+@dataclass(frozen=True)
+class CompParam:
+    """One ReaComp parameter of the table: console field, index, map kind and its constant."""
+
+    field: str
+    index: int
+    kind: str
+    constant: float = 1.0
+
+    def to_normalized(self, value: float) -> float:
+        if self.kind == "db_to_linear":
+            return 10.0 ** (value / 20.0)
+        if self.kind == "scaled":
+            return value / self.constant
+        if self.kind == "ratio":
+            return (value - 1.0) / self.constant
+        if self.kind == "identity":
+            return value
+        raise ValueError(f"unknown map kind {self.kind!r} in reaper_fx_mappings.yaml")
+
+    def from_normalized(self, x: float) -> float:
+        if self.kind == "db_to_linear":
+            return 20.0 * math.log10(x) if x > 0 else -math.inf
+        if self.kind == "scaled":
+            return x * self.constant
+        if self.kind == "ratio":
+            return 1.0 + x * self.constant
+        if self.kind == "identity":
+            return x
+        raise ValueError(f"unknown map kind {self.kind!r} in reaper_fx_mappings.yaml")
 
 
-def _thresh_x(db: float) -> float:
-    return min(1.0, 10.0 ** (db / 20.0))
-
-
-FORMULAS = {  # physical -> normalized x, and back (the stand-in host formats with these)
-    0: (_thresh_x, lambda x: 20.0 * math.log10(x) if x > 0 else -math.inf),
-    1: (lambda r: (r - 1.0) / 99.0, lambda x: 1.0 + 99.0 * x),
-    2: (lambda ms: ms / 500.0, lambda x: 500.0 * x),
-    3: (lambda ms: ms / 5000.0, lambda x: 5000.0 * x),
-}
+@functools.cache
+def comp_table() -> tuple[dict[int, CompParam], tuple[tuple[int, float], ...]]:
+    """({param index: CompParam}, ((index, fixed value), ...)) from ``data/reaper_fx_mappings.yaml``."""
+    text = resources.files("reaper_automix").joinpath("data/reaper_fx_mappings.yaml").read_text(encoding="utf-8")
+    reacomp = yaml.safe_load(text)["reacomp"]
+    params = {}
+    for name, e in reacomp["params"].items():
+        params[int(e["index"])] = CompParam(name, int(e["index"]), e["map"],
+                                            float(e.get("full_scale", e.get("span", 1.0))))
+    fixed = tuple((int(f["index"]), float(f["value"])) for f in reacomp.get("fixed", ()))
+    return params, fixed
 
 
 @dataclass(frozen=True)
@@ -83,26 +119,23 @@ def load_calibration(path: Path | None = None) -> dict[str, dict[int, ParamTable
 
 
 def reacomp_params(setting: CompressorSetting, calibration: dict | None = None) -> tuple[list, list, list[str]]:
-    """(``[[param, x], ...]``, checks ``[[param, expected, floor, label], ...]``, notes) for ReaComp."""
+    """(``[[param, x], ...]``, checks ``[[param, expected, floor, label], ...]``, notes) for ReaComp: the
+    setting's six values, then the table's fixed parameters (no look-ahead, dry off, auto make-up/release off)."""
     tables = (calibration or {}).get(REACOMP, {})
+    table, fixed = comp_table()
     params, checks, notes = [], [], []
-    for field, param in COMP_PARAMS.items():
-        value = getattr(setting, field)
-        if param in tables:
-            x = tables[param].to_normalized(value)
-        elif param in FORMULAS:
-            x = FORMULAS[param][0](value)
-        else:
-            if value:
-                notes.append(f"ReaComp {field} = {value:g} not set: no calibrated mapping "
-                             "(run `reaper-automix reaper calibrate`)")
-            continue
+    for param in sorted(table.values(), key=lambda p: p.index):
+        value = float(getattr(setting, param.field))
+        x = tables[param.index].to_normalized(value) if param.index in tables else param.to_normalized(value)
         if not 0.0 <= x <= 1.0:
-            notes.append(f"ReaComp {field} = {value:g} is outside the plug-in's range; clamped")
+            notes.append(f"ReaComp {param.field} = {value:g} is outside the parameter's range (normalized "
+                         f"{x:.3g}); clamped -- run `reaper-automix reaper calibrate` if this looks wrong")
             x = min(1.0, max(0.0, x))
-        params.append([param, x])
-        floor = 0.02 * abs(value) if field in ("attack_ms", "release_ms", "ratio") else 0.05
-        checks.append([param, value, floor, f"ReaComp {field}"])
+        params.append([param.index, x])
+        floor = 0.02 * abs(value) if param.kind in ("scaled", "ratio") else 0.05
+        checks.append([param.index, param.from_normalized(x) if param.index not in tables else value,
+                       floor, f"ReaComp {param.field}"])
+    params += [[index, value] for index, value in fixed if 0.0 <= value <= 1.0]
     return params, checks, notes
 
 

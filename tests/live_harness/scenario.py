@@ -47,8 +47,8 @@ def make_changes(session: Session, n_groups: int, per_group: int, foldered: int,
                   EqBand("peak", rng.uniform(300, 3000), rng.uniform(-6, 6), rng.uniform(0.5, 4)),
                   EqBand("high_shelf", rng.uniform(4000, 12000), rng.uniform(-6, 6), 0.7))
             comp = CompressorSetting(threshold_db=rng.uniform(-30, -5), ratio=rng.uniform(1.5, 8),
-                                     attack_ms=rng.uniform(1, 50), release_ms=rng.uniform(50, 500), knee_db=0.0,
-                                     makeup_db=0.0)
+                                     attack_ms=rng.uniform(1, 50), release_ms=rng.uniform(50, 500),
+                                     knee_db=rng.uniform(0, 12), makeup_db=rng.uniform(-6, 0))
         buses.append(BusChange(f"Group {g}", members, folder_guid=guid(1000 + g) if g < foldered else None,
                                volume=round(rng.uniform(0.3, 1.5), 6), pan=round(rng.uniform(-0.5, 0.5), 6),
                                eq=eq, compressor=comp))
