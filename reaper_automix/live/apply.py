@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..changes import ChangeSet
 from ..errors import AutomixError
+from ..rpp.facts import rpp_facts
 from . import fxmap, ops
 from .bridge import Bridge, RemoteApi
 
@@ -63,8 +64,12 @@ def plan_from_changes(changes: ChangeSet, calibration: dict | None = None) -> tu
                 notes += [f"{bus.group}: {n}" for n in comp_notes]
         buses.append({"group": bus.group, "members": list(bus.member_guids), "folder_guid": bus.folder_guid,
                       "volume": bus.volume, "pan": bus.pan, "fx": fx})
+    facts = rpp_facts()
+    audio = facts["source_types"]["audio"]
     plan = {
         "description": changes.description,
+        # take gains apply to audio items only, as in the .rpp path (offline media count as their type)
+        "audio_source_types": audio + [facts["offline_prefix"] + t for t in audio],
         "names": names,
         "faders": [[f.track_guid, f.track_name, f.volume_after] for f in changes.faders],
         "take_gains": [[t.track_guid, t.track_name, 10.0 ** (t.gain_db / 20.0)] for t in changes.take_gains],

@@ -176,6 +176,14 @@ def _find_bus(api: Api, group: str, guids: dict[str, str]) -> str | None:
     return None
 
 
+def _is_audio_take(api: Api, take: str, audio_types: set[str]) -> bool:
+    """An active take playing an audio source (a SECTION counts as its inner source; MIDI, empty, click do not)."""
+    if not take or str(take).endswith("0x0000000000000000"):
+        return False
+    kind = _source_info(api, api.GetMediaItemTake_Source(take))["type"]
+    return kind in audio_types
+
+
 def _remove_our_fx(api: Api, tr: str) -> int:
     """Delete the effects this tool added earlier (FX GUIDs listed in the track's P_EXT); returns how many."""
     ours = set(track_string(api, tr, "P_EXT:" + EXT_FX).split())
@@ -262,11 +270,12 @@ def apply_plan(plan: dict, api: Api | None = None) -> dict:
             api.SetMediaTrackInfo_Value(guids[guid], "D_VOL", volume)
             summary["faders"] += 1
         done.append(f"faders: {summary['faders']}")
+        audio_types = set(plan.get("audio_source_types", ()))
         for guid, _name, factor in plan.get("take_gains", ()):
             tr = guids[guid]
             for j in range(api.CountTrackMediaItems(tr)):
                 take = api.GetActiveTake(api.GetTrackMediaItem(tr, j))
-                if take and not str(take).endswith("0x0000000000000000"):
+                if _is_audio_take(api, take, audio_types):
                     vol = api.GetMediaItemTakeInfo_Value(take, "D_VOL")
                     api.SetMediaItemTakeInfo_Value(take, "D_VOL", vol * factor)
                     summary["take_items"] += 1
