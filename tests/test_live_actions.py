@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from reaper_automix.live.reapack import SCRIPTS_DIR, headers, index_xml
 from tests.live_harness.process import SERVER_SCRIPT, Host

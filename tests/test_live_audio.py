@@ -3,7 +3,6 @@ settings restored), the offline fallback, the live balance command end to end, a
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 

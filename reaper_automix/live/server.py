@@ -29,7 +29,6 @@ Only the standard library is imported here; reapy is imported lazily, when a req
 from __future__ import annotations
 
 import json
-import operator
 import socket
 import sys
 import time
