@@ -46,27 +46,31 @@ class GroupGains:
     locked: frozenset[int] = frozenset()
 
 
+TRACK_TARGET_LUFS = -25.0  # band loudness a free track's fader aims at; the group gain carries the rest
+
+
 def equal_loudness_gains(
     group: Group,
     band_loudness: dict[int, float],
     session: Session,
     config: BalanceConfig,
+    target_lufs: float = TRACK_TARGET_LUFS,
 ) -> GroupGains:
     """Gains that bring every member of ``group`` to the same band loudness (Rule 1).
 
-    Free members get ``-l_i + offset_i``. Locked members keep their fader: their gain is their current fader,
-    and the free members are aimed at the locked members' mean band loudness so they still count.
-    Members missing from ``band_loudness`` (silent) are skipped by the caller's exclusion.
+    Free members are aimed at a fixed band loudness, ``target_lufs - l_i + offset_i``. Any common target gives
+    the same balance, since Rule 2 re-levels the whole stem; a fixed one keeps each track's fader a function of
+    that track alone (scaling one track moves only its fader) and, at a level typical of recorded tracks, keeps
+    faders near unity with the group's level on the group gain. Locked members keep their fader (their gain
+    is their current fader) and the free members are aimed at the locked members' mean band loudness instead.
+    Members missing from ``band_loudness`` (silent) are skipped.
     """
     locked = frozenset(t for t in group.members if config.is_locked(session.tracks[t].name))
+    present = [t for t in group.members if t in band_loudness]
+    anchors = [band_loudness[t] + gain_to_db(session.tracks[t].volume) for t in present if t in locked]
+    anchor = sum(anchors) / len(anchors) if anchors else target_lufs
     gains: dict[int, float] = {}
-    anchor = 0.0
-    if locked:
-        levels = [band_loudness[t] + gain_to_db(session.tracks[t].volume) for t in locked if t in band_loudness]
-        anchor = sum(levels) / len(levels) if levels else 0.0
-    for t in group.members:
-        if t not in band_loudness:
-            continue
+    for t in present:
         if t in locked:
             gains[t] = gain_to_db(session.tracks[t].volume)
         else:
@@ -180,7 +184,7 @@ def plan_faders(
         take_db = strength * own_take_db.get(t, 0.0)
         note = ""
         if excess > 0 and not track.has_audio:
-            note = f"folder fader capped at +{fader_max_db:g} dB; the {excess:.1f} dB beyond went to the tracks inside"
+            note = f"folder fader capped at +{fader_max_db:g} dB; the {excess:.1f} dB beyond went to the tracks inside (not to locked ones)"
         elif excess > 0:
             take_db += excess
             note = f"fader capped at +{fader_max_db:g} dB; {excess:.1f} dB put into take volume"

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from . import __version__
 from .errors import AutomixError
@@ -322,13 +328,15 @@ def demo(out_dir: Path, tracks, length_s, seed, overwrite, run_pipeline) -> None
     with progress_bar() as bar:
         manifest = generate_demo(out_dir, seed=seed, length_s=length_s, n_tracks=tracks, overwrite=overwrite,
                                  progress=_Reporter(bar))
-    console.print(f"generated {manifest.project_path} ({len(manifest.tracks)} tracks) and {manifest.reference_path}")
+    project = out_dir / manifest.project
+    console.print(f"generated {project} ({len(manifest.tracks)} audio tracks in {len(manifest.folders)} folders) "
+                  f"and the reference mix {out_dir / manifest.reference.file}")
     if not run_pipeline:
         return
     ctx = click.get_current_context()
     ctx.invoke(
         balance,
-        project=manifest.project_path,
+        project=project,
         force=True,
         report_path=out_dir / "demo-automix-report.json",
         preview=out_dir / "demo-automix-preview.wav",

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 from .analysis.cfb import TrackAnalysis, analyse_track
 from .audio.render import render_track, render_tracks
 from .balance import (
+    TRACK_TARGET_LUFS,
     FaderPlan,
     GroupGains,
     between_group_gains,
@@ -49,6 +51,7 @@ class BalanceOptions:
     group_peak_dbfs: float = -0.1  # Rule 2: each stem peaks here before the between-group gain
     mix_ceiling_dbfs: float = -1.0  # the balanced mix peaks here
     silence_lufs: float = -60.0  # tracks quieter than this are left untouched and reported
+    track_target_lufs: float = TRACK_TARGET_LUFS  # band loudness track faders aim at (group gain does the rest)
     between_groups: bool = True  # Rule 3: equal band loudness between stems (off: stems keep the Rule 2 level)
     strength: float = 1.0
     skip_missing: bool = False
@@ -89,59 +92,130 @@ class BalanceResult:
 
 
 # --- worker-process side -------------------------------------------------------------------------------------
+#
+# One pass over the audio: a job renders some members of one group, analyses each, and adds it to a partial
+# group stem at its Rule 1 gain. That gain is known as soon as the track is measured, because free tracks aim at
+# a fixed target (the group's common level is set afterwards, on the stem, which only scales it). Locked tracks
+# are summed into a separate partial stem at their own fader, since their level does not scale with the target.
 
-_worker: dict = {}  # per-process state set by _init_worker: the session and the loaded pitch model
+_worker: dict = {}  # per-process state of a pool worker (set by _init_worker): session, options, pitch model
 
 
-def _init_worker(session: Session, method: str) -> None:
+def _init_worker(session: Session, options: BalanceOptions) -> None:
     # Torch would otherwise start one thread per core in every worker and oversubscribe the machine.
     import torch
 
     torch.set_num_threads(1)
     _worker["session"] = session
+    _worker["options"] = options
     _worker["pitch_model"] = None
-    if method == "f0":
+    if options.method == "f0":
         from .analysis.pitch import load_pitch_model
 
         _worker["pitch_model"] = load_pitch_model(session.sample_rate)
 
 
-def _analyse_one(args: tuple[int, str, int]) -> tuple[int, TrackAnalysis]:
-    index, method, filter_order = args
+def _analyse(audio: np.ndarray) -> TrackAnalysis:
     session: Session = _worker["session"]
-    audio = render_track(session, session.tracks[index])
-    return index, analyse_track(
-        audio, session.sample_rate, method, pitch_model=_worker["pitch_model"], filter_order=filter_order
+    options: BalanceOptions = _worker["options"]
+    return analyse_track(
+        audio, session.sample_rate, options.method, pitch_model=_worker["pitch_model"],
+        filter_order=options.filter_order,
     )
 
 
-def _render_stem(args: tuple[str, dict[int, float], str, str, int]) -> tuple[str, float, TrackAnalysis]:
-    name, gains_db, path, method, filter_order = args
+@dataclass(frozen=True)
+class _Job:
+    group: int
+    tracks: tuple[int, ...]
+    gain_offsets_db: dict[int, float]  # free track -> settings offset; locked track -> its fader
+    locked: frozenset[int]
+    free_path: str
+    locked_path: str
+
+
+@dataclass(frozen=True)
+class _JobResult:
+    job: _Job
+    analyses: dict[int, TrackAnalysis]
+    silent: frozenset[int]
+    has_free: bool
+    has_locked: bool
+
+
+def is_silent(analysis: TrackAnalysis, silence_lufs: float) -> bool:
+    return not math.isfinite(analysis.lufs) or analysis.lufs < silence_lufs or not math.isfinite(
+        analysis.band_loudness_lufs
+    )
+
+
+def _run_job(job: _Job) -> _JobResult:
     session: Session = _worker["session"]
-    stem = np.zeros((2, max(1, round(session.length_s * session.sample_rate))), dtype=np.float32)
-    for t, g in gains_db.items():
+    options: BalanceOptions = _worker["options"]
+    n = session_samples(session)
+    parts = {False: None, True: None}  # locked? -> accumulator
+    analyses: dict[int, TrackAnalysis] = {}
+    silent = set()
+    for t in job.tracks:
         audio = render_track(session, session.tracks[t])
-        stem[:, : audio.shape[1]] += np.float32(db_to_gain(g)) * audio[:2, : stem.shape[1]]
-    np.save(path, stem)
+        analysis = analyses[t] = _analyse(audio)
+        if is_silent(analysis, options.silence_lufs):
+            silent.add(t)
+            continue
+        locked = t in job.locked
+        gain_db = job.gain_offsets_db[t] if locked else (
+            options.track_target_lufs - analysis.band_loudness_lufs + job.gain_offsets_db[t]
+        )
+        if parts[locked] is None:
+            parts[locked] = np.zeros((2, n), dtype=np.float32)
+        parts[locked][:, : audio.shape[1]] += np.float32(db_to_gain(gain_db)) * audio[:2, :n]
+    for locked, path in ((False, job.free_path), (True, job.locked_path)):
+        if parts[locked] is not None:
+            np.save(path, parts[locked])
+    return _JobResult(job, analyses, frozenset(silent), parts[False] is not None, parts[True] is not None)
+
+
+def _analyse_stem(path: str) -> tuple[str, float, TrackAnalysis]:
+    stem = np.load(path)
     peak = float(np.max(np.abs(stem))) if stem.size else 0.0
-    analysis = analyse_track(
-        stem, session.sample_rate, method, pitch_model=_worker["pitch_model"], filter_order=filter_order
-    )
-    return name, gain_to_db(peak), analysis
+    return path, gain_to_db(peak), _analyse(stem)
 
 
 @contextmanager
 def _pool(session: Session, options: BalanceOptions) -> Iterator[Callable]:
-    """``imap_unordered``-like mapping over worker processes (or in-process for one worker)."""
+    """An unordered map over worker processes (in-process for one worker)."""
     if options.workers == 1:
-        _init_worker(session, options.method)
-        yield lambda fn, jobs: map(fn, jobs)
-        _worker.clear()
+        _init_worker(session, options)
+        try:
+            yield lambda fn, jobs: map(fn, jobs)
+        finally:
+            _worker.clear()
         return
     with ProcessPoolExecutor(
-        max_workers=options.workers, initializer=_init_worker, initargs=(session, options.method)
+        max_workers=options.workers, initializer=_init_worker, initargs=(session, options)
     ) as pool:
-        yield lambda fn, jobs: pool.map(fn, jobs)
+
+        def unordered(fn, jobs):
+            futures = [pool.submit(fn, job) for job in jobs]
+            return (f.result() for f in as_completed(futures))
+
+        yield unordered
+
+
+def session_samples(session: Session) -> int:
+    return max(1, round(session.length_s * session.sample_rate))
+
+
+def _split_jobs(
+    groups: list[tuple[int, list[int]]], workers: int, tracks_total: int
+) -> list[tuple[int, tuple[int, ...]]]:
+    """Cut groups into pieces of at most ~1/(4 x workers) of all tracks, largest first, so that one big group
+    does not leave the other workers idle."""
+    size = max(1, math.ceil(tracks_total / (4 * workers)))
+    pieces = [
+        (g, tuple(members[i : i + size])) for g, members in groups for i in range(0, len(members), size)
+    ]
+    return sorted(pieces, key=lambda p: -len(p[1]))
 
 
 # --- orchestration --------------------------------------------------------------------------------------------
@@ -157,8 +231,8 @@ def balance_session(
 ) -> BalanceResult:
     """Run stage 1 on ``session`` and return the decisions (nothing is written).
 
-    ``stem_dir``: where group stems are written (float32 ``.npy``, one per group); by default a temporary
-    folder that is removed before returning.
+    ``stem_dir``: where group stems are kept (float32 ``.npy`` ``(2, samples)``, one per group, at the Rule 1
+    gains, before the group gain); by default a temporary folder removed before returning.
     """
     config = config or BalanceConfig()
     grouping = group_tracks(session, config)
@@ -169,49 +243,94 @@ def balance_session(
     for exclusion in render_tracks(session, candidates, skip_missing=options.skip_missing).excluded:
         excluded[exclusion.index] = exclusion.reason
 
-    members = [t for g in grouping.groups for t in g.members if t not in excluded]
     note = progress or (lambda *_: None)
+    cleanup = stem_dir is None
+    stem_root = Path(tempfile.mkdtemp(prefix="automix-stems-")) if cleanup else Path(stem_dir)
+    stem_root.mkdir(parents=True, exist_ok=True)
+    try:
+        result = _balance(session, options, config, grouping, excluded, stem_root, note)
+    finally:
+        if cleanup:
+            shutil.rmtree(stem_root, ignore_errors=True)
+    if cleanup:
+        result.groups = [replace(r, stem_file=None) for r in result.groups]
+    else:
+        result.stem_dir = stem_root
+    return result
+
+
+def _balance(session, options, config, grouping, excluded, stem_root, note) -> BalanceResult:
+    locked_all = frozenset(
+        t for g in grouping.groups for t in g.members if config.is_locked(session.tracks[t].name)
+    )
+    members = [(gi, [t for t in g.members if t not in excluded]) for gi, g in enumerate(grouping.groups)]
+    members = [(gi, m) for gi, m in members if m]
+    total = sum(len(m) for _, m in members)
+    jobs = [
+        _Job(
+            group=gi,
+            tracks=tracks,
+            gain_offsets_db={
+                t: gain_to_db(session.tracks[t].volume) if t in locked_all
+                else config.track_offset_db(session.tracks[t].name)
+                for t in tracks
+            },
+            locked=locked_all & frozenset(tracks),
+            free_path=str(stem_root / f"part{j:04d}-free.npy"),
+            locked_path=str(stem_root / f"part{j:04d}-locked.npy"),
+        )
+        for j, (gi, tracks) in enumerate(_split_jobs(members, options.workers, total))
+    ]
     analyses: dict[int, TrackAnalysis] = {}
-
+    job_results: list[_JobResult] = []
     with _pool(session, options) as run_map:
-        jobs = [(t, options.method, options.filter_order) for t in members]
-        for done, (t, analysis) in enumerate(run_map(_analyse_one, jobs), 1):
-            analyses[t] = analysis
-            note("analysing tracks", done, len(jobs))
-        for t, analysis in analyses.items():
-            if not math.isfinite(analysis.lufs) or analysis.lufs < options.silence_lufs:
+        done = 0
+        for jr in run_map(_run_job, jobs):
+            job_results.append(jr)
+            analyses.update(jr.analyses)
+            for t in jr.silent:
                 excluded[t] = f"silent (below {options.silence_lufs:g} LUFS)"
+            done += len(jr.job.tracks)
+            note("analysing tracks", done, total)
 
-        rule1: list[GroupGains] = []
-        for g in grouping.groups:
-            band = {t: analyses[t].band_loudness_lufs for t in g.members if t not in excluded}
-            band = {t: v for t, v in band.items() if math.isfinite(v)}
-            if band:
-                rule1.append(equal_loudness_gains(g, band, session, config))
+        rule1: dict[int, GroupGains] = {}
+        stem_files: dict[int, Path] = {}
+        for gi, _ in members:
+            group = grouping.groups[gi]
+            band = {t: analyses[t].band_loudness_lufs for t in group.members if t in analyses and t not in excluded}
+            if not band:
+                continue
+            gains = equal_loudness_gains(group, band, session, config, options.track_target_lufs)
+            rule1[gi] = gains
+            # The free parts were summed aiming at the fixed target; equal_loudness_gains may have aimed at the
+            # locked tracks instead: the difference is one scale factor on the free parts.
+            scale = 1.0
+            free = [t for t in band if t not in gains.locked]
+            if free:
+                t0 = free[0]
+                target_gain = options.track_target_lufs - band[t0] + config.track_offset_db(session.tracks[t0].name)
+                scale = db_to_gain(gains.relative_db[t0] - target_gain)
+            parts = [
+                (Path(jr.job.free_path), scale) for jr in job_results if jr.job.group == gi and jr.has_free
+            ] + [(Path(jr.job.locked_path), 1.0) for jr in job_results if jr.job.group == gi and jr.has_locked]
+            stem_files[gi] = _sum_parts(parts, stem_root / f"stem{gi:03d}.npy", session_samples(session))
 
-        cleanup = stem_dir is None
-        stem_root = Path(tempfile.mkdtemp(prefix="automix-stems-")) if cleanup else Path(stem_dir)
-        stem_root.mkdir(parents=True, exist_ok=True)
-        stem_jobs = [
-            (gg.group.name, gg.relative_db, str(stem_root / f"stem{i:03d}.npy"), options.method, options.filter_order)
-            for i, gg in enumerate(rule1)
-        ]
         stems: dict[str, tuple[float, TrackAnalysis]] = {}
-        for done, (name, peak, analysis) in enumerate(run_map(_render_stem, stem_jobs), 1):
-            stems[name] = (peak, analysis)
-            note("rendering group stems", done, len(stem_jobs))
+        for done, (path, peak, analysis) in enumerate(run_map(_analyse_stem, [str(p) for p in stem_files.values()]), 1):
+            stems[path] = (peak, analysis)
+            note("measuring group stems", done, len(stem_files))
 
     groups: list[GroupResult] = []
-    for (name, _, path, _, _), gg in zip(stem_jobs, rule1):
-        peak, analysis = stems[name]
+    for gi, gains in rule1.items():
+        peak, analysis = stems[str(stem_files[gi])]
         groups.append(
             GroupResult(
-                group=gg.group,
-                relative_db=gg.relative_db,
+                group=gains.group,
+                relative_db=gains.relative_db,
                 stem_peak_dbfs=peak,
                 stem_band_loudness=analysis.band_loudness_lufs,
                 stem_lufs=analysis.lufs,
-                stem_file=Path(path),
+                stem_file=stem_files[gi],
             )
         )
 
@@ -230,7 +349,7 @@ def balance_session(
     ceiling = options.mix_ceiling_dbfs - mix_peak if math.isfinite(mix_peak) else 0.0
     groups = [replace(r, gain_db=group_db[r.group.name] + ceiling) for r in groups]
 
-    locked = frozenset(t for gg in rule1 for t in gg.locked)
+    locked = frozenset(t for gg in rule1.values() for t in gg.locked)
     plan = plan_faders(
         session,
         {t: g for r in groups for t, g in r.relative_db.items()},
@@ -247,16 +366,25 @@ def balance_session(
         groups=groups,
         plan=plan,
         mix_peak_dbfs=mix_peak + ceiling if math.isfinite(mix_peak) else mix_peak,
-        stem_dir=None if cleanup else stem_root,
     )
     result.changes = changes_from_plan(result)
-    if cleanup:
-        for r in groups:
-            if r.stem_file is not None:
-                r.stem_file.unlink(missing_ok=True)
-        stem_root.rmdir()
-        result.groups = [replace(r, stem_file=None) for r in groups]
     return result
+
+
+def _sum_parts(parts: list[tuple[Path, float]], out: Path, n: int, block: int = 1 << 20) -> Path:
+    """Write ``sum(scale * part)`` to ``out`` (``.npy``), block by block from memory-mapped parts."""
+    stem = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(2, n))
+    sources = [(np.load(p, mmap_mode="r"), np.float32(g)) for p, g in parts]
+    for start in range(0, n, block):
+        acc = np.zeros((2, min(block, n - start)), dtype=np.float32)
+        for src, g in sources:
+            acc += g * src[:, start : start + block]
+        stem[:, start : start + block] = acc
+    stem.flush()
+    del stem, sources
+    for p, _ in parts:
+        p.unlink()
+    return out
 
 
 def _mix_peak_dbfs(groups: list[GroupResult], group_db: dict[str, float], block: int = 1 << 20) -> float:
@@ -281,7 +409,8 @@ def changes_from_plan(result: BalanceResult) -> ChangeSet:
     takes = []
     for t, change in sorted(result.plan.changes.items()):
         track = session.tracks[t]
-        faders.append(FaderChange(track.guid, track.name, track.volume, db_to_gain(change.fader_after_db)))
+        if change.fader_after_db != change.fader_before_db:
+            faders.append(FaderChange(track.guid, track.name, track.volume, db_to_gain(change.fader_after_db)))
         if change.take_gain_db:
             takes.append(TakeGainChange(track.guid, track.name, change.take_gain_db))
     balanced = sum(len(r.relative_db) for r in result.groups)

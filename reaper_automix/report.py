@@ -113,56 +113,49 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def print_balance_table(report: dict[str, Any], console: Console | None = None) -> None:
+    """Per-track and per-group tables, grouped; the JSON report has every field."""
     console = console or Console()
-    table = Table(title=f"{report['summary']} ({report['method']})", show_lines=False)
-    for col, justify in [
-        ("group", "left"),
-        ("track", "left"),
-        ("band Hz", "right"),
-        ("f0 Hz", "right"),
-        ("band LUFS", "right"),
-        ("LUFS", "right"),
-        ("peak", "right"),
-        ("fader before", "right"),
-        ("fader after", "right"),
-        ("note", "left"),
-    ]:
-        table.add_column(col, justify=justify, overflow="fold")
+    table = Table(title=f"{report['summary']} ({report['method']})", header_style="bold")
+    for col, justify in [("group", "left"), ("track", "left"), ("band Hz", "right"), ("band LUFS", "right"),
+                         ("LUFS", "right"), ("fader dB", "right"), ("take dB", "right"), ("note", "left")]:
+        table.add_column(col, justify=justify)
 
-    def fmt(v: float | None, unit: str = "") -> str:
-        return "" if v is None else f"{v:+.1f}{unit}" if unit == " dB" else f"{v:.1f}"
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:.1f}"
+
+    def db(v: float | None) -> str:
+        return "-inf" if v is None else f"{v:+.1f}"
 
     for t in sorted(report["tracks"], key=lambda t: (t["group"] or "~", t["index"])):
         if t["excluded"] is None and t["fader_after_db"] is None and not t["folder"]:
             continue
         band = t["band_hz"]
-        note = t["excluded"] and f"left out: {t['excluded']}" or t["note"] or t["analysis_note"] or ""
-        if t["take_gain_db"]:
-            note = f"take {t['take_gain_db']:+.1f} dB " + note
+        fader = db(t["fader_before_db"])
+        if t["fader_after_db"] is not None:
+            fader += f" -> {db(t['fader_after_db'])}"
+        note = f"left out: {t['excluded']}" if t["excluded"] else (t["analysis_note"] or "")
         table.add_row(
             t["group"] or "-",
-            t["name"],
+            t["name"] + ("/" if t["folder"] else ""),
             f"{band[0]:.0f}-{band[1]:.0f}" if band else "",
-            fmt(t["f0_hz"]),
-            fmt(t["band_loudness_lufs"]),
-            fmt(t["lufs"]),
-            fmt(t["peak_dbfs"]),
-            fmt(t["fader_before_db"], " dB"),
-            fmt(t["fader_after_db"], " dB"),
+            num(t["band_loudness_lufs"]),
+            num(t["lufs"]),
+            fader,
+            db(t["take_gain_db"]) if t["take_gain_db"] else "",
             note,
         )
     console.print(table)
-    groups = Table(title="Groups")
-    for col in ("group", "from", "tracks", "stem band LUFS", "stem peak", "group gain"):
+    groups = Table(title="Groups", header_style="bold")
+    for col in ("group", "from", "tracks", "stem band LUFS", "stem peak dBFS", "group gain dB"):
         groups.add_column(col)
     for g in report["groups"]:
         groups.add_row(
             g["name"],
             g["source"] + (f" ({g['folder_track']})" if g["folder_track"] else ""),
             str(len(g["tracks"])),
-            fmt(g["stem_band_loudness_lufs_before_gain"]),
-            fmt(g["stem_peak_dbfs_before_gain"]),
-            fmt(g["gain_db"], " dB"),
+            num(g["stem_band_loudness_lufs_before_gain"]),
+            num(g["stem_peak_dbfs_before_gain"]),
+            db(g["gain_db"]),
         )
     console.print(groups)
     console.print(f"Balanced mix peak: {report['mix_peak_dbfs']} dBFS")

@@ -180,3 +180,24 @@ def test_cli_errors_are_one_clear_message(tmp_path):
     assert "Traceback" not in result.output
     result = runner.invoke(main, ["info", str(tmp_path / "nope.rpp")])
     assert result.exit_code == 2 and "nope.rpp" in result.output
+
+
+def test_locked_track_keeps_its_fader_and_the_others_match_it(tmp_path):
+    from reaper_automix.config import BalanceConfig
+    from reaper_automix.preview import render_mix
+
+    tracks = drum_and_keys_tracks(np.random.default_rng(8))
+    tracks[2].volume = 10 ** (-4 / 20)  # Snare fader at -4 dB, locked
+    tracks[2].gain_db = 0.0  # loud enough that the Drums folder fader stays below +12 dB
+    path = write_project(tmp_path, tracks)
+    session, _ = load_session(path)
+    result = balance_session(session, BalanceOptions(workers=2), BalanceConfig(lock=("snare",)))
+    assert 2 not in result.plan.changes
+    assert result.plan.changes[0].fader_after_db < 12.0
+    levels = [
+        independent_band_loudness(path, session.tracks[t], result.analyses[t]) + effective_gain_db(session, result.plan, t)
+        for t in (1, 2, 3)
+    ]
+    assert max(levels) - min(levels) < 0.5
+    mix = render_mix(session, result.plan)  # the stems were combined with the right scale: ceiling holds
+    assert 20 * math.log10(np.max(np.abs(mix))) == pytest.approx(-1.0, abs=0.05)

@@ -79,26 +79,24 @@ def compress(
     """Compress ``x`` shaped ``(batch, channels, samples)``; returns ``(y, state)`` for the next chunk.
 
     With gradients on, it runs as torch operations (a pass from rest); otherwise as one fused numba loop
-    (same numbers, about five times faster, chunkable). The tests hold the two to the same output.
+    (same numbers, several times faster, chunkable). The tests hold the two to the same output.
     """
-    power = _linked_power(x, settings)
+    if settings.detector not in ("rms", "peak"):
+        raise ValueError(f"unknown detector {settings.detector!r} (expected 'rms' or 'peak')")
     needs_grad = torch.is_grad_enabled() and (
         x.requires_grad or any(getattr(params, f).requires_grad for f in _FIELDS)
     )
     if needs_grad:
         if state is not None:
             raise ValueError("compress: gradients need a pass from rest; render chunks under torch.no_grad()")
-        gain, state = _gain_torch(power, params, sample_rate, settings)
-    else:
-        gain, state = _gain_fused(power, params, sample_rate, settings, state)
-    return x * gain[:, None, :], state
+        return _compress_torch(x, params, sample_rate, settings)
+    return _compress_fused(x, params, sample_rate, settings, state)
 
 
-
-def _gain_torch(
-    power: Tensor, params: CompressorParams, sample_rate: float, settings: DetectorSettings
+def _compress_torch(
+    x: Tensor, params: CompressorParams, sample_rate: float, settings: DetectorSettings
 ) -> tuple[Tensor, CompressorState]:
-    dtype = power.dtype
+    dtype = x.dtype
 
     def col(p: Tensor) -> Tensor:
         return p.to(dtype)[:, None]
@@ -106,30 +104,33 @@ def _gain_torch(
     if settings.detector == "rms":
         alpha = float(time_constant_coef(settings.rms_ms, sample_rate))
         row = torch.tensor([alpha, 0.0, 0.0, 1.0, alpha - 1.0, 0.0], dtype=torch.float64)
-        power = sosfilt(power[:, None], row.expand(power.shape[0], 1, 6))[0][:, 0]
+        power = sosfilt((x * x).mean(dim=1, keepdim=True), row.expand(x.shape[0], 1, 6))[0][:, 0]
+    else:
+        power = (x * x).amax(dim=1)
     level_db = 10.0 * torch.log10(power.clamp_min(0.0) + _POWER_FLOOR)
     target_db = gain_computer_db(level_db, col(params.threshold_db), col(params.ratio), col(params.knee_db))
     attack = time_constant_coef(params.attack_ms, sample_rate).to(dtype)
     release = time_constant_coef(params.release_ms, sample_rate).to(dtype)
-    gain_db = compressor_core(target_db.contiguous(), torch.zeros(power.shape[0], dtype=dtype), attack, release)
+    gain_db = compressor_core(target_db.contiguous(), torch.zeros(x.shape[0], dtype=dtype), attack, release)
     gain = 10.0 ** ((gain_db + col(params.makeup_db)) / 20.0)
-    return gain, CompressorState(power[:, -1].detach(), gain_db[:, -1].detach())
+    return x * gain[:, None, :], CompressorState(power[:, -1].detach(), gain_db[:, -1].detach())
 
 
-def _gain_fused(
-    power: Tensor,
+def _compress_fused(
+    x: Tensor,
     params: CompressorParams,
     sample_rate: float,
     settings: DetectorSettings,
     state: CompressorState | None,
 ) -> tuple[Tensor, CompressorState]:
-    batch = power.shape[0]
+    batch = x.shape[0]
     p = {f: getattr(params, f).detach().to(torch.float64).expand(batch).numpy() for f in _FIELDS}
     rms_alpha = float(time_constant_coef(settings.rms_ms, sample_rate)) if settings.detector == "rms" else 1.0
     power_state = np.zeros(batch) if state is None else state.power.to(torch.float64).numpy().copy()
     gain_state = np.zeros(batch) if state is None else state.gain_db.to(torch.float64).numpy().copy()
-    gain = _fused_gain_kernel(
-        power.detach().contiguous().numpy(),
+    y = _fused_kernel(
+        x.detach().contiguous().numpy(),
+        settings.detector == "peak",
         rms_alpha,
         p["threshold_db"],
         p["ratio"],
@@ -140,35 +141,49 @@ def _gain_fused(
         power_state,
         gain_state,
     )
-    return torch.from_numpy(gain), CompressorState(torch.from_numpy(power_state), torch.from_numpy(gain_state))
+    return torch.from_numpy(y), CompressorState(torch.from_numpy(power_state), torch.from_numpy(gain_state))
 
 
 @numba.njit(parallel=True)
-def _fused_gain_kernel(power, rms_alpha, threshold_db, ratio, knee_db, makeup_db, attack, release, p_state, g_state):
-    """Detector smoothing, static curve and ballistics in one loop; updates the states in place.
+def _fused_kernel(x, peak, rms_alpha, threshold_db, ratio, knee_db, makeup_db, attack, release, p_state, g_state):
+    """Detector, static curve, ballistics and gain in one loop; updates the states in place.
 
-    Mirrors :func:`_gain_torch` sample for sample (``rms_alpha = 1`` makes the detector instantaneous).
+    Mirrors :func:`_compress_torch` sample for sample (``rms_alpha = 1`` makes the detector instantaneous).
+    Two shortcuts keep it cheap without changing results: below the knee no logarithm is needed, and the
+    output gain is recomputed only when the smoothed gain moved.
     """
-    batch, n = power.shape
-    out = np.empty_like(power)
+    batch, channels, n = x.shape
+    y = np.empty_like(x)
     for b in numba.prange(batch):
         m = p_state[b]
         g = g_state[b]
         half = knee_db[b] / 2.0
         two_knee = 2.0 * max(knee_db[b], 1e-9)
         slope = 1.0 / ratio[b] - 1.0
+        quiet_power = 10.0 ** ((threshold_db[b] - half) / 10.0) - 1e-10  # below: under the knee
+        last_g = np.nan
+        gain = 1.0
         for t in range(n):
-            m += rms_alpha * (power[b, t] - m)
-            over = 10.0 * np.log10(max(m, 0.0) + 1e-10) - threshold_db[b]
-            if over >= half:
-                excess = over
-            elif over <= -half:
-                excess = 0.0
-            else:
-                excess = (over + half) ** 2 / two_knee
-            target = slope * excess
+            p = 0.0
+            for c in range(channels):
+                s = x[b, c, t] * x[b, c, t]
+                p = max(p, s) if peak else p + s
+            if not peak:
+                p /= channels
+            m += rms_alpha * (p - m)
+            target = 0.0
+            if m > quiet_power:
+                over = 10.0 * np.log10(max(m, 0.0) + 1e-10) - threshold_db[b]
+                if over >= half:
+                    target = slope * over
+                elif over > -half:
+                    target = slope * (over + half) ** 2 / two_knee
             g += (attack[b] if target < g else release[b]) * (target - g)
-            out[b, t] = 10.0 ** ((g + makeup_db[b]) / 20.0)
+            if g != last_g:
+                gain = 10.0 ** ((g + makeup_db[b]) / 20.0)
+                last_g = g
+            for c in range(channels):
+                y[b, c, t] = x[b, c, t] * gain
         p_state[b] = m
         g_state[b] = g
-    return out
+    return y

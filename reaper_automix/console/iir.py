@@ -85,7 +85,7 @@ def _section_backward(
     b, a = coef[:3], np.array([1.0, coef[4], coef[5]])
     q = scipy.signal.lfilter([1.0], a, g[:, ::-1], axis=-1)[:, ::-1]
     n = u.shape[-1]
-    grad_coef = np.zeros(6)
+    grad_coef = np.zeros(6)  # a0 is fixed at 1: its entry stays 0
     for k in range(3):
         grad_coef[k] = np.sum(q[:, k:] * u[:, : n - k])
     for k in (1, 2):

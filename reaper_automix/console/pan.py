@@ -85,4 +85,4 @@ def apply_pan(x: Tensor, pan: Tensor, law: PanLaw = PanLaw()) -> Tensor:
     if x.shape[1] != 2:
         raise ValueError(f"apply_pan expects 1 or 2 channels, got {x.shape[1]}")
     left, right = law.gains(pan.to(x.dtype))
-    return torch.stack([x[:, 0] * left[:, None], x[:, 1] * right[:, None]], dim=1)
+    return x * torch.stack([left, right], dim=1)[:, :, None]
