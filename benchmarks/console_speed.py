@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--stems", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--window-seconds", type=float, default=5.9)
-    parser.add_argument("--chunk", type=int, default=2**19)
+    parser.add_argument("--chunk", type=int, default=2**17)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(2)
