@@ -11,8 +11,10 @@ from scipy import signal
 
 from reaper_automix.analysis.loudness import (
     integrated_loudness,
+    k_weight,
     k_weighting_sos,
     sample_peak_dbfs,
+    weighted_loudness,
 )
 
 RNG = np.random.default_rng(1770)
@@ -164,3 +166,15 @@ def test_sample_peak():
     x[1, 40] = -0.5
     assert sample_peak_dbfs(x) == pytest.approx(20 * math.log10(0.5))
     assert sample_peak_dbfs(np.zeros((1, 10))) == -math.inf
+
+
+def test_band_of_weighted_signal_equals_band_prefilter():
+    # K-weighting then band filter == band filter then K-weighting (LTI filters commute), as analyse_track uses.
+    sr = 44100
+    x = _bursts(sr * 8, sr, RNG)[np.newaxis].astype(np.float32)
+    band = signal.butter(1, [300, 3000], btype="bandpass", fs=sr, output="sos")
+    weighted = k_weight(x, sr)
+    assert weighted_loudness(weighted, sr) == pytest.approx(integrated_loudness(x, sr), abs=1e-9)
+    assert weighted_loudness(signal.sosfilt(band.astype(np.float32), weighted, axis=-1), sr) == pytest.approx(
+        integrated_loudness(x, sr, prefilter_sos=band), abs=0.01
+    )

@@ -5,7 +5,7 @@ Pure functions on float numpy arrays shaped ``(channels, samples)``. :func:`anal
 """
 
 from .cfb import TrackAnalysis, analyse_track, band_filter, band_filter_sos, cfb_band
-from .loudness import integrated_loudness, k_weighting_sos, sample_peak_dbfs
+from .loudness import integrated_loudness, k_weight, k_weighting_sos, sample_peak_dbfs, weighted_loudness
 from .spectral import SpectralStats, frame_features, spectral_stats
 
 __all__ = [
@@ -17,7 +17,9 @@ __all__ = [
     "cfb_band",
     "frame_features",
     "integrated_loudness",
+    "k_weight",
     "k_weighting_sos",
     "sample_peak_dbfs",
     "spectral_stats",
+    "weighted_loudness",
 ]

@@ -13,8 +13,8 @@ Methods (Shi, Xie, Ma & Reiss, AES 2025):
 ``"lufs"``
     no band: the plain BS.1770 loudness (the paper's baseline).
 
-The band's loudness is the BS.1770-4 integrated loudness of the track after a band filter (K-weighting and
-band filter run as one cascade): by default a first-order (6 dB/octave) high-pass at the lower edge and a
+The band's loudness is the BS.1770-4 integrated loudness of the track after a band filter (applied to the
+already K-weighted signal, which the full-band loudness shares: the filters commute): by default a first-order (6 dB/octave) high-pass at the lower edge and a
 first-order low-pass at the upper edge, as in the authors' script; ``filter_order=N`` uses N-th order
 Butterworth high- and low-pass sections instead (6N dB/octave).
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from .loudness import integrated_loudness, sample_peak_dbfs
+from .loudness import k_weight, sample_peak_dbfs, weighted_loudness
 from .pitch import PitchModel, estimate_f0
 from .spectral import spectral_stats
 
@@ -155,7 +155,8 @@ def analyse_track(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "f0" and pitch_model is None:
         raise ValueError("method 'f0' needs a pitch_model (load_pitch_model)")
-    lufs = integrated_loudness(x, sample_rate)
+    weighted = k_weight(x, sample_rate)  # shared by the full-band and the band measurement
+    lufs = weighted_loudness(weighted, sample_rate)
     peak = sample_peak_dbfs(x)
     stats = spectral_stats(x, sample_rate, statistic=spectral_statistic)
     base = dict(lufs=lufs, peak_dbfs=peak, method_requested=method, centroid_hz=stats.centroid_hz,
@@ -182,12 +183,13 @@ def analyse_track(
     method_used = "f0" if band is not None else "centroid"
     if band is None:
         band = cfb_band("centroid", sample_rate, centroid_hz=stats.centroid_hz, bandwidth_hz=stats.bandwidth_hz)
-    sos = band_filter_sos(sample_rate, *band, order=filter_order)
+    sos = band_filter_sos(sample_rate, *band, order=filter_order).astype(weighted.dtype)
+    band_weighted = signal.sosfilt(sos, weighted, axis=-1)
     return TrackAnalysis(
         **base,
         method_used=method_used,
         band_low_hz=band[0],
         band_high_hz=band[1],
-        band_loudness_lufs=integrated_loudness(x, sample_rate, prefilter_sos=sos),
+        band_loudness_lufs=weighted_loudness(band_weighted, sample_rate),
         note=note,
     )

@@ -28,8 +28,9 @@ Mono convention
 
 Band loudness
     ``integrated_loudness(x, sr, prefilter_sos=band)`` cascades a band filter with the K-weighting into one
-    ``sosfilt`` pass: both are linear time-invariant, so their order does not matter and one pass over the
-    signal replaces two.
+    ``sosfilt`` pass: both are linear time-invariant, so their order does not matter. To measure a track *and*
+    a band of it, K-weight once (:func:`k_weight`), band-filter the weighted signal, and measure both with
+    :func:`weighted_loudness`: two sections fewer per sample than two independent measurements.
 """
 
 from __future__ import annotations
@@ -131,21 +132,39 @@ def gated_loudness(energies: np.ndarray) -> float:
     return float(_OFFSET_DB + 10.0 * math.log10(np.mean(block_power[gated])))
 
 
-def integrated_loudness(x: np.ndarray, sample_rate: float, *, prefilter_sos: np.ndarray | None = None) -> float:
-    """Integrated loudness of ``x`` in LUFS (BS.1770-4), ``-inf`` for silence.
-
-    ``prefilter_sos``, second-order sections, is applied before measuring (in the same filtering pass as the
-    K-weighting): the loudness of a band-filtered version of ``x``. float32 input is filtered in float32.
-    """
+def k_weight(x: np.ndarray, sample_rate: float, *, prefilter_sos: np.ndarray | None = None) -> np.ndarray:
+    """``x`` (``(channels, samples)`` or 1-D) K-weighted along its last axis, after the optional
+    ``prefilter_sos`` in the same ``sosfilt`` pass; float32 input is filtered in float32. Always 2-D."""
     x = _as_channels(x)
-    if x.shape[-1] == 0:
-        return -math.inf
     sos = k_weighting_sos(sample_rate)
     if prefilter_sos is not None:
         sos = np.vstack([np.atleast_2d(prefilter_sos), sos])
     dtype = np.float32 if x.dtype == np.float32 else np.float64
-    weighted = signal.sosfilt(sos.astype(dtype), x, axis=-1)
+    return signal.sosfilt(sos.astype(dtype), x, axis=-1)
+
+
+def weighted_loudness(weighted: np.ndarray, sample_rate: float) -> float:
+    """Gated loudness in LUFS of an already K-weighted signal (see :func:`k_weight`).
+
+    Measuring a track and a band of it: K-weight once, then band-filter the weighted signal (the filters are
+    linear and time-invariant, so their order does not matter) and measure both with this function.
+    """
+    weighted = _as_channels(weighted)
+    if weighted.shape[-1] == 0:
+        return -math.inf
     return gated_loudness(block_energies(weighted, sample_rate))
+
+
+def integrated_loudness(x: np.ndarray, sample_rate: float, *, prefilter_sos: np.ndarray | None = None) -> float:
+    """Integrated loudness of ``x`` in LUFS (BS.1770-4), ``-inf`` for silence.
+
+    ``prefilter_sos``, second-order sections, is applied before measuring (in the same filtering pass as the
+    K-weighting): the loudness of a band-filtered version of ``x``.
+    """
+    x = _as_channels(x)
+    if x.shape[-1] == 0:
+        return -math.inf
+    return weighted_loudness(k_weight(x, sample_rate, prefilter_sos=prefilter_sos), sample_rate)
 
 
 def sample_peak_dbfs(x: np.ndarray) -> float:
