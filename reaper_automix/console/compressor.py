@@ -60,15 +60,6 @@ def gain_computer_db(level_db: Tensor, threshold_db: Tensor, ratio: Tensor, knee
     return (1.0 / ratio - 1.0) * torch.where(over >= half, over, in_knee)
 
 
-def _linked_power(x: Tensor, settings: DetectorSettings) -> Tensor:
-    """Instantaneous detector input ``(batch, samples)``: channels' mean square (RMS) or largest square (peak)."""
-    if settings.detector == "rms":
-        return (x * x).mean(dim=1)
-    if settings.detector == "peak":
-        return (x * x).amax(dim=1)
-    raise ValueError(f"unknown detector {settings.detector!r} (expected 'rms' or 'peak')")
-
-
 def compress(
     x: Tensor,
     params: CompressorParams,
