@@ -48,7 +48,7 @@ def main() -> None:
     """Automatic mixing for REAPER projects.
 
     Stage 1 balances the tracks inside each folder so they sound equally loud in their characteristic
-    frequency band; stage 2 (``mix``) sets gain, EQ, compression and pan on each folder bus to match a
+    frequency band; stage 2 (mix) sets gain, EQ, compression and pan on each folder bus to match a
     reference mix. Projects are read from .rpp files and written to a NEW .rpp next to the original
     (PROJECT-automix.rpp); the original is only replaced with --in-place, which keeps a backup.
     """
@@ -341,3 +341,11 @@ def demo(out_dir: Path, tracks, length_s, seed, overwrite, run_pipeline) -> None
         report_path=out_dir / "demo-automix-report.json",
         preview=out_dir / "demo-automix-preview.wav",
     )
+
+
+# --- REAPER: live project and installation ---------------------------------------------------------------------
+
+from .live.commands import live, reaper  # noqa: E402  (registered last: the commands above come first in --help)
+
+main.add_command(live)
+main.add_command(reaper)

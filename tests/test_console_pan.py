@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from reaper_automix.console.pan import PanLaw, apply_pan
-from reaper_automix.reaper.mappings import reaper_default_pan_law
 
 
 @pytest.mark.parametrize("taper", ["sine", "linear"])
@@ -36,7 +35,7 @@ def test_gain_compensation_puts_centre_at_unity():
 
 
 def test_table_default_is_the_code_default():
-    assert reaper_default_pan_law() == PanLaw()
+    assert PanLaw.reaper_default() == PanLaw()
 
 
 def test_apply_pan_scales_channels_and_duplicates_mono():

@@ -12,7 +12,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reaper_automix.console.params import EQ_LAYOUT_DEFAULT, ChannelParams, CompressorParams, DetectorSettings
+from reaper_automix.console.params import (
+    EQ_LAYOUT_DEFAULT,
+    ChannelParams,
+    CompressorParams,
+    EqParams,
+)
 from reaper_automix.reaper.fxstate import (
     DEFAULT_REACOMP_PARAMS,
     FxStateError,
@@ -24,12 +29,12 @@ from reaper_automix.reaper.fxstate import (
     fx_block_lines,
 )
 from reaper_automix.reaper.mappings import (
-    console_comp_to_reacomp,
-    console_eq_to_reaeq,
+    compressor_setting,
+    eq_bands,
     pan_to_d_pan,
     plugin_file,
-    reacomp_to_console_comp,
-    reaeq_to_console_eq,
+    reacomp_state,
+    reaeq_state,
 )
 from reaper_automix.rpp.tokens import split_tokens
 
@@ -161,10 +166,10 @@ def test_plugin_files():
 def test_console_eq_round_trips_through_reaeq_bytes():
     gen = torch.Generator().manual_seed(5)
     eq = ChannelParams.from_normalised(torch.rand(2, 26, generator=gen, dtype=torch.float64)).eq
-    state = console_eq_to_reaeq(eq, index=1)
+    state = reaeq_state(eq.to_bands(1))
     decoded = decode_fx_state(state.to_chunk().to_lines())
     assert [b.type for b in decoded.bands] == [0, 8, 8, 8, 8, 1]
-    back = reaeq_to_console_eq(decoded, EQ_LAYOUT_DEFAULT)
+    back = EqParams.from_bands(eq_bands(decoded), EQ_LAYOUT_DEFAULT)
     for name in ("freq_hz", "gain_db", "q"):
         assert torch.allclose(getattr(back, name)[0], getattr(eq, name)[1], rtol=1e-12, atol=1e-12)
 
@@ -173,7 +178,7 @@ def test_eq_value_mappings():
     eq = ChannelParams.neutral(1).eq
     eq.gain_db[0, 1] = -6.0
     eq.q[0, 2] = math.sqrt(2)  # exactly one octave: 1/(2 sinh(ln2/2)) = sqrt(2)
-    band = console_eq_to_reaeq(eq).bands
+    band = reaeq_state(eq.to_bands()).bands
     assert band[1].gain_linear == pytest.approx(10 ** (-6 / 20))
     assert band[2].bandwidth_oct == pytest.approx(1.0)
 
@@ -182,43 +187,44 @@ def test_q_outside_reaeq_range_is_refused():
     eq = ChannelParams.neutral(1).eq
     eq.q[0, 0] = 0.1
     with pytest.raises(ValueError, match="octaves"):
-        console_eq_to_reaeq(eq)
+        reaeq_state(eq.to_bands())
 
 
 def test_layout_mismatch_is_refused():
     default = decode_fx_state(REAEQ_BLOCKS[0][2])
-    with pytest.raises(FxStateError, match="layout"):
-        reaeq_to_console_eq(default, EQ_LAYOUT_DEFAULT)
+    with pytest.raises(ValueError, match="layout"):
+        EqParams.from_bands(eq_bands(default), EQ_LAYOUT_DEFAULT)  # REAPER's default has 4 bands, we use 6
 
 
 def test_comp_value_mappings_match_reaper_defaults():
     # REAPER's default ReaComp shows 0 dB threshold, 3 ms attack, 100 ms release: its stored 1.0, 0.006, 0.02.
     comp = CompressorParams(*[torch.tensor([v], dtype=torch.float64) for v in (0.0, 4.0, 3.0, 100.0, 6.0, 0.0)])
-    state = console_comp_to_reacomp(comp)
+    state = reacomp_state(comp.to_setting())
     assert state.params[:4] == pytest.approx([1.0, 3 / 99, 0.006, 0.02])
     assert state.params[11] == pytest.approx(1.0)  # makeup 0 dB -> Wet unity
     comp.threshold_db[0] = -10.0
-    assert console_comp_to_reacomp(comp).params[0] == pytest.approx(10 ** (-10 / 20))
+    assert reacomp_state(comp.to_setting()).params[0] == pytest.approx(10 ** (-10 / 20))
 
 
 def test_console_comp_round_trips_through_reacomp_bytes():
     comp = CompressorParams(*[torch.tensor([v], dtype=torch.float64) for v in (-23.5, 3.2, 12.0, 180.0, 4.5, 2.5)])
     template = decode_fx_state(REACOMP_BLOCKS[0][2])  # keep whatever else a user's ReaComp had
-    state = console_comp_to_reacomp(comp, detector=DetectorSettings("rms", 10.0), template=template)
+    state = reacomp_state(comp.to_setting(), rms_ms=10.0, template=template)
     decoded = decode_fx_state(state.to_chunk().to_lines())
     assert decoded.program == template.program and len(decoded.params) == len(template.params)
-    back, detector = reacomp_to_console_comp(decoded)
+    setting, rms_ms = compressor_setting(decoded)
+    back = CompressorParams.from_setting(setting)
     for name in ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "makeup_db"):
         assert float(getattr(back, name)) == pytest.approx(float(getattr(comp, name)), rel=1e-5, abs=1e-5)
-    assert detector.detector == "rms" and detector.rms_ms == pytest.approx(10.0, rel=1e-5)
+    assert rms_ms == pytest.approx(10.0, rel=1e-5)
     assert decoded.params[15] == 0.0 and decoded.params[16] == 0.0  # auto makeup / auto release off
 
 
 def test_peak_detector_maps_to_rms_size_zero():
     comp = ChannelParams.neutral(1).comp
-    state = console_comp_to_reacomp(comp, detector=DetectorSettings("peak"))
+    state = reacomp_state(comp.to_setting(), rms_ms=0.0)
     assert state.params[13] == 0.0
-    assert reacomp_to_console_comp(state)[1].detector == "peak"
+    assert compressor_setting(state)[1] == 0.0
 
 
 def test_pan_is_d_pan():

@@ -46,6 +46,14 @@ class PanLaw:
     taper: Literal["sine", "linear"] = "sine"
     gain_compensated: bool = False
 
+    @classmethod
+    def reaper_default(cls) -> PanLaw:
+        """REAPER's project-default law as recorded in ``data/reaper_fx_mappings.yaml``."""
+        from ..reaper.mappings import default_pan_law
+
+        law = default_pan_law()
+        return cls(float(law["centre_db"]), law["taper"], bool(law["gain_compensated"]))
+
     def gains(self, pan: Tensor) -> tuple[Tensor, Tensor]:
         """``(left, right)`` linear gains for pan positions in [-1, 1]."""
         p = pan.clamp(-1.0, 1.0)

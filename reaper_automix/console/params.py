@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import torch
 from torch import Tensor
+
+from ..changes import CompressorSetting, EqBand
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,28 @@ class EqParams:
     def n_bands(self) -> int:
         return len(self.layout)
 
+    def to_bands(self, index: int = 0) -> tuple[EqBand, ...]:
+        """Row ``index`` as physical :class:`~reaper_automix.changes.EqBand` values (for REAPER's ReaEQ)."""
+        return tuple(
+            EqBand(spec.kind.value, float(self.freq_hz[index, i]), float(self.gain_db[index, i]),
+                   float(self.q[index, i]))
+            for i, spec in enumerate(self.layout)
+        )
+
+    @classmethod
+    def from_bands(cls, bands: Sequence[EqBand], layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> EqParams:
+        """A batch of one from physical bands, which must match ``layout`` kind by kind."""
+        if [b.kind for b in bands] != [spec.kind.value for spec in layout]:
+            raise ValueError(
+                f"EQ bands {[b.kind for b in bands]} do not match the layout {[s.kind.value for s in layout]}"
+            )
+
+        def row(values: list[float]) -> Tensor:
+            return torch.tensor([values], dtype=torch.float64)
+
+        return cls(row([b.freq_hz for b in bands]), row([b.gain_db for b in bands]), row([b.q for b in bands]),
+                   layout)
+
     @classmethod
     def neutral(cls, batch: int, layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> EqParams:
         """Flat EQ: 0 dB gains, centred frequencies, Q = 1/sqrt(2)."""
@@ -153,6 +178,15 @@ class CompressorParams:
     release_ms: Tensor
     knee_db: Tensor
     makeup_db: Tensor
+
+    def to_setting(self, index: int = 0) -> CompressorSetting:
+        """Row ``index`` as a physical :class:`~reaper_automix.changes.CompressorSetting` (for ReaComp)."""
+        return CompressorSetting(*(float(getattr(self, f.name)[index]) for f in fields(CompressorSetting)))
+
+    @classmethod
+    def from_setting(cls, setting: CompressorSetting) -> CompressorParams:
+        """A batch of one from a physical setting."""
+        return cls(*(torch.tensor([getattr(setting, f.name)], dtype=torch.float64) for f in fields(CompressorSetting)))
 
     @classmethod
     def neutral(cls, batch: int) -> CompressorParams:

@@ -1,4 +1,6 @@
-"""Console settings <-> ReaEQ / ReaComp states and track pan, driven by ``data/reaper_fx_mappings.yaml``.
+"""Physical settings <-> ReaEQ / ReaComp states and track pan, driven by ``data/reaper_fx_mappings.yaml``.
+
+Torch-free: the settings are :mod:`reaper_automix.changes` values (the console converts its tensors to them).
 
 The table says how each console value becomes a stored REAPER value and how sure that is (decoded / inferred /
 unverified, reaper.md section 3). The functions here only apply it. Where REAPER will still sound different from
@@ -26,16 +28,15 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import torch
 import yaml
 
-from ..console.pan import PanLaw
-from ..console.params import BandKind, CompressorParams, DetectorSettings, EqBandSpec, EqParams
+from ..changes import CompressorSetting, EqBand
 from .fxstate import FxStateError, ReaCompState, ReaEqBand, ReaEqState
 
 
@@ -59,7 +60,7 @@ def load_fx_mappings() -> FxMappings:
     return FxMappings(yaml.safe_load(text))
 
 
-def _to_stored(entry: dict[str, Any], value: float) -> float:
+def to_stored(entry: dict[str, Any], value: float) -> float:
     kind = entry["map"]
     if kind == "identity":
         return value
@@ -74,7 +75,7 @@ def _to_stored(entry: dict[str, Any], value: float) -> float:
     raise ValueError(f"unknown map kind {kind!r} in reaper_fx_mappings.yaml")
 
 
-def _from_stored(entry: dict[str, Any], stored: float) -> float:
+def from_stored(entry: dict[str, Any], stored: float) -> float:
     kind = entry["map"]
     if kind == "identity":
         return stored
@@ -89,115 +90,104 @@ def _from_stored(entry: dict[str, Any], stored: float) -> float:
     raise ValueError(f"unknown map kind {kind!r} in reaper_fx_mappings.yaml")
 
 
-def console_eq_to_reaeq(
-    eq: EqParams, index: int = 0, *, template: ReaEqState | None = None, mappings: FxMappings | None = None
+def reaeq_state(
+    bands: Sequence[EqBand], *, template: ReaEqState | None = None, mappings: FxMappings | None = None
 ) -> ReaEqState:
-    """ReaEQ state for row ``index`` of ``eq``: one enabled band per console band, in layout order.
+    """ReaEQ state with one band per :class:`~reaper_automix.changes.EqBand`, in order.
 
-    ``template`` supplies what the console does not set (version, tail with master gain and window size,
-    header); REAPER's default ReaEQ otherwise.
+    ``template`` supplies what the bands do not set (version, tail with master gain and window size, header);
+    REAPER's default ReaEQ otherwise.
     """
     m = mappings or load_fx_mappings()
     lo, hi = m.reaeq("bandwidth_oct_range")
-    bands = []
-    for i, spec in enumerate(eq.layout):
-        bandwidth = _to_stored(m.reaeq("q"), float(eq.q[index, i]))
+    out = []
+    for i, band in enumerate(bands):
+        bandwidth = to_stored(m.reaeq("q"), band.q)
         if not lo <= bandwidth <= hi:
-            raise ValueError(
-                f"EQ band {i}: Q {float(eq.q[index, i]):.3g} is {bandwidth:.3g} octaves, outside ReaEQ's "
-                f"{lo}-{hi}"
-            )
-        bands.append(
+            raise ValueError(f"EQ band {i}: Q {band.q:.3g} is {bandwidth:.3g} octaves, outside ReaEQ's {lo}-{hi}")
+        out.append(
             ReaEqBand(
-                type=m.reaeq("band_types")[spec.kind.value]["code"],
-                enabled=True,
-                freq_hz=_to_stored(m.reaeq("freq_hz"), float(eq.freq_hz[index, i])),
-                gain_linear=_to_stored(m.reaeq("gain_db"), float(eq.gain_db[index, i])),
+                type=m.reaeq("band_types")[band.kind]["code"],
+                enabled=band.enabled,
+                freq_hz=to_stored(m.reaeq("freq_hz"), band.freq_hz),
+                gain_linear=to_stored(m.reaeq("gain_db"), band.gain_db),
                 bandwidth_oct=bandwidth,
             )
         )
     base = template or ReaEqState(bands=[])
-    return ReaEqState(bands, base.version, base.tail, base.header, base.program)
+    return ReaEqState(out, base.version, base.tail, base.header, base.program)
 
 
-def reaeq_to_console_eq(
-    state: ReaEqState, layout: tuple[EqBandSpec, ...], *, mappings: FxMappings | None = None
-) -> EqParams:
-    """Console EQ (batch of 1) from a ReaEQ state whose enabled bands match ``layout`` kind by kind."""
+def eq_bands(state: ReaEqState, *, mappings: FxMappings | None = None) -> tuple[EqBand, ...]:
+    """The bands of a ReaEQ state as physical :class:`~reaper_automix.changes.EqBand` values.
+
+    Raises FxStateError for band types the console has no shape for (pass, notch, legacy band...)."""
     m = mappings or load_fx_mappings()
-    codes = {spec["code"]: BandKind(kind) for kind, spec in m.reaeq("band_types").items()}
-    bands = [b for b in state.bands if b.enabled]
-    kinds = [codes.get(b.type) for b in bands]
-    if kinds != [spec.kind for spec in layout]:
-        raise FxStateError(
-            f"ReaEQ bands {[b.type for b in bands]} do not match the console layout "
-            f"{[spec.kind.value for spec in layout]}"
+    kinds = {spec["code"]: kind for kind, spec in m.reaeq("band_types").items()}
+    out = []
+    for i, b in enumerate(state.bands):
+        if b.type not in kinds:
+            raise FxStateError(f"ReaEQ band {i} has type {b.type}, which the console does not model")
+        out.append(
+            EqBand(
+                kind=kinds[b.type],
+                freq_hz=from_stored(m.reaeq("freq_hz"), b.freq_hz),
+                gain_db=from_stored(m.reaeq("gain_db"), b.gain_linear),
+                q=from_stored(m.reaeq("q"), b.bandwidth_oct),
+                enabled=b.enabled,
+            )
         )
-
-    def row(values: list[float]) -> torch.Tensor:
-        return torch.tensor([values], dtype=torch.float64)
-
-    return EqParams(
-        freq_hz=row([_from_stored(m.reaeq("freq_hz"), b.freq_hz) for b in bands]),
-        gain_db=row([_from_stored(m.reaeq("gain_db"), b.gain_linear) for b in bands]),
-        q=row([_from_stored(m.reaeq("q"), b.bandwidth_oct) for b in bands]),
-        layout=layout,
-    )
+    return tuple(out)
 
 
 _COMP_FIELDS = ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "makeup_db")
 
 
-def console_comp_to_reacomp(
-    comp: CompressorParams,
-    index: int = 0,
+def reacomp_state(
+    setting: CompressorSetting,
     *,
-    detector: DetectorSettings = DetectorSettings(),
+    rms_ms: float = 5.0,
     template: ReaCompState | None = None,
     mappings: FxMappings | None = None,
 ) -> ReaCompState:
-    """ReaComp state for row ``index`` of ``comp``; parameters the console does not set come from
-    ``template`` (REAPER's default ReaComp otherwise), with the table's ``fixed`` values forced."""
+    """ReaComp state for a :class:`~reaper_automix.changes.CompressorSetting`; ``rms_ms`` is the detector's RMS
+    window (0 = peak detection). Parameters the setting does not cover come from ``template`` (REAPER's default
+    ReaComp otherwise), with the table's ``fixed`` values forced."""
     m = mappings or load_fx_mappings()
     base = template or ReaCompState()
     params = list(base.params)
     for name in _COMP_FIELDS:
         entry = m.reacomp_param(name)
-        params[entry["index"]] = _to_stored(entry, float(getattr(comp, name)[index]))
+        params[entry["index"]] = to_stored(entry, float(getattr(setting, name)))
     rms = m.raw["reacomp"]["rms_ms"]
-    params[rms["index"]] = _to_stored(rms, detector.rms_ms if detector.detector == "rms" else 0.0)
+    params[rms["index"]] = to_stored(rms, rms_ms)
     for fixed in m.raw["reacomp"]["fixed"]:
         params[fixed["index"]] = fixed["value"]
     return ReaCompState(params, base.header, base.program)
 
 
-def reacomp_to_console_comp(
+def compressor_setting(
     state: ReaCompState, *, mappings: FxMappings | None = None
-) -> tuple[CompressorParams, DetectorSettings]:
-    """Console compressor (batch of 1) and detector settings from a ReaComp state (RMS size 0 = peak)."""
+) -> tuple[CompressorSetting, float]:
+    """The physical setting of a ReaComp state and its RMS window in ms (0 = peak detection)."""
     m = mappings or load_fx_mappings()
     values = {
-        name: torch.tensor(
-            [_from_stored(m.reacomp_param(name), state.params[m.reacomp_param(name)["index"]])],
-            dtype=torch.float64,
-        )
+        name: from_stored(m.reacomp_param(name), state.params[m.reacomp_param(name)["index"]])
         for name in _COMP_FIELDS
     }
     rms = m.raw["reacomp"]["rms_ms"]
-    rms_ms = _from_stored(rms, state.params[rms["index"]])
-    detector = DetectorSettings("rms", rms_ms) if rms_ms > 0 else DetectorSettings("peak")
-    return CompressorParams(**values), detector
+    return CompressorSetting(**values), from_stored(rms, state.params[rms["index"]])
 
 
 def pan_to_d_pan(pan: float) -> float:
     """REAPER's ``D_PAN`` (and the ``VOLPAN`` pan field) for a console pan; the same -1..1 scale [sdk]."""
-    return _to_stored(load_fx_mappings().raw["pan"]["d_pan"], pan)
+    return to_stored(load_fx_mappings().raw["pan"]["d_pan"], pan)
 
 
-def reaper_default_pan_law() -> PanLaw:
-    """REAPER's project-default pan law as recorded in the table."""
-    law = load_fx_mappings().raw["pan"]["default_law"]
-    return PanLaw(float(law["centre_db"]), law["taper"], bool(law["gain_compensated"]))
+def default_pan_law(mappings: FxMappings | None = None) -> dict[str, Any]:
+    """REAPER's project-default pan law as recorded in the table (``centre_db``, ``taper``,
+    ``gain_compensated``); :meth:`reaper_automix.console.pan.PanLaw.reaper_default` builds the console's."""
+    return (mappings or load_fx_mappings()).raw["pan"]["default_law"]
 
 
 def plugin_file(plugin: str, platform: str = sys.platform) -> str:

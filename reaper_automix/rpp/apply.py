@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..changes import ChangeSet
+from ..changes import EXT_BUS, EXT_CREATED, EXT_FX, BusChange, ChangeSet
 from ..errors import AutomixError
+from ..reaper.fxstate import fx_block_lines
+from ..reaper.mappings import plugin_file, reacomp_state, reaeq_state
 from ..session import Session
 from .document import Chunk, Document, Line, write_document
-from .edit import set_take_volume, set_track_volume_pan, track_chunks
+from .edit import (
+    add_fx,
+    get_folder_depth,
+    get_track_ext,
+    remove_fx,
+    set_take_volume,
+    set_track_ext,
+    set_track_volume_pan,
+    track_chunks,
+    wrap_in_folder,
+)
 from .tokens import format_token
 
 
@@ -28,7 +41,10 @@ class Written:
 
 
 def apply_changes(document: Document, session: Session, changes: ChangeSet) -> None:
-    """Apply faders and take gains to ``document`` (which must be the tree ``session`` was read from)."""
+    """Apply faders, take gains and buses to ``document`` (which must be the tree ``session`` was read from).
+
+    Tracks are found by GUID through chunks captured before any structural edit, so inserting bus tracks does
+    not disturb the lookups."""
     chunks = track_chunks(document)
     if len(chunks) != len(session.tracks):
         raise AutomixError(f"{session.path}: the project changed since it was read ({len(chunks)} tracks now)")
@@ -48,6 +64,108 @@ def apply_changes(document: Document, session: Session, changes: ChangeSet) -> N
         for item, item_chunk in zip(track.items, chunk.chunks("ITEM")):
             if item.is_audio:
                 _scale_active_take(item_chunk, factor)
+    platform = project_platform(document)
+    for bus in changes.buses:
+        members = [lookup(guid, guid)[1] for guid in bus.member_guids]
+        folder = lookup(bus.folder_guid, bus.group)[1] if bus.folder_guid else _find_or_make_bus(document, bus, members)
+        _set_bus(folder, bus, platform)
+
+
+def _find_or_make_bus(document: Document, bus: BusChange, members: list[Chunk]) -> Chunk:
+    """The bus track for a group without one: a bus this tool created for the group before (second run), or a
+    new folder track inserted above the members, which are first moved together if they are top-level tracks
+    scattered between others (their order among themselves, and everyone else's, is kept)."""
+    for chunk in track_chunks(document):
+        ext = get_track_ext(chunk)
+        if ext.get(EXT_BUS) == bus.group and ext.get(EXT_CREATED) == "1":
+            return chunk
+    order = track_chunks(document)
+    positions = sorted(order.index(m) for m in members)
+    if positions != list(range(positions[0], positions[-1] + 1)):
+        root = document.root
+        moved = [order[p] for p in positions]
+        levels = _levels_of(order)
+        if any(levels[p] != 0 or get_folder_depth(order[p]) != 0 for p in positions):
+            raise AutomixError(
+                f"group {bus.group!r}: its tracks are spread over several folders; put them in one folder (or "
+                "group them with a settings file) to get a bus"
+            )
+        anchor = moved[0]
+        for chunk in moved[1:]:
+            root.remove(chunk)
+        at = root.index(anchor) + 1
+        for offset, chunk in enumerate(moved[1:]):
+            root.insert(at + offset, chunk)
+        positions = list(range(positions[0], positions[0] + len(moved)))
+    folder = wrap_in_folder(document, positions[0], positions[-1], bus.group)
+    set_track_ext(folder, EXT_CREATED, "1")
+    return folder
+
+
+def _levels_of(tracks: list[Chunk]) -> list[int]:
+    levels, level = [], 0
+    for chunk in tracks:
+        levels.append(level)
+        level = max(0, level + get_folder_depth(chunk))
+    return levels
+
+
+def _set_bus(folder: Chunk, bus: BusChange, platform: str) -> None:
+    """Fader, pan and our FX (ReaEQ, then ReaComp) on a bus track; FX a previous run added are replaced."""
+    set_track_ext(folder, EXT_BUS, bus.group)
+    set_track_volume_pan(folder, volume=bus.volume, pan=bus.pan)
+    if bus.eq is None and bus.compressor is None:
+        return
+    previous = get_track_ext(folder).get(EXT_FX, "").split()
+    present = []  # our FX still on the track; their FXIDs are reused so a re-run writes the same file
+
+    def ours(plugin: Chunk) -> bool:
+        fxid = _fxid_of(plugin)
+        if fxid in previous:
+            present.append(fxid)
+            return True
+        return False
+
+    remove_fx(folder, ours)
+    added = []
+    fx = []
+    if bus.eq is not None:
+        fx.append((reaeq_state(bus.eq), plugin_file("reaeq", platform), "Automix EQ"))
+    if bus.compressor is not None:
+        fx.append((reacomp_state(bus.compressor), plugin_file("reacomp", platform), "Automix Comp"))
+    for k, (state, file, name) in enumerate(fx):
+        lines = fx_block_lines(state, file, custom_name=name, fxid=present[k] if k < len(present) else None)
+        add_fx(folder, "\n".join(lines) + "\n")
+        added.append(next(line.split()[1] for line in lines if line.startswith("FXID ")))
+    set_track_ext(folder, EXT_FX, " ".join(added))
+
+
+def project_platform(document: Document) -> str:
+    """The ``sys.platform``-style platform that wrote the project, from its header (``"7.0/win64"``), so the
+    FX we add name the plug-in file that platform has; this machine's platform when the header says nothing."""
+    tokens = document.root.tokens
+    version = tokens[2].lower() if len(tokens) > 2 else ""
+    if "/win" in version:
+        return "win32"
+    if "/osx" in version or "/macos" in version:
+        return "darwin"
+    if "/linux" in version:
+        return "linux"
+    return sys.platform
+
+
+def _fxid_of(plugin: Chunk) -> str | None:
+    """The ``FXID`` that follows a plugin chunk inside its FX chain block."""
+    chain = plugin.parent
+    if chain is None:
+        return None
+    for child in chain.children[chain.index(plugin) + 1 :]:
+        if isinstance(child, Line) and child.key == "BYPASS":
+            return None
+        if isinstance(child, Line) and child.key == "FXID":
+            tokens = child.tokens
+            return tokens[1] if len(tokens) > 1 else None
+    return None
 
 
 def _scale_active_take(item: Chunk, factor: float) -> None:
