@@ -102,16 +102,16 @@ _worker: dict = {}  # per-process state of a pool worker (set by _init_worker): 
 
 
 def _init_worker(session: Session, options: BalanceOptions) -> None:
-    # Torch would otherwise start one thread per core in every worker and oversubscribe the machine.
-    import torch
-
-    torch.set_num_threads(1)
     _worker["session"] = session
     _worker["options"] = options
     _worker["pitch_model"] = None
-    if options.method == "f0":
+    if options.method == "f0":  # only this method needs torch (a few seconds to import: not otherwise)
+        import torch
+
         from .analysis.pitch import load_pitch_model
 
+        if options.workers > 1:  # torch would start one thread per core in every worker: oversubscription
+            torch.set_num_threads(1)
         _worker["pitch_model"] = load_pitch_model(session.sample_rate)
 
 

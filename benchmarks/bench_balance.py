@@ -1,0 +1,115 @@
+"""Stage 1 end to end (render, analyse, group stems, rules, fader plan) against a naive per-track loop.
+
+Writes a session of ``--tracks`` mono 24-bit WAV tracks x ``--seconds`` in 16 folders (benchmarks/bench_render.py
+makes the media), then times in the same process:
+
+  (a) the naive baseline: per track, ``soundfile.read`` + pyloudnorm integrated loudness + one band filter
+      (scipy Butterworth, float64) + pyloudnorm of the filtered track + a librosa-style float64 STFT centroid and
+      bandwidth (n_fft 2048, hop 512), one core. Timed on ``--baseline-tracks`` tracks and scaled to all tracks
+      (printed as an extrapolation);
+  (b) ``balance_session`` with the centroid method on ``--workers`` processes;
+  (c) ``balance_session`` with the f0 method (PESTO) on ``--workers`` processes (``--no-f0`` skips it).
+
+Prints wall times, the ratios to the baseline, and peak resident memory of the main process and of the largest
+worker. Targets (issue 3, 128 x 240 s on 2 cores): centroid < 30 s, f0 < 120 s, peak RSS < 1.5 GB.
+
+    .venv/bin/python benchmarks/bench_balance.py                          # full size
+    .venv/bin/python benchmarks/bench_balance.py --tracks 32 --seconds 30 # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import soundfile as sf
+from scipy import signal
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_render import make_session  # noqa: E402
+
+from reaper_automix.pipeline import BalanceOptions, balance_session  # noqa: E402
+from reaper_automix.session import Session, Track  # noqa: E402
+
+
+def peak_rss_mb(who: int) -> float:
+    import resource
+
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+def in_folders(session: Session, groups: int = 16) -> Session:
+    """The same tracks, in ``groups`` folders (a folder track without items opens each)."""
+    per = -(-len(session.tracks) // groups)
+    tracks: list[Track] = []
+    for g, start in enumerate(range(0, len(session.tracks), per)):
+        members = session.tracks[start : start + per]
+        tracks.append(Track(index=0, name=f"Group {g + 1}", guid=f"{{folder-{g}}}", folder_depth=1))
+        for k, t in enumerate(members):
+            tracks.append(dataclasses.replace(t, folder_depth=-1 if k == len(members) - 1 else 0))
+    return dataclasses.replace(session, tracks=tuple(dataclasses.replace(t, index=i) for i, t in enumerate(tracks)))
+
+
+def naive_track(path: Path) -> float:
+    x, sr = sf.read(path, dtype="float64")
+    meter = pyloudnorm.Meter(sr)
+    meter.integrated_loudness(x)
+    n_fft, hop = 2048, 512
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft)
+    mag = np.abs(np.fft.rfft(frames, axis=1))
+    freqs = np.fft.rfftfreq(n_fft, 1 / sr)
+    norm = mag.sum(axis=1) + 1e-12
+    centroid = (mag * freqs).sum(axis=1) / norm
+    bandwidth = np.sqrt((mag * (freqs[None, :] - centroid[:, None]) ** 2).sum(axis=1) / norm)
+    c, b = centroid.mean(), bandwidth.mean()
+    sos = signal.butter(2, [max(c - b / 2, 20), min(c + b / 2, sr * 0.45)], btype="bandpass", fs=sr, output="sos")
+    return meter.integrated_loudness(signal.sosfilt(sos, x))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=128)
+    parser.add_argument("--seconds", type=float, default=240.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline-tracks", type=int, default=8)
+    parser.add_argument("--no-f0", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-balance-") as tmp:
+        t0 = time.perf_counter()
+        session = in_folders(make_session(Path(tmp), args.tracks, args.seconds, 44100, 3))
+        print(f"generated {args.tracks} tracks x {args.seconds:.0f} s in {time.perf_counter() - t0:.1f} s")
+
+        files = sorted(Path(tmp).glob("track*.wav"))[: args.baseline_tracks]
+        t0 = time.perf_counter()
+        for f in files:
+            naive_track(f)
+        naive_per_track = (time.perf_counter() - t0) / len(files)
+        naive_total = naive_per_track * args.tracks
+        rows = [("naive loop, 1 core (extrapolated from %d tracks)" % len(files), naive_total)]
+
+        methods = ["centroid"] + ([] if args.no_f0 else ["f0"])
+        for method in methods:
+            t0 = time.perf_counter()
+            result = balance_session(session, BalanceOptions(method=method, workers=args.workers))
+            wall = time.perf_counter() - t0
+            rows.append((f"balance_session {method}, {args.workers} workers", wall))
+            print(f"  {method}: {result.changes.description}, mix peak {result.mix_peak_dbfs:.2f} dBFS")
+
+    import resource
+
+    print(f"\n{'what':58s} {'wall s':>8s} {'vs naive':>9s}")
+    for name, wall in rows:
+        print(f"{name:58s} {wall:8.1f} {wall / naive_total:8.2f}x")
+    print(f"peak RSS: main {peak_rss_mb(resource.RUSAGE_SELF):.0f} MB, "
+          f"largest worker {peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
