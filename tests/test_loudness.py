@@ -178,3 +178,23 @@ def test_band_of_weighted_signal_equals_band_prefilter():
     assert weighted_loudness(signal.sosfilt(band.astype(np.float32), weighted, axis=-1), sr) == pytest.approx(
         integrated_loudness(x, sr, prefilter_sos=band), abs=0.01
     )
+
+
+@pytest.mark.parametrize("order", [1, 4])
+@pytest.mark.parametrize("sample_rate", [22050, 44100, 48000])
+def test_fused_pass_equals_two_separate_measurements(order, sample_rate):
+    """loudness_and_band_loudness (one compiled pass) against integrated_loudness with sosfilt (a second
+    implementation of the same filters): equal up to float rounding, on a bursty stereo signal."""
+    from reaper_automix.analysis.cfb import band_filter_sos
+    from reaper_automix.analysis.loudness import loudness_and_band_loudness
+
+    rng = np.random.default_rng(order)
+    n = 5 * sample_rate
+    envelope = np.repeat(rng.uniform(0.0, 1.0, 50), n // 50 + 1)[:n]
+    x = (rng.standard_normal((2, n)) * envelope * [[0.3], [0.1]]).astype(np.float32)
+    band = band_filter_sos(sample_rate, 300.0, 3000.0, order)
+    lufs, band_lufs = loudness_and_band_loudness(x, sample_rate, band)
+    assert lufs == pytest.approx(integrated_loudness(x.astype(np.float64), sample_rate), abs=1e-4)
+    assert band_lufs == pytest.approx(
+        integrated_loudness(x.astype(np.float64), sample_rate, prefilter_sos=band), abs=1e-4
+    )

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from .loudness import k_weight, sample_peak_dbfs, weighted_loudness
+from .loudness import integrated_loudness, loudness_and_band_loudness, sample_peak_dbfs
 from .pitch import PitchModel, estimate_f0
 from .spectral import spectral_stats
 
@@ -155,19 +155,15 @@ def analyse_track(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "f0" and pitch_model is None:
         raise ValueError("method 'f0' needs a pitch_model (load_pitch_model)")
-    weighted = k_weight(x, sample_rate)  # shared by the full-band and the band measurement
-    lufs = weighted_loudness(weighted, sample_rate)
     peak = sample_peak_dbfs(x)
     stats = spectral_stats(x, sample_rate, statistic=spectral_statistic)
-    base = dict(lufs=lufs, peak_dbfs=peak, method_requested=method, centroid_hz=stats.centroid_hz,
+    base = dict(peak_dbfs=peak, method_requested=method, centroid_hz=stats.centroid_hz,
                 bandwidth_hz=stats.bandwidth_hz, f0_hz=None, f0_confidence=None)
-
-    if method == "lufs":
-        return TrackAnalysis(**base, method_used="lufs", band_low_hz=None, band_high_hz=None,
-                             band_loudness_lufs=lufs)
-    if not math.isfinite(lufs) or not math.isfinite(stats.centroid_hz):
-        return TrackAnalysis(**base, method_used="lufs", band_low_hz=None, band_high_hz=None,
-                             band_loudness_lufs=lufs, note="silent: no band measured")
+    if method == "lufs" or not math.isfinite(stats.centroid_hz):
+        lufs = integrated_loudness(x, sample_rate)
+        note = "" if method == "lufs" else "silent: no band measured"
+        return TrackAnalysis(**base, lufs=lufs, method_used="lufs", band_low_hz=None, band_high_hz=None,
+                             band_loudness_lufs=lufs, note=note)
 
     note = ""
     band = None
@@ -183,13 +179,16 @@ def analyse_track(
     method_used = "f0" if band is not None else "centroid"
     if band is None:
         band = cfb_band("centroid", sample_rate, centroid_hz=stats.centroid_hz, bandwidth_hz=stats.bandwidth_hz)
-    sos = band_filter_sos(sample_rate, *band, order=filter_order).astype(weighted.dtype)
-    band_weighted = signal.sosfilt(sos, weighted, axis=-1)
+    lufs, band_lufs = loudness_and_band_loudness(x, sample_rate, band_filter_sos(sample_rate, *band, order=filter_order))
+    if not math.isfinite(lufs):
+        return TrackAnalysis(**base, lufs=lufs, method_used="lufs", band_low_hz=None, band_high_hz=None,
+                             band_loudness_lufs=lufs, note="silent: no band measured")
     return TrackAnalysis(
         **base,
+        lufs=lufs,
         method_used=method_used,
         band_low_hz=band[0],
         band_high_hz=band[1],
-        band_loudness_lufs=weighted_loudness(band_weighted, sample_rate),
+        band_loudness_lufs=band_lufs,
         note=note,
     )

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from scipy import signal
 
@@ -94,28 +95,37 @@ def _as_channels(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def segment_edges(n_samples: int, sample_rate: float) -> np.ndarray:
+    """Sample indices bounding the 100 ms gating steps that lie wholly inside ``n_samples``."""
+    n_steps = int(math.floor(n_samples / (STEP_S * sample_rate) + 1e-9))
+    return np.floor(np.arange(n_steps + 1) * STEP_S * sample_rate + 1e-9).astype(np.int64)
+
+
+def blocks_from_segments(segment_sums: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Mean-square energy of each 400 ms block ``(channels, blocks)`` from per-step sums of squares."""
+    steps_per_block = round(BLOCK_S / STEP_S)
+    cumulative = np.concatenate([np.zeros((segment_sums.shape[0], 1)), np.cumsum(segment_sums, axis=-1)], axis=-1)
+    block_sums = cumulative[:, steps_per_block:] - cumulative[:, :-steps_per_block]
+    block_lengths = edges[steps_per_block:] - edges[:-steps_per_block]
+    return block_sums / block_lengths
+
+
 def block_energies(weighted: np.ndarray, sample_rate: float) -> np.ndarray:
     """Mean-square energy of each 400 ms gating block, per channel: shape ``(channels, blocks)``.
 
     ``weighted`` is the K-weighted signal ``(channels, samples)``. Blocks start every 100 ms and lie wholly
     inside the signal; a signal shorter than one block gives one block spanning all of it.
     """
-    n = weighted.shape[-1]
-    n_steps = int(math.floor(n / (STEP_S * sample_rate) + 1e-9))
-    steps_per_block = round(BLOCK_S / STEP_S)
-    if n_steps < steps_per_block:
+    edges = segment_edges(weighted.shape[-1], sample_rate)
+    if len(edges) - 1 < round(BLOCK_S / STEP_S):
         return np.mean(np.square(weighted, dtype=np.float64), axis=-1, keepdims=True)
-    edges = np.floor(np.arange(n_steps + 1) * STEP_S * sample_rate + 1e-9).astype(np.int64)
-    segment_sums = np.empty((weighted.shape[0], n_steps))
+    segment_sums = np.empty((weighted.shape[0], len(edges) - 1))
     for c, channel in enumerate(weighted):
         squares = np.square(channel[: edges[-1]])
         # float64 accumulation: float32 sums of ~4000 squares lose about 1e-4 relative, harmless, but the
         # accumulator dtype costs nothing here.
         segment_sums[c] = np.add.reduceat(squares, edges[:-1], dtype=np.float64)
-    cumulative = np.concatenate([np.zeros((weighted.shape[0], 1)), np.cumsum(segment_sums, axis=-1)], axis=-1)
-    block_sums = cumulative[:, steps_per_block:] - cumulative[:, :-steps_per_block]
-    block_lengths = edges[steps_per_block:] - edges[:-steps_per_block]
-    return block_sums / block_lengths
+    return blocks_from_segments(segment_sums, edges)
 
 
 def gated_loudness(energies: np.ndarray) -> float:
@@ -165,6 +175,65 @@ def integrated_loudness(x: np.ndarray, sample_rate: float, *, prefilter_sos: np.
     if x.shape[-1] == 0:
         return -math.inf
     return weighted_loudness(k_weight(x, sample_rate, prefilter_sos=prefilter_sos), sample_rate)
+
+
+@numba.njit(cache=True, nogil=True)
+def _cascade_segment_sums(x, sos_first, sos_then, edges):  # pragma: no cover - compiled; tested through callers
+    """Per-step sums of squares of ``x`` through ``sos_first`` and of that output through ``sos_then`` too.
+
+    One pass per channel, float64 state (transposed direct form II), no intermediate signal arrays."""
+    n_channels = x.shape[0]
+    n_steps = edges.shape[0] - 1
+    first = np.zeros((n_channels, n_steps))
+    then = np.zeros((n_channels, n_steps))
+    for c in range(n_channels):
+        z1 = np.zeros((sos_first.shape[0], 2))
+        z2 = np.zeros((sos_then.shape[0], 2))
+        for step in range(n_steps):
+            acc1 = 0.0
+            acc2 = 0.0
+            for i in range(edges[step], edges[step + 1]):
+                v = np.float64(x[c, i])
+                for k in range(sos_first.shape[0]):
+                    y = sos_first[k, 0] * v + z1[k, 0]
+                    z1[k, 0] = sos_first[k, 1] * v - sos_first[k, 4] * y + z1[k, 1]
+                    z1[k, 1] = sos_first[k, 2] * v - sos_first[k, 5] * y
+                    v = y
+                acc1 += v * v
+                for k in range(sos_then.shape[0]):
+                    y = sos_then[k, 0] * v + z2[k, 0]
+                    z2[k, 0] = sos_then[k, 1] * v - sos_then[k, 4] * y + z2[k, 1]
+                    z2[k, 1] = sos_then[k, 2] * v - sos_then[k, 5] * y
+                    v = y
+                acc2 += v * v
+            first[c, step] = acc1
+            then[c, step] = acc2
+    return first, then
+
+
+def loudness_and_band_loudness(
+    x: np.ndarray, sample_rate: float, band_sos: np.ndarray
+) -> tuple[float, float]:
+    """``(integrated_loudness(x), integrated_loudness(x, prefilter_sos=band_sos))`` in one filtering pass.
+
+    The K-weighting and the band filter run sample by sample in one compiled loop that accumulates the 100 ms
+    step energies of both outputs directly (float64 state), about three times faster than two ``sosfilt``
+    passes and without a signal-length temporary. The result equals the two separate measurements up to
+    float rounding (tested). Signals shorter than one gating block take the separate path.
+    """
+    x = _as_channels(x)
+    edges = segment_edges(x.shape[-1], sample_rate)
+    if len(edges) - 1 < round(BLOCK_S / STEP_S):
+        return integrated_loudness(x, sample_rate), integrated_loudness(x, sample_rate, prefilter_sos=band_sos)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    k_sums, band_sums = _cascade_segment_sums(
+        np.ascontiguousarray(x), k_weighting_sos(sample_rate), np.atleast_2d(band_sos).astype(np.float64), edges
+    )
+    return (
+        gated_loudness(blocks_from_segments(k_sums, edges)),
+        gated_loudness(blocks_from_segments(band_sums, edges)),
+    )
 
 
 def sample_peak_dbfs(x: np.ndarray) -> float:
