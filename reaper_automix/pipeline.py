@@ -38,10 +38,11 @@ from .changes import ChangeSet, FaderChange, TakeGainChange
 from .config import BalanceConfig
 from .errors import AutomixError
 from .grouping import Group, Grouping, group_tracks
-from .session import Session
+from .session import Session, Track
 
 METHODS = ("centroid", "f0", "lufs")
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
+Renderer = Callable[[Session, Track], np.ndarray]  # pre-fader track audio, float32 (channels, samples)
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,9 @@ class BalanceResult:
 _worker: dict = {}  # per-process state of a pool worker (set by _init_worker): session, options, pitch model
 
 
-def _init_worker(session: Session, options: BalanceOptions) -> None:
+def _init_worker(session: Session, options: BalanceOptions, renderer: Renderer) -> None:
     _worker["session"] = session
+    _worker["render"] = renderer
     _worker["options"] = options
     _worker["pitch_model"] = None
     if options.method == "f0":  # only this method needs torch (a few seconds to import: not otherwise)
@@ -157,7 +159,7 @@ def _run_job(job: _Job) -> _JobResult:
     analyses: dict[int, TrackAnalysis] = {}
     silent = set()
     for t in job.tracks:
-        audio = render_track(session, session.tracks[t])
+        audio = _worker["render"](session, session.tracks[t])
         analysis = analyses[t] = _analyse(audio)
         if is_silent(analysis, options.silence_lufs):
             silent.add(t)
@@ -182,17 +184,17 @@ def _analyse_stem(path: str) -> tuple[str, float, TrackAnalysis]:
 
 
 @contextmanager
-def _pool(session: Session, options: BalanceOptions) -> Iterator[Callable]:
+def _pool(session: Session, options: BalanceOptions, renderer: Renderer) -> Iterator[Callable]:
     """An unordered map over worker processes (in-process for one worker)."""
     if options.workers == 1:
-        _init_worker(session, options)
+        _init_worker(session, options, renderer)
         try:
             yield lambda fn, jobs: map(fn, jobs)
         finally:
             _worker.clear()
         return
     with ProcessPoolExecutor(
-        max_workers=options.workers, initializer=_init_worker, initargs=(session, options)
+        max_workers=options.workers, initializer=_init_worker, initargs=(session, options, renderer)
     ) as pool:
 
         def unordered(fn, jobs):
@@ -228,27 +230,33 @@ def balance_session(
     *,
     stem_dir: Path | None = None,
     progress: Progress | None = None,
+    renderer: Renderer | None = None,
 ) -> BalanceResult:
     """Run stage 1 on ``session`` and return the decisions (nothing is written).
 
     ``stem_dir``: where group stems are kept (float32 ``.npy`` ``(2, samples)``, one per group, at the Rule 1
     gains, before the group gain); by default a temporary folder removed before returning.
+    ``renderer``: where pre-fader track audio comes from (same contract as
+    :func:`~reaper_automix.audio.render.render_track`, picklable for the worker processes), e.g. stems REAPER
+    rendered; by default the offline renderer, whose media is checked first.
     """
     config = config or BalanceConfig()
     grouping = group_tracks(session, config)
     excluded: dict[int, str] = {e.track: e.reason for e in grouping.excluded}
 
-    # Checks every member's media up front: one MediaError listing all problems, or (skip_missing) exclusions.
-    candidates = [t for g in grouping.groups for t in g.members if t not in excluded]
-    for exclusion in render_tracks(session, candidates, skip_missing=options.skip_missing).excluded:
-        excluded[exclusion.index] = exclusion.reason
+    if renderer is None:
+        renderer = render_track
+        # One MediaError listing every problem up front, or (skip_missing) exclusions.
+        candidates = [t for g in grouping.groups for t in g.members if t not in excluded]
+        for exclusion in render_tracks(session, candidates, skip_missing=options.skip_missing).excluded:
+            excluded[exclusion.index] = exclusion.reason
 
     note = progress or (lambda *_: None)
     cleanup = stem_dir is None
     stem_root = Path(tempfile.mkdtemp(prefix="automix-stems-")) if cleanup else Path(stem_dir)
     stem_root.mkdir(parents=True, exist_ok=True)
     try:
-        result = _balance(session, options, config, grouping, excluded, stem_root, note)
+        result = _balance(session, options, config, grouping, excluded, stem_root, note, renderer)
     finally:
         if cleanup:
             shutil.rmtree(stem_root, ignore_errors=True)
@@ -259,7 +267,7 @@ def balance_session(
     return result
 
 
-def _balance(session, options, config, grouping, excluded, stem_root, note) -> BalanceResult:
+def _balance(session, options, config, grouping, excluded, stem_root, note, renderer) -> BalanceResult:
     locked_all = frozenset(
         t for g in grouping.groups for t in g.members if config.is_locked(session.tracks[t].name)
     )
@@ -283,7 +291,7 @@ def _balance(session, options, config, grouping, excluded, stem_root, note) -> B
     ]
     analyses: dict[int, TrackAnalysis] = {}
     job_results: list[_JobResult] = []
-    with _pool(session, options) as run_map:
+    with _pool(session, options, renderer) as run_map:
         done = 0
         for jr in run_map(_run_job, jobs):
             job_results.append(jr)

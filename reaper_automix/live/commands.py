@@ -131,13 +131,15 @@ def balance_cmd(tracks, progress_file, web_port, unbatched, dry_run, method, str
     def run() -> str:
         from .. import pipeline
         from .apply import apply_changes
-        from .session import read_live_session
+        from .session import read_live_session, track_audio
 
         bridge = _connect(web_port)
         live_session = read_live_session(bridge)
         session = _scope(live_session, tracks, progress)
         options = pipeline.BalanceOptions(method=method, strength=strength, between_groups=not no_between_groups)
-        result = pipeline.balance_session(session, options, progress=progress)
+        audio = track_audio(bridge, session, [t.guid for t in session.tracks if t.has_audio])
+        progress.line(f"audio rendered by {audio.method}" + (f" ({audio.reason})" if audio.reason else ""))
+        result = pipeline.balance_session(session, options, progress=progress, renderer=audio.render_track)
         changes = pipeline.changes_from_plan(result)
         if dry_run:
             return f"{changes.description} (dry run: nothing changed)"
