@@ -134,6 +134,7 @@ class _Job:
     locked: frozenset[int]
     free_path: str
     locked_path: str
+    stem_path: str | None  # set when this job holds the whole group and no locked track: it writes the stem
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class _JobResult:
     silent: frozenset[int]
     has_free: bool
     has_locked: bool
+    stem: tuple[float, TrackAnalysis] | None = None  # (peak dBFS, analysis) when the job wrote the stem
 
 
 def is_silent(analysis: TrackAnalysis, silence_lufs: float) -> bool:
@@ -171,16 +173,30 @@ def _run_job(job: _Job) -> _JobResult:
         if parts[locked] is None:
             parts[locked] = np.zeros((2, n), dtype=np.float32)
         parts[locked][:, : audio.shape[1]] += np.float32(db_to_gain(gain_db)) * audio[:2, :n]
+    if job.stem_path is not None:
+        stem = parts[False] if parts[False] is not None else np.zeros((2, n), dtype=np.float32)
+        np.save(job.stem_path, stem)
+        measured = _measure_stem(stem)
+        return _JobResult(job, analyses, frozenset(silent), parts[False] is not None, False, measured)
     for locked, path in ((False, job.free_path), (True, job.locked_path)):
         if parts[locked] is not None:
             np.save(path, parts[locked])
     return _JobResult(job, analyses, frozenset(silent), parts[False] is not None, parts[True] is not None)
 
 
-def _analyse_stem(path: str) -> tuple[str, float, TrackAnalysis]:
-    stem = np.load(path)
-    peak = float(np.max(np.abs(stem))) if stem.size else 0.0
-    return path, gain_to_db(peak), _analyse(stem)
+def _measure_stem(stem: np.ndarray) -> tuple[float, TrackAnalysis]:
+    return gain_to_db(float(np.max(np.abs(stem))) if stem.size else 0.0), _analyse(stem)
+
+
+def _combine_stem(job: tuple[int, list[tuple[str, float]], str]) -> tuple[int, float, TrackAnalysis]:
+    """Sum a group's partial stems (``(path, scale)``) into its stem file, measure it, remove the parts."""
+    group, parts, out = job
+    stem = np.zeros((2, session_samples(_worker["session"])), dtype=np.float32)
+    for path, scale in parts:
+        stem += np.float32(scale) * np.load(path)
+        Path(path).unlink()
+    np.save(out, stem)
+    return (group, *_measure_stem(stem))
 
 
 @contextmanager
@@ -274,6 +290,8 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
     members = [(gi, [t for t in g.members if t not in excluded]) for gi, g in enumerate(grouping.groups)]
     members = [(gi, m) for gi, m in members if m]
     total = sum(len(m) for _, m in members)
+    pieces = _split_jobs(members, options.workers, total)
+    pieces_per_group = {gi: sum(1 for g, _ in pieces if g == gi) for gi, _ in members}
     jobs = [
         _Job(
             group=gi,
@@ -286,8 +304,10 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
             locked=locked_all & frozenset(tracks),
             free_path=str(stem_root / f"part{j:04d}-free.npy"),
             locked_path=str(stem_root / f"part{j:04d}-locked.npy"),
+            stem_path=str(stem_root / f"stem{gi:03d}.npy")
+            if pieces_per_group[gi] == 1 and not locked_all & frozenset(tracks) else None,
         )
-        for j, (gi, tracks) in enumerate(_split_jobs(members, options.workers, total))
+        for j, (gi, tracks) in enumerate(pieces)
     ]
     analyses: dict[int, TrackAnalysis] = {}
     job_results: list[_JobResult] = []
@@ -303,6 +323,8 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
 
         rule1: dict[int, GroupGains] = {}
         stem_files: dict[int, Path] = {}
+        measured: dict[int, tuple[float, TrackAnalysis]] = {}
+        combine: list[tuple[int, list[tuple[str, float]], str]] = []
         for gi, _ in members:
             group = grouping.groups[gi]
             band = {t: analyses[t].band_loudness_lufs for t in group.members if t in analyses and t not in excluded}
@@ -310,6 +332,11 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
                 continue
             gains = equal_loudness_gains(group, band, session, config, options.track_target_lufs)
             rule1[gi] = gains
+            stem_files[gi] = stem_root / f"stem{gi:03d}.npy"
+            own = [jr for jr in job_results if jr.job.group == gi]
+            if len(own) == 1 and own[0].stem is not None:
+                measured[gi] = own[0].stem
+                continue
             # The free parts were summed aiming at the fixed target; equal_loudness_gains may have aimed at the
             # locked tracks instead: the difference is one scale factor on the free parts.
             scale = 1.0
@@ -318,19 +345,16 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
                 t0 = free[0]
                 target_gain = options.track_target_lufs - band[t0] + config.track_offset_db(session.tracks[t0].name)
                 scale = db_to_gain(gains.relative_db[t0] - target_gain)
-            parts = [
-                (Path(jr.job.free_path), scale) for jr in job_results if jr.job.group == gi and jr.has_free
-            ] + [(Path(jr.job.locked_path), 1.0) for jr in job_results if jr.job.group == gi and jr.has_locked]
-            stem_files[gi] = _sum_parts(parts, stem_root / f"stem{gi:03d}.npy", session_samples(session))
-
-        stems: dict[str, tuple[float, TrackAnalysis]] = {}
-        for done, (path, peak, analysis) in enumerate(run_map(_analyse_stem, [str(p) for p in stem_files.values()]), 1):
-            stems[path] = (peak, analysis)
-            note("measuring group stems", done, len(stem_files))
+            parts = [(jr.job.free_path, scale) for jr in own if jr.has_free]
+            parts += [(jr.job.locked_path, 1.0) for jr in own if jr.has_locked]
+            combine.append((gi, parts, str(stem_files[gi])))
+        for done, (gi, peak, analysis) in enumerate(run_map(_combine_stem, combine), 1):
+            measured[gi] = (peak, analysis)
+            note("summing group stems", done, len(combine))
 
     groups: list[GroupResult] = []
     for gi, gains in rule1.items():
-        peak, analysis = stems[str(stem_files[gi])]
+        peak, analysis = measured[gi]
         groups.append(
             GroupResult(
                 group=gains.group,
@@ -379,36 +403,32 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
     return result
 
 
-def _sum_parts(parts: list[tuple[Path, float]], out: Path, n: int, block: int = 1 << 20) -> Path:
-    """Write ``sum(scale * part)`` to ``out`` (``.npy``), block by block from memory-mapped parts."""
-    stem = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(2, n))
-    sources = [(np.load(p, mmap_mode="r"), np.float32(g)) for p, g in parts]
-    for start in range(0, n, block):
-        acc = np.zeros((2, min(block, n - start)), dtype=np.float32)
-        for src, g in sources:
-            acc += g * src[:, start : start + block]
-        stem[:, start : start + block] = acc
-    stem.flush()
-    del stem, sources
-    for p, _ in parts:
-        p.unlink()
-    return out
-
-
 def _mix_peak_dbfs(groups: list[GroupResult], group_db: dict[str, float], block: int = 1 << 20) -> float:
-    """Peak of the stems summed at their group gains, streamed block by block from the memory-mapped stems."""
-    stems = [(np.load(r.stem_file, mmap_mode="r"), db_to_gain(group_db[r.group.name])) for r in groups]
-    if not stems:
+    """Peak of the stems summed at their group gains, streamed block by block."""
+    if not groups:
         return -math.inf
-    n = max(s.shape[1] for s, _ in stems)
+    n = max(stem_length(r.stem_file) for r in groups)
     peak = 0.0
     for start in range(0, n, block):
         acc = np.zeros((2, min(block, n - start)), dtype=np.float32)
-        for s, g in stems:
-            part = s[:, start : start + block]
-            acc[:, : part.shape[1]] += np.float32(g) * part
+        for r in groups:
+            part = read_stem_block(r.stem_file, start, start + block)
+            acc[:, : part.shape[1]] += np.float32(db_to_gain(group_db[r.group.name])) * part
         peak = max(peak, float(np.max(np.abs(acc))))
     return gain_to_db(peak)
+
+
+def stem_length(path: Path) -> int:
+    return np.load(path, mmap_mode="r").shape[1]
+
+
+def read_stem_block(path: Path, start: int, stop: int) -> np.ndarray:
+    """Samples ``start:stop`` of a stem file as a copy. The file is mapped only for the copy, so reading
+    every stem block by block keeps the process's resident memory at one block per stem."""
+    mapped = np.load(path, mmap_mode="r")
+    block = np.array(mapped[:, start:stop])
+    del mapped
+    return block
 
 
 def changes_from_plan(result: BalanceResult) -> ChangeSet:
