@@ -15,6 +15,7 @@ from reaper_automix.live import fxmap
 from reaper_automix.live.bridge import RemoteApi, connect
 from reaper_automix.live.calibrate import calibrate
 from reaper_automix.live.session import read_live_session, track_audio
+from reaper_automix.reaper.mappings import from_stored, load_fx_mappings
 from reaper_automix.session import Item, Session, Source, SourceKind, Take, Track
 from tests.live_harness.fake_reaper import eq_freq_hz
 from tests.live_harness.process import Host, spec_from_session
@@ -81,10 +82,10 @@ def test_calibration_by_bisection_recovers_the_stand_ins_curves(tmp_path):
     assert dump["undo"] == [] and dump["ui_refresh"] == 0
     comp = result["fx"][fxmap.REACOMP]
     # the stand-in displays 2 decimals: bisection lands within half a display step of each target
-    table, _ = fxmap.comp_table()
+    table = load_fx_mappings().reacomp_by_index()
     for param in (0, 1, 2, 3, 11, 14):  # threshold, ratio, attack, release, wet (make-up), knee
         for value, x in comp[str(param)]["points"]:
-            assert table[param].from_normalized(x) == pytest.approx(value, abs=0.006)
+            assert from_stored(table[param][1], x) == pytest.approx(value, abs=0.006)
     assert comp["0"]["name"] == "Thresh" and len(comp["0"]["points"]) == 61
     assert [v for v, _ in comp["1"]["points"]] == [1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0,
                                                    20.0, 30.0, 50.0, 100.0]

@@ -16,19 +16,24 @@ from pathlib import Path
 
 import numpy as np
 
+from ..reaper.mappings import load_fx_mappings
 from . import fxmap, ops
 from .bridge import Bridge
 
+# Physical targets (display units) per console field of ReaComp; the mapping table gives each its parameter index.
+_REACOMP_TARGETS: dict[str, list[float]] = {
+    "threshold_db": [float(v) for v in np.arange(-60.0, 0.01, 1.0)],
+    "ratio": [1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0],
+    "attack_ms": [0.1, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 500.0],
+    "release_ms": [1.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 2000.0, 5000.0],
+    "makeup_db": [float(v) for v in np.arange(-24.0, 12.01, 1.0)],  # ReaComp's Wet
+    "knee_db": [float(v) for v in np.arange(0.0, 24.01, 1.0)],
+}
+
 # param -> physical targets (display units), per plug-in.
 TARGETS: dict[str, dict[int, list[float]]] = {
-    fxmap.REACOMP: {
-        0: [float(v) for v in np.arange(-60.0, 0.01, 1.0)],  # threshold, dB
-        1: [1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0],  # ratio
-        2: [0.1, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 500.0],  # attack, ms
-        3: [1.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 2000.0, 5000.0],  # release, ms
-        11: [float(v) for v in np.arange(-24.0, 12.01, 1.0)],  # wet (make-up), dB
-        14: [float(v) for v in np.arange(0.0, 24.01, 1.0)],  # knee, dB
-    },
+    fxmap.REACOMP: {load_fx_mappings().reacomp_param(field)["index"]: values
+                    for field, values in _REACOMP_TARGETS.items()},
     fxmap.REAEQ: {
         3: [20.0, 30.0, 50.0, 80.0, 100.0, 150.0, 200.0, 300.0, 500.0, 800.0, 1000.0, 2000.0, 3000.0, 5000.0,
             8000.0, 10000.0, 15000.0, 20000.0, 24000.0],  # band 2 frequency, Hz

@@ -1,35 +1,31 @@
 """Physical units -> what REAPER's API takes for ReaEQ and ReaComp, and what it should show back.
 
-ReaEQ is set with ``TrackFX_SetEQParam(..., isnorm=False)``: Hz, linear gain, bandwidth in octaves (REAPER's
-header: "for paramtype 1=gain, val=1 ==> 0 dB, val=2 ==> 6.02 dB"). No mapping table is needed for it.
+The value conversions and the mapping table are :mod:`reaper_automix.reaper.mappings`'s (``to_stored``,
+``from_stored``, ``data/reaper_fx_mappings.yaml``), the same ones the ``.rpp`` path writes FX states with; this
+module adds only what the API needs on top:
 
-ReaComp has no such call: its parameters are set normalized (0..1) through a mapping. The mapping is data:
-- a calibrated table (``reaper-automix reaper calibrate`` measures it from a running REAPER by bisection over
-  ``TrackFX_FormatParamValueNormalized``), when one exists: piecewise-linear between measured points;
-- else the project's table ``data/reaper_fx_mappings.yaml`` (``reacomp.params``: index, map kind, certainty;
-  the one :mod:`reaper_automix.reaper.mappings` uses for ``.rpp`` states), taking a stored value in 0..1 as the
-  normalized value. That equality is itself unverified: every value is checked back against REAPER's display
-  (``TrackFX_GetFormattedParamValue``) and a mismatch is reported, pointing at ``calibrate``.
-
-All of it sits behind :func:`reacomp_params` (the one function the apply path calls for ReaComp) and
-:func:`reaeq_specs`. The YAML is read here directly (not through ``reaper.mappings``, which imports torch) so
-that the stand-in REAPER host can format values with the same table.
+* ReaEQ is set with ``TrackFX_SetEQParam(..., isnorm=False)`` in the units its state stores (Hz, linear gain,
+  bandwidth in octaves; REAPER's header: "for paramtype 1=gain, val=1 ==> 0 dB, val=2 ==> 6.02 dB"), so the
+  table's stored values are passed as they are. The API's band-type codes (:data:`API_BANDTYPE`) differ from the
+  state's and are kept here, with ReaEQ's default band layout (:func:`reaeq_specs`).
+* ReaComp has no such call: its parameters are set normalized (0..1). The normalized value comes from a
+  calibrated table (``reaper-automix reaper calibrate`` measures it from a running REAPER by bisection over
+  ``TrackFX_FormatParamValueNormalized``) when one exists: piecewise-linear between measured points; else it is
+  taken to be the table's stored value. That equality is itself unverified: every value is checked back against
+  REAPER's display (``TrackFX_GetFormattedParamValue``) and a mismatch is reported, pointing at ``calibrate``
+  (:func:`reacomp_params`, the one function the apply path calls for ReaComp).
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import json
-import math
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from ..changes import CompressorSetting, EqBand
+from ..reaper.mappings import from_stored, load_fx_mappings, to_stored
 
 REAEQ = "ReaEQ (Cockos)"
 REACOMP = "ReaComp (Cockos)"
@@ -39,51 +35,6 @@ REACOMP = "ReaComp (Cockos)"
 # are 3k (freq), 3k+1 (gain), 3k+2 (bandwidth).
 REAEQ_LAYOUT = (1, 2, 2, 4)
 API_BANDTYPE = {"low_shelf": 1, "peak": 2, "high_shelf": 4}
-
-
-@dataclass(frozen=True)
-class CompParam:
-    """One ReaComp parameter of the table: console field, index, map kind and its constant."""
-
-    field: str
-    index: int
-    kind: str
-    constant: float = 1.0
-
-    def to_normalized(self, value: float) -> float:
-        if self.kind == "db_to_linear":
-            return 10.0 ** (value / 20.0)
-        if self.kind == "scaled":
-            return value / self.constant
-        if self.kind == "ratio":
-            return (value - 1.0) / self.constant
-        if self.kind == "identity":
-            return value
-        raise ValueError(f"unknown map kind {self.kind!r} in reaper_fx_mappings.yaml")
-
-    def from_normalized(self, x: float) -> float:
-        if self.kind == "db_to_linear":
-            return 20.0 * math.log10(x) if x > 0 else -math.inf
-        if self.kind == "scaled":
-            return x * self.constant
-        if self.kind == "ratio":
-            return 1.0 + x * self.constant
-        if self.kind == "identity":
-            return x
-        raise ValueError(f"unknown map kind {self.kind!r} in reaper_fx_mappings.yaml")
-
-
-@functools.cache
-def comp_table() -> tuple[dict[int, CompParam], tuple[tuple[int, float], ...]]:
-    """({param index: CompParam}, ((index, fixed value), ...)) from ``data/reaper_fx_mappings.yaml``."""
-    text = resources.files("reaper_automix").joinpath("data/reaper_fx_mappings.yaml").read_text(encoding="utf-8")
-    reacomp = yaml.safe_load(text)["reacomp"]
-    params = {}
-    for name, e in reacomp["params"].items():
-        params[int(e["index"])] = CompParam(name, int(e["index"]), e["map"],
-                                            float(e.get("full_scale", e.get("span", 1.0))))
-    fixed = tuple((int(f["index"]), float(f["value"])) for f in reacomp.get("fixed", ()))
-    return params, fixed
 
 
 @dataclass(frozen=True)
@@ -122,26 +73,26 @@ def reacomp_params(setting: CompressorSetting, calibration: dict | None = None) 
     """(``[[param, x], ...]``, checks ``[[param, expected, floor, label], ...]``, notes) for ReaComp: the
     setting's six values, then the table's fixed parameters (no look-ahead, dry off, auto make-up/release off)."""
     tables = (calibration or {}).get(REACOMP, {})
-    table, fixed = comp_table()
+    m = load_fx_mappings()
     params, checks, notes = [], [], []
-    for param in sorted(table.values(), key=lambda p: p.index):
-        value = float(getattr(setting, param.field))
-        x = tables[param.index].to_normalized(value) if param.index in tables else param.to_normalized(value)
+    for index, (field, entry) in sorted(m.reacomp_by_index().items()):
+        value = float(getattr(setting, field))
+        x = tables[index].to_normalized(value) if index in tables else to_stored(entry, value)
         if not 0.0 <= x <= 1.0:
-            notes.append(f"ReaComp {param.field} = {value:g} is outside the parameter's range (normalized "
+            notes.append(f"ReaComp {field} = {value:g} is outside the parameter's range (normalized "
                          f"{x:.3g}); clamped -- run `reaper-automix reaper calibrate` if this looks wrong")
             x = min(1.0, max(0.0, x))
-        params.append([param.index, x])
-        floor = 0.02 * abs(value) if param.kind in ("scaled", "ratio") else 0.05
-        checks.append([param.index, param.from_normalized(x) if param.index not in tables else value,
-                       floor, f"ReaComp {param.field}"])
-    params += [[index, value] for index, value in fixed if 0.0 <= value <= 1.0]
+        params.append([index, x])
+        floor = 0.02 * abs(value) if entry["map"] in ("scaled", "ratio") else 0.05
+        checks.append([index, from_stored(entry, x) if index not in tables else value, floor, f"ReaComp {field}"])
+    params += [[f["index"], f["value"]] for f in m.raw["reacomp"]["fixed"] if 0.0 <= f["value"] <= 1.0]
     return params, checks, notes
 
 
 def reaeq_specs(bands: tuple[EqBand, ...]) -> list[dict]:
     """ReaEQ instances carrying ``bands``: each fills the default layout (one low shelf, two peaks, one high
     shelf); more bands of a kind take further instances. Unused slots are disabled."""
+    m = load_fx_mappings()
     queues = {kind: [b for b in bands if b.kind == kind] for kind in API_BANDTYPE}
     specs = []
     while any(queues.values()):
@@ -154,11 +105,12 @@ def reaeq_specs(bands: tuple[EqBand, ...]) -> list[dict]:
             band = queues[kind].pop(0) if queues[kind] else None
             slot = {"bandtype": bandtype, "bandidx": bandidx, "enabled": bool(band and band.enabled)}
             if band is not None and band.enabled:
-                slot.update(freq_hz=band.freq_hz, gain_linear=10.0 ** (band.gain_db / 20.0),
-                            bandwidth_oct=band.bandwidth_oct)
+                bandwidth_oct = to_stored(m.reaeq("q"), band.q)
+                slot.update(freq_hz=to_stored(m.reaeq("freq_hz"), band.freq_hz),
+                            gain_linear=to_stored(m.reaeq("gain_db"), band.gain_db), bandwidth_oct=bandwidth_oct)
                 checks += [[3 * k, band.freq_hz, 0.005 * band.freq_hz, f"band {k + 1} frequency (Hz)"],
                            [3 * k + 1, band.gain_db, 0.05, f"band {k + 1} gain (dB)"],
-                           [3 * k + 2, band.bandwidth_oct, 0.01, f"band {k + 1} bandwidth (oct)"]]
+                           [3 * k + 2, bandwidth_oct, 0.01, f"band {k + 1} bandwidth (oct)"]]
             slots.append(slot)
         specs.append({"name": REAEQ, "eq_bands": slots, "checks": checks})
     return specs

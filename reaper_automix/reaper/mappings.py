@@ -52,6 +52,10 @@ class FxMappings:
     def reacomp_param(self, name: str) -> dict[str, Any]:
         return self.raw["reacomp"]["params"][name]
 
+    def reacomp_by_index(self) -> dict[int, tuple[str, dict[str, Any]]]:
+        """{parameter index: (console field, table entry)} of the ReaComp parameters the console sets."""
+        return {int(entry["index"]): (name, entry) for name, entry in self.raw["reacomp"]["params"].items()}
+
 
 @lru_cache(maxsize=1)
 def load_fx_mappings() -> FxMappings:

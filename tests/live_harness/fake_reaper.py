@@ -5,7 +5,7 @@ It follows REAPER's Python conventions: out-parameters come back as a tuple ``(r
 filled)`` (void functions: just the arguments), objects are pointer strings ``"(MediaTrack*)0x..."``, and a
 stale pointer is an error. Undo blocks, ``PreventUIRefresh`` and every state change are recorded, so tests
 can assert "one undo point" and "no change outside it". ReaEQ and ReaComp keep normalized parameters; values
-are formatted with the project's mapping table (``reaper_automix.live.fxmap.comp_table``) and ReaEQ's
+are formatted with the project's mapping table (``reaper_automix.reaper.mappings``) and ReaEQ's
 frequency/gain curves from reaper.md) -- a stand-in, not REAPER's exact display strings.
 
 Faults can be injected per function: ``faults = {"TrackFX_AddByName": (2, "raise")}`` makes the second call
@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reaper_automix.live.fxmap import comp_table
+from reaper_automix.reaper.mappings import from_stored, load_fx_mappings
 
 NULL = "0x0000000000000000"
 _ids = itertools.count(0x10000)
@@ -80,10 +80,12 @@ class Fx:
                 a = eq_gain_linear(x)
                 return "-inf" if a <= 0 else f"{20 * math.log10(a):+.2f}"
             return f"{4 * x:.2f}"
-        table, _ = comp_table()
-        if self.kind == "ReaComp" and param in table:
-            value = table[param].from_normalized(x)
-            return "-inf" if value == -math.inf else f"{value:.2f}"
+        comp = load_fx_mappings().reacomp_by_index()
+        if self.kind == "ReaComp" and param in comp:
+            entry = comp[param][1]
+            if entry["map"] == "db_to_linear" and x <= 0:
+                return "-inf"
+            return f"{from_stored(entry, x):.2f}"
         return f"{x:.3f}"
 
 
