@@ -19,7 +19,11 @@ class ProjectParseError(AutomixError):
     def __init__(self, path: Path | str, line: int, message: str):
         self.path = Path(path)
         self.line = line
+        self.message = message
         super().__init__(f"{self.path}: line {line}: {message}")
+
+    def __reduce__(self):  # picklable, so it can cross from a worker process (batch) intact
+        return type(self), (self.path, self.line, self.message)
 
 
 class MediaError(AutomixError):
@@ -33,3 +37,6 @@ class MediaError(AutomixError):
             f"{len(problems)} media file(s) missing or unreadable:\n" + "\n".join(lines)
             + "\nFix the paths, or pass --skip-missing to leave these tracks out."
         )
+
+    def __reduce__(self):  # picklable, so it can cross from a worker process (batch) intact
+        return type(self), (self.problems,)

@@ -276,6 +276,12 @@ def balance_session(
     finally:
         if cleanup:
             shutil.rmtree(stem_root, ignore_errors=True)
+    if not result.groups:
+        reasons = sorted({r.split(" (")[0] for r in excluded.values()})
+        raise AutomixError(
+            f"{session.path}: nothing to balance: "
+            + (f"every track was left out ({'; '.join(reasons)})" if reasons else "the project has no audio tracks")
+        )
     if cleanup:
         result.groups = [replace(r, stem_file=None) for r in result.groups]
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from pathlib import Path
 
 import numpy as np
 import pyloudnorm
@@ -201,3 +202,42 @@ def test_locked_track_keeps_its_fader_and_the_others_match_it(tmp_path):
     assert max(levels) - min(levels) < 0.5
     mix = render_mix(session, result.plan)  # the stems were combined with the right scale: ceiling holds
     assert 20 * math.log10(np.max(np.abs(mix))) == pytest.approx(-1.0, abs=0.05)
+
+
+def test_projects_with_nothing_to_balance_say_why(tmp_path):
+    empty = tmp_path / "empty.rpp"
+    empty.write_text('<REAPER_PROJECT 0.1 "7.0/linux-x86_64" 0\n  SAMPLERATE 44100 0 0\n>\n')
+    result = CliRunner().invoke(main, ["balance", str(empty)])
+    assert result.exit_code == 2 and "no audio tracks" in result.output
+
+    silent = write_project(tmp_path, [AudioTrack("Gtr", np.zeros(N, dtype=np.float32)), AudioTrack("Synth", midi=True)],
+                           "silent.rpp")
+    result = CliRunner().invoke(main, ["balance", str(silent), "--workers", "1"])
+    assert result.exit_code == 2
+    assert "silent" in result.output and "MIDI" in result.output
+    assert not (tmp_path / "silent-automix.rpp").exists()
+
+
+def test_batch_balances_good_projects_and_reports_failures(tmp_path):
+    rng = np.random.default_rng(11)
+    for name in ("a.rpp", "b.rpp"):
+        write_project(tmp_path, drum_and_keys_tracks(rng), name)
+    (tmp_path / "broken.rpp").write_text('<REAPER_PROJECT 0.1 "7.0" 0\n  <TRACK\n')
+    result = CliRunner().invoke(main, ["batch", str(tmp_path), "-j", "2"])
+    assert result.exit_code == 1, result.output
+    assert (tmp_path / "a-automix.rpp").exists() and (tmp_path / "b-automix.rpp").exists()
+    assert "broken.rpp" in result.output and "2 of 3 projects balanced, 1 failed" in result.output
+    # a second batch skips our own outputs and refuses to overwrite them without --force
+    again = CliRunner().invoke(main, ["batch", str(tmp_path)])
+    assert "3 projects" in again.output or "of 3 projects" in again.output
+    assert again.exit_code == 1
+
+
+def test_error_types_survive_pickling_between_processes():
+    import pickle
+
+    from reaper_automix.errors import ProjectParseError
+
+    for error in (ProjectParseError("/p/x.rpp", 7, "stray '>'"), MediaError([("Gtr", Path("/m/a.wav"), "missing")])):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)
