@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -72,6 +74,31 @@ def naive_track(path: Path) -> float:
     return meter.integrated_loudness(signal.sosfilt(sos, x))
 
 
+def run_one(what: str, folder: Path, args: argparse.Namespace) -> dict:
+    """One measurement in this process (called in a fresh child process by :func:`main`)."""
+    import resource
+
+    session = in_folders(make_session(folder, args.tracks, args.seconds, 44100, 3, write=False))
+    t0 = time.perf_counter()
+    if what == "naive":
+        files = sorted(folder.glob("track*.wav"))[: args.baseline_tracks]
+        for f in files:
+            naive_track(f)
+        wall = (time.perf_counter() - t0) / len(files) * args.tracks
+        summary = f"extrapolated from {len(files)} tracks"
+    else:
+        result = balance_session(session, BalanceOptions(method=what, workers=args.workers))
+        wall = time.perf_counter() - t0
+        summary = f"{result.changes.description}, mix peak {result.mix_peak_dbfs:.2f} dBFS"
+    return {
+        "what": what,
+        "wall_s": wall,
+        "summary": summary,
+        "rss_main_mb": peak_rss_mb(resource.RUSAGE_SELF),
+        "rss_worker_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=128)
@@ -79,36 +106,34 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-tracks", type=int, default=8)
     parser.add_argument("--no-f0", action="store_true")
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: measure one thing in this process
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run:
+        print(json.dumps(run_one(args.run, Path(args.folder), args)))
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-balance-") as tmp:
         t0 = time.perf_counter()
-        session = in_folders(make_session(Path(tmp), args.tracks, args.seconds, 44100, 3))
+        make_session(Path(tmp), args.tracks, args.seconds, 44100, 3)
         print(f"generated {args.tracks} tracks x {args.seconds:.0f} s in {time.perf_counter() - t0:.1f} s")
+        rows = []
+        # Each measurement in a fresh process, so that peak memory is its own (not the generator's or the
+        # baseline's) and no state is shared.
+        for what in ["naive", "centroid"] + ([] if args.no_f0 else ["f0"]):
+            command = [sys.executable, __file__, "--run", what, "--folder", tmp, "--tracks", str(args.tracks),
+                       "--seconds", str(args.seconds), "--workers", str(args.workers),
+                       "--baseline-tracks", str(args.baseline_tracks)]
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+            print(f"  {what}: {rows[-1]['summary']}")
 
-        files = sorted(Path(tmp).glob("track*.wav"))[: args.baseline_tracks]
-        t0 = time.perf_counter()
-        for f in files:
-            naive_track(f)
-        naive_per_track = (time.perf_counter() - t0) / len(files)
-        naive_total = naive_per_track * args.tracks
-        rows = [("naive loop, 1 core (extrapolated from %d tracks)" % len(files), naive_total)]
-
-        methods = ["centroid"] + ([] if args.no_f0 else ["f0"])
-        for method in methods:
-            t0 = time.perf_counter()
-            result = balance_session(session, BalanceOptions(method=method, workers=args.workers))
-            wall = time.perf_counter() - t0
-            rows.append((f"balance_session {method}, {args.workers} workers", wall))
-            print(f"  {method}: {result.changes.description}, mix peak {result.mix_peak_dbfs:.2f} dBFS")
-
-    import resource
-
-    print(f"\n{'what':58s} {'wall s':>8s} {'vs naive':>9s}")
-    for name, wall in rows:
-        print(f"{name:58s} {wall:8.1f} {wall / naive_total:8.2f}x")
-    print(f"peak RSS: main {peak_rss_mb(resource.RUSAGE_SELF):.0f} MB, "
-          f"largest worker {peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+    naive = rows[0]["wall_s"]
+    print(f"\n{'what':36s} {'wall s':>8s} {'vs naive':>9s} {'RSS main MB':>12s} {'RSS worker MB':>14s}")
+    for r in rows:
+        label = "naive loop, 1 core" if r["what"] == "naive" else f"balance_session {r['what']}, {args.workers} workers"
+        print(f"{label:36s} {r['wall_s']:8.1f} {r['wall_s'] / naive:8.2f}x {r['rss_main_mb']:12.0f} "
+              f"{r['rss_worker_mb']:14.0f}")
 
 
 if __name__ == "__main__":

@@ -43,10 +43,11 @@ def _peak_rss_mb() -> float:
 
 
 def make_session(
-    folder: Path, n_tracks: int, seconds: float, sr: int, items_per_track: int, source_sr: int | None = None
+    folder: Path, n_tracks: int, seconds: float, sr: int, items_per_track: int, source_sr: int | None = None,
+    *, write: bool = True,
 ) -> Session:
     """Write one mono file per track (at ``source_sr``, default ``sr``) and a Session at ``sr`` that plays
-    it back in ``items_per_track`` items."""
+    it back in ``items_per_track`` items. ``write=False`` only builds the Session for files already written."""
     rng = np.random.default_rng(0)
     sr_file = source_sr or sr
     frames = round(seconds * sr_file)
@@ -55,11 +56,12 @@ def make_session(
     for k in range(n_tracks):
         path = folder / f"track{k:03d}.wav"
         freq_hz = 55.0 * (1 + k % 24)
-        with sf.SoundFile(path, "w", sr_file, 1, subtype="PCM_24") as f:
-            for start in range(0, frames, chunk):
-                t = np.arange(start, min(start + chunk, frames)) / sr_file
-                x = 0.05 * rng.standard_normal(len(t)) + 0.2 * np.sin(2 * np.pi * freq_hz * t)
-                f.write(x.astype(np.float32))
+        if write:
+            with sf.SoundFile(path, "w", sr_file, 1, subtype="PCM_24") as f:
+                for start in range(0, frames, chunk):
+                    t = np.arange(start, min(start + chunk, frames)) / sr_file
+                    x = 0.05 * rng.standard_normal(len(t)) + 0.2 * np.sin(2 * np.pi * freq_hz * t)
+                    f.write(x.astype(np.float32))
         source = Source(SourceKind.AUDIO, file=path, source_type="WAVE")
         bounds = np.linspace(0.0, seconds, items_per_track + 1)
         items = tuple(
