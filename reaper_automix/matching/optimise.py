@@ -20,8 +20,10 @@ How, and why:
   by the stem's long-term spectrum inside the band; the compressor is the console's static curve and attack/
   release ballistics run at frame rate on the frame's EQ'd mean square; gain and pan (REAPER's law) scale the
   channels; stems add in energy (cross-stem correlation neglected). The crest factor, a sample peak, has no
-  energy form: the proxy uses the ratio of an 8th-power mean to the mean of the mix's frame energies, which
-  moves with the dynamics a compressor controls.
+  energy form: the proxy models the mix's peak from each stem's per-frame sample peaks (scaled by gain, pan,
+  the EQ's broadband gain and the compressor gain *before* the frame, since the attack lets transients
+  through; stems add in power; a 16th-power mean over frames stands in for the maximum). A frame-energy
+  crest was tried first and moved the wrong way: compression lowers it while the sample crest rises.
 * **Defect correction** keeps the proxy honest: each round renders the excerpts through the exact console
   (forward only, cheap), and the proxy's target is shifted by ``proxy(theta) - exact(theta)`` at the current
   settings, so at convergence the *exact* excerpt features meet the target. The target itself is the
@@ -32,7 +34,8 @@ How, and why:
   balance is the starting point, not something to redo); EQ gains sigma 3 dB, boosts limited to +6 dB and cuts
   to -12 dB (no +12 dB boosts chasing a spectrum); compressor ratio sigma of one doubling (ratio 2), at most
   4:1, attack 20 ms, release 150 ms, knee 6 dB and no makeup (the fader is the makeup); pan sigma 0.5 about
-  centre. Pans start at small seeded random positions: a centred stem's width has zero gradient in its pan
+  centre, weighted by ``0.5 + stems x energy share + 8 x share below 200 Hz`` so that loud stems (the lead)
+  and bass-heavy ones (bass, kick) stay near the centre as engineers keep them. Pans start at small seeded random positions: a centred stem's width has zero gradient in its pan
   (a saddle), so without the nudge no stem would ever move.
 * **Fixed EQ frequencies and Q**: the six bands sit at 100 Hz (low shelf), 250, 700, 2000, 5000 Hz (peaks,
   Q 1, about 1.4 octaves) and 10 kHz (high shelf); only their gains are optimised. Free frequencies make the
