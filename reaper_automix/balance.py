@@ -8,7 +8,7 @@ at -0.1 dBFS, 3. equal band loudness between stems), and the whole mix is finall
 ceiling (default -1 dBFS).
 
 Everything here is arithmetic in dB on measurements; the audio work (rendering stems to find their peaks) is in
-:mod:`reaper_automix.pipeline`. Gains are *effective* gains relative to the pre-fader track; :func:`plan_faders`
+:mod:`reaper_automix.stage1`. Gains are *effective* gains relative to the pre-fader track; :func:`plan_faders`
 turns them into fader values along REAPER's folder hierarchy (a folder fader scales everything inside it), caps
 faders at REAPER's +12 dB and moves any excess into the items' take volume.
 """

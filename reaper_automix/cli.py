@@ -161,7 +161,7 @@ def _balance_options(f):
 
 def _make_options(method, filter_order, ceiling, group_peak, silence, no_between_groups, skip_missing, workers,
                   strength=1.0):
-    from .pipeline import BalanceOptions
+    from .stage1 import BalanceOptions
 
     return BalanceOptions(
         method=method,
@@ -178,8 +178,8 @@ def _make_options(method, filter_order, ceiling, group_peak, silence, no_between
 
 def _run_balance(project: Path, options, config_path: Path | None, *, quiet: bool = False):
     from .config import BalanceConfig, load_config
-    from .pipeline import balance_session
     from .rpp.reader import load_session
+    from .stage1 import balance_session
 
     config = load_config(config_path) if config_path else BalanceConfig()
     session, document = load_session(project)
@@ -249,6 +249,70 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
         with progress_bar() as bar:
             render_preview(result.session, result.plan, preview, progress=_Reporter(bar))
         console.print(f"preview: {preview}")
+
+
+# --- mix (stage 1 + stage 2) ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-r", "--reference", "references", multiple=True, required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Reference mix (WAV, FLAC, MP3..., any rate). Repeat for several: their features are averaged.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the mixed project [default: PROJECT-automix.rpp next to PROJECT].")
+@click.option("--in-place", is_flag=True, help="Replace PROJECT itself (a timestamped backup is kept beside it).")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="How far to move the bus settings from neutral toward the full match.")
+@click.option("--no-gain", is_flag=True, help="Do not change the groups' levels.")
+@click.option("--no-eq", is_flag=True, help="Add no EQ.")
+@click.option("--no-comp", is_flag=True, help="Add no compressor.")
+@click.option("--no-pan", is_flag=True, help="Leave the buses' pans alone.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the optimisation (same seed, same mix).")
+@_balance_options
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report.")
+@click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
+              help="Render the matched mix of the groups to this WAV; PREVIEW-before.wav beside it is the stage-1 "
+                   "mix at the same loudness, for a fair A/B.")
+def mix(project: Path, references, output, in_place, force, strength, no_gain, no_eq, no_comp, no_pan, seed,
+        config_path, report_path, preview, **kw) -> None:
+    """Balance PROJECT.rpp (stage 1), then mix its groups to match a reference (stage 2).
+
+    Each group gets a bus track (its folder track, or a new folder track over its tracks) with ReaEQ, ReaComp,
+    fader and pan set so the mix's loudness, spectrum (mid and side), stereo width and balance and crest factor
+    approach the reference's. Running it again on its output replaces the EQ/compressor it added.
+    """
+    from .config import BalanceConfig, load_config
+    from .matching import MatchOptions, level_matched_ab
+    from .report import mix_report, print_mix_table, write_json
+    from .rpp.apply import write_project
+    from .rpp.reader import load_session
+    from .stage2 import mix_session
+
+    target = output_path(project, output, in_place)
+    config = load_config(config_path) if config_path else BalanceConfig()
+    session, document = load_session(project)
+    match_options = MatchOptions(strength=strength, gain=not no_gain, eq=not no_eq, compressor=not no_comp,
+                                 pan=not no_pan, seed=seed)
+    with progress_bar() as bar:
+        result = mix_session(session, references, balance_options=_make_options(**kw), match_options=match_options,
+                             config=config, progress=_Reporter(bar))
+    report = mix_report(result)
+    print_mix_table(report, out)
+    written = write_project(document, session, result.changes, target, in_place=in_place, force=force)
+    console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
+    if report_path:
+        write_json(report, report_path)
+        console.print(f"report: {report_path}")
+    if preview:
+        from .audio.io import write_audio
+
+        before, after, _, _ = level_matched_ab(result.stage1_mix, result.match.matched_mix, session.sample_rate)
+        before_path = preview.with_name(f"{preview.stem}-before{preview.suffix}")
+        write_audio(preview, after, session.sample_rate, subtype="FLOAT")
+        write_audio(before_path, before, session.sample_rate, subtype="FLOAT")
+        console.print(f"preview: {preview} (matched) and {before_path} (stage 1 only, same loudness)")
 
 
 # --- batch -----------------------------------------------------------------------------------------------------

@@ -9,13 +9,17 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from .pipeline import BalanceResult
+from .stage1 import BalanceResult
+
+if TYPE_CHECKING:  # stage 2 pulls in torch: not at import time for stage 1 reports
+    from .stage2 import MixResult
 
 
 def _num(value: float | None, digits: int = 2) -> float | None:
@@ -159,3 +163,64 @@ def print_balance_table(report: dict[str, Any], console: Console | None = None) 
         )
     console.print(groups)
     console.print(f"Balanced mix peak: {report['mix_peak_dbfs']} dBFS")
+
+
+def mix_report(result: MixResult) -> dict[str, Any]:
+    """The stage 2 report: stage 1's (with the faders stage 2 writes) plus every bus setting in physical units
+    and the feature distances to the reference before (stage 1 only) and after matching, over the whole song."""
+    report = balance_report(replace(result.balance, plan=result.plan, changes=result.changes))
+    report["summary"] = result.changes.description
+    buses = []
+    for group, new, bus, settings in zip(result.groups, result.new_bus, result.changes.buses, result.match.stems):
+        buses.append(
+            {
+                "group": group.name,
+                "bus_track": bus.group,
+                "new_bus_track": new,
+                "gain_db": _num(settings.gain_db),
+                "pan": _num(bus.pan, 3) if bus.pan is not None else None,
+                "eq": [
+                    {"kind": b.kind, "freq_hz": _num(b.freq_hz, 1), "gain_db": _num(b.gain_db), "q": _num(b.q, 3),
+                     "bandwidth_oct": _num(b.bandwidth_oct, 3)}
+                    for b in bus.eq
+                ] if bus.eq is not None else None,
+                "compressor": {k: _num(v) for k, v in asdict(bus.compressor).items()}
+                if bus.compressor is not None else None,
+            }
+        )
+    m = result.match
+    report["stage2"] = {
+        "buses": buses,
+        "features": {"reference": m.reference.to_dict(), "before": m.before.to_dict(), "after": m.after.to_dict()},
+        "distances_before": {k: _num(v, 3) for k, v in m.distances_before.items()},
+        "distances_after": {k: _num(v, 3) for k, v in m.distances_after.items()},
+        "excerpts_s": [[_num(a, 2), _num(b, 2)] for a, b in m.excerpts_s],
+    }
+    return report
+
+
+def print_mix_table(report: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    stage2 = report["stage2"]
+    table = Table(title=report["summary"], header_style="bold")
+    for col in ("bus", "gain dB", "pan", "EQ gains dB (100/250/700/2k/5k/10k Hz)", "comp thr dB", "ratio"):
+        table.add_column(col)
+    for b in stage2["buses"]:
+        eq = " ".join(f"{band['gain_db']:+.1f}" for band in b["eq"]) if b["eq"] else "-"
+        comp = b["compressor"]
+        table.add_row(
+            b["bus_track"] + (" (new)" if b["new_bus_track"] else ""),
+            f"{b['gain_db']:+.1f}",
+            "-" if b["pan"] is None else f"{b['pan']:+.2f}",
+            eq,
+            "-" if comp is None else f"{comp['threshold_db']:.1f}",
+            "-" if comp is None else f"{comp['ratio']:.2f}",
+        )
+    console.print(table)
+    terms = Table(title="Distance to the reference (whole song)", header_style="bold")
+    for col in ("term", "stage 1 only", "matched"):
+        terms.add_column(col, justify="right")
+    for key, before in stage2["distances_before"].items():
+        after = stage2["distances_after"][key]
+        terms.add_row(key, f"{before:.3f}", f"{after:.3f}")
+    console.print(terms)

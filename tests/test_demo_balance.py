@@ -13,7 +13,7 @@ from scipy import signal
 from reaper_automix.audio.render import render_track
 from reaper_automix.cli import main
 from reaper_automix.demo import generate_demo
-from reaper_automix.pipeline import BalanceOptions, balance_session
+from reaper_automix.stage1 import BalanceOptions, balance_session
 from reaper_automix.preview import effective_gain_db
 from reaper_automix.rpp.apply import write_project
 from reaper_automix.rpp.reader import load_session

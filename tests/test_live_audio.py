@@ -104,13 +104,13 @@ def test_calibration_by_bisection_recovers_the_stand_ins_curves(tmp_path):
 def test_live_balance_command_end_to_end(tmp_path):
     """The CLI command against the stand-in: the applied faders are the pipeline's ChangeSet for the same
     session computed offline (the .rpp path's decisions), in one undo point."""
-    from reaper_automix import pipeline
+    from reaper_automix import stage1
     from reaper_automix.live.commands import live
 
     layout = [("Drums", 1, 0, 0), ("Kick", 0, 60.0, 0.8), ("Snare", -1, 200.0, 0.05),
               ("Keys", 1, 0, 0), ("Piano", 0, 440.0, 0.5), ("Organ", -1, 880.0, 0.02)]
     session = sine_session(tmp_path, layout)
-    expected = pipeline.changes_from_plan(pipeline.balance_session(session, pipeline.BalanceOptions(workers=1)))
+    expected = stage1.changes_from_plan(stage1.balance_session(session, stage1.BalanceOptions(workers=1)))
     progress = tmp_path / "progress.log"
     with Host(spec_from_session(session), tmp_path / "host") as host:
         result = CliRunner().invoke(live, ["balance", "--web-port", str(host.web_port), "--progress-file",

@@ -32,7 +32,7 @@ from ..demo import generate_demo
 from ..errors import AutomixError
 from ..matching.features import MixFeatures, distances, song_features
 from ..matching.optimise import MatchOptions, StemSettings, match_reference, render_console_mix
-from ..pipeline import BalanceOptions, balance_session
+from ..stage1 import BalanceOptions, balance_session
 from ..preview import render_mix
 from ..rpp.reader import load_session
 from .metrics import mrstft_distance, settings_errors

@@ -129,18 +129,18 @@ def balance_cmd(tracks, progress_file, web_port, unbatched, dry_run, method, str
     progress = _Progress(progress_file)
 
     def run() -> str:
-        from .. import pipeline
+        from .. import stage1
         from .apply import apply_changes
         from .session import read_live_session, track_audio
 
         bridge = _connect(web_port)
         live_session = read_live_session(bridge)
         session = _scope(live_session, tracks, progress)
-        options = pipeline.BalanceOptions(method=method, strength=strength, between_groups=not no_between_groups)
+        options = stage1.BalanceOptions(method=method, strength=strength, between_groups=not no_between_groups)
         audio = track_audio(bridge, session, [t.guid for t in session.tracks if t.has_audio])
         progress.line(f"audio rendered by {audio.method}" + (f" ({audio.reason})" if audio.reason else ""))
-        result = pipeline.balance_session(session, options, progress=progress, renderer=audio.render_track)
-        changes = pipeline.changes_from_plan(result)
+        result = stage1.balance_session(session, options, progress=progress, renderer=audio.render_track)
+        changes = stage1.changes_from_plan(result)
         if dry_run:
             return f"{changes.description} (dry run: nothing changed)"
         applied = apply_changes(bridge, changes, batched=not unbatched)
@@ -161,13 +161,11 @@ def mix_cmd(tracks, progress_file, web_port, unbatched, dry_run, reference, stre
     progress = _Progress(progress_file)
 
     def run() -> str:
-        from .. import pipeline
+        from ..matching import MatchOptions
+        from ..stage2 import mix_session
         from .apply import apply_changes
         from .session import read_live_session, track_audio
 
-        mix_session = getattr(pipeline, "mix_session", None)
-        if mix_session is None:
-            raise AutomixError("mixing to a reference (stage 2) is not available in this version")
         bridge = _connect(web_port)
         live_session = read_live_session(bridge)
         session = _scope(live_session, tracks, progress)
@@ -185,7 +183,10 @@ def mix_cmd(tracks, progress_file, web_port, unbatched, dry_run, reference, stre
             reference_path = Path(reference)
             if not reference_path.exists():
                 raise AutomixError(f"reference file {reference_path} does not exist")
-        result = mix_session(session, reference_path, strength=strength, progress=progress)
+        audio = track_audio(bridge, session, [t.guid for t in session.tracks if t.has_audio])
+        progress.line(f"audio rendered by {audio.method}" + (f" ({audio.reason})" if audio.reason else ""))
+        result = mix_session(session, [reference_path], match_options=MatchOptions(strength=strength),
+                             progress=progress, renderer=audio.render_track)
         changes = result.changes
         if dry_run:
             return f"{changes.description} (dry run: nothing changed)"

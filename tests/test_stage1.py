@@ -18,7 +18,7 @@ from scipy import signal
 from audio_projects import SR, AudioTrack, band_noise, harmonic_tone, pink_noise, write_project
 from reaper_automix.cli import main
 from reaper_automix.errors import MediaError
-from reaper_automix.pipeline import BalanceOptions, balance_session
+from reaper_automix.stage1 import BalanceOptions, balance_session
 from reaper_automix.preview import effective_gain_db
 from reaper_automix.rpp.apply import write_project as write_rpp
 from reaper_automix.rpp.reader import load_session

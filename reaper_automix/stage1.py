@@ -88,6 +88,7 @@ class BalanceResult:
     groups: list[GroupResult]
     plan: FaderPlan
     mix_peak_dbfs: float  # of the balanced groups summed, after the ceiling offset
+    locked: frozenset[int] = frozenset()  # tracks that kept their fader (settings file)
     changes: ChangeSet = field(default_factory=lambda: ChangeSet(description=""))
     stem_dir: Path | None = None
 
@@ -404,6 +405,7 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
         groups=groups,
         plan=plan,
         mix_peak_dbfs=mix_peak + ceiling if math.isfinite(mix_peak) else mix_peak,
+        locked=locked,
     )
     result.changes = changes_from_plan(result)
     return result

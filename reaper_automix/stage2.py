@@ -1,0 +1,138 @@
+"""Stage 2 end to end: stage 1, then the group stems matched to a reference mix, as bus settings.
+
+session -> stage 1 (group stems at their balanced level) -> reference matching (gain, EQ, compressor and pan per
+stem, :mod:`reaper_automix.matching`) -> :class:`~reaper_automix.changes.ChangeSet` with faders, take gains and
+one bus per group.
+
+Each group's bus must carry that group alone, since its EQ and compressor process everything routed through it:
+
+* a group whose REAPER folder holds exactly its tracks uses that folder track as its bus;
+* a group without a folder (grouped by name or by the settings file), or whose folder also holds other groups'
+  tracks (a "Vocals" folder with a nested "Backing Vocals" folder), gets a new folder track above its own tracks
+  (see :mod:`reaper_automix.rpp.apply`), named after the group; a second run finds it as a plain folder group.
+
+Track faders carry the within-group balance and stage 1's group gain (so the bus compressor sees the stem at
+the level it was matched at), the bus fader the matched gain; faders are solved along the folder hierarchy like
+stage 1 (:func:`~reaper_automix.balance.plan_faders`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .balance import FaderPlan, db_to_gain, plan_faders
+from .changes import BusChange, ChangeSet
+from .config import BalanceConfig
+from .errors import AutomixError
+from .grouping import Group
+from .matching import MatchOptions, MatchResult, ScaledStem, match_reference
+from .session import Session
+from .stage1 import (
+    BalanceOptions,
+    BalanceResult,
+    Progress,
+    Renderer,
+    balance_session,
+    changes_from_plan,
+)
+
+
+@dataclass
+class MixResult:
+    balance: BalanceResult
+    match: MatchResult
+    groups: list[Group]  # in stem order, as matched
+    new_bus: list[bool]  # per group: a new folder track is created as its bus
+    plan: FaderPlan
+    changes: ChangeSet
+    stage1_mix: np.ndarray  # float32 (2, samples): the groups summed at their stage-1 levels (the A/B "before")
+
+
+def needs_new_bus(session: Session, group: Group) -> bool:
+    """True when ``group`` has no folder track that carries exactly its tracks (see the module docstring)."""
+    if group.folder is None:
+        return True
+    parents = session.parents()
+    members = set(group.members)
+    for track in session.tracks:
+        p = parents[track.index]
+        while p is not None and p != group.folder:
+            p = parents[p]
+        if p == group.folder and track.has_audio and track.index not in members:
+            return True
+    return False
+
+
+def bus_name(group: Group) -> str:
+    """The name of a new bus track: a name-keyword group's name capitalised ("Drums"); inside the group's own
+    folder (which also holds other groups), the folder's name plus " bus" ("Vocals bus")."""
+    if group.folder is not None:
+        return f"{group.name} bus"
+    return group.name.capitalize() if group.source == "name" else group.name
+
+
+def mix_session(
+    session: Session,
+    references: Sequence[Path],
+    *,
+    balance_options: BalanceOptions = BalanceOptions(),
+    match_options: MatchOptions = MatchOptions(),
+    config: BalanceConfig | None = None,
+    progress: Progress | None = None,
+    renderer: Renderer | None = None,
+) -> MixResult:
+    """Run stage 1 and match its group stems to ``references`` (audio files; several are averaged)."""
+    references = [Path(r) for r in references]
+    if not references:
+        raise AutomixError("stage 2 needs a reference mix (--reference FILE)")
+    note = progress or (lambda *_: None)
+    with tempfile.TemporaryDirectory(prefix="automix-stems-") as stem_dir:
+        balance = balance_session(session, balance_options, config, stem_dir=Path(stem_dir), progress=progress,
+                                  renderer=renderer)
+        stems = [ScaledStem(np.load(r.stem_file, mmap_mode="r"), r.gain_db) for r in balance.groups]
+        note("matching the reference", 0, 1)
+        match = match_reference(stems, session.sample_rate, references, match_options)
+        note("matching the reference", 1, 1)
+        stage1_mix = np.sum([stem[:, :] for stem in stems], axis=0, dtype=np.float32)
+        del stems
+
+    groups = [r.group for r in balance.groups]
+    new_bus = [needs_new_bus(session, g) for g in groups]
+    # The console compressed each stem at its stage-1 level and then applied the matched gain and pan. The same
+    # order in REAPER: the stage-1 group gain goes into the member faders (so the bus FX see the stem at the
+    # level the console's compressor saw), the matched gain onto the bus fader, after the FX. A group that gets a
+    # new bus is planned as folder-less (the new bus fader takes the matched gain); an existing folder carries it.
+    track_gain_db = {t: g + r.gain_db for r in balance.groups for t, g in r.relative_db.items()}
+    bus_gain_db = {
+        (replace(g, folder=None) if new else g): (0.0 if new else s.gain_db)
+        for g, new, s in zip(groups, new_bus, match.stems)
+    }
+    plan = plan_faders(session, track_gain_db, bus_gain_db, balance.locked, strength=balance_options.strength)
+    stage1_changes = changes_from_plan(replace(balance, plan=plan))
+    buses = []
+    for g, new, r, s in zip(groups, new_bus, balance.groups, match.stems):
+        members = tuple(session.tracks[t].guid for t in g.members if t in r.relative_db)
+        buses.append(
+            BusChange(
+                group=bus_name(g) if new else g.name,
+                member_guids=members,
+                folder_guid=None if new else session.tracks[g.folder].guid,
+                volume=db_to_gain(s.gain_db) if new else None,
+                pan=s.pan if match_options.pan else None,
+                eq=s.eq if match_options.eq else None,
+                compressor=s.compressor if match_options.compressor else None,
+            )
+        )
+    changes = ChangeSet(
+        description=f"Automix: mixed {len(groups)} groups to {', '.join(p.name for p in references)}",
+        faders=stage1_changes.faders,
+        take_gains=stage1_changes.take_gains,
+        buses=tuple(buses),
+        notes=stage1_changes.notes,
+    )
+    return MixResult(balance, match, groups, new_bus, plan, changes, stage1_mix)

@@ -1,0 +1,165 @@
+"""Stage 2 end to end on small projects: buses, FX values written as reported, re-runs, switches, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from audio_projects import SR, AudioTrack, band_noise, harmonic_tone, pink_noise, write_project
+from reaper_automix.changes import EXT_BUS
+from reaper_automix.cli import main
+from reaper_automix.matching import MatchOptions
+from reaper_automix.preview import effective_gain_db
+from reaper_automix.reaper.fxstate import ReaCompState, ReaEqState, decode_fx_state
+from reaper_automix.reaper.mappings import compressor_setting, eq_bands
+from reaper_automix.rpp.apply import write_project as write_rpp
+from reaper_automix.rpp.edit import track_chunks
+from reaper_automix.rpp.reader import load_session
+from reaper_automix.stage1 import BalanceOptions
+from reaper_automix.stage2 import mix_session
+
+N = 6 * SR
+FAST = MatchOptions(iterations=40, rounds=1, excerpts=2, excerpt_s=2.0)
+
+
+def tracks(rng) -> list[AudioTrack]:
+    return [
+        AudioTrack("Drums", depth=1),
+        AudioTrack("Kick", harmonic_tone(N, 55.0, 3), gain_db=-6),
+        AudioTrack("Hat", band_noise(N, 7000, 11000, rng), gain_db=-20, depth=-1),
+        AudioTrack("Vocals", depth=1),
+        AudioTrack("Lead", harmonic_tone(N, 220.0), gain_db=-8),
+        AudioTrack("BVs", depth=1),
+        AudioTrack("BV1", harmonic_tone(N, 330.0, 5), gain_db=-15),
+        AudioTrack("BV2", harmonic_tone(N, 440.0, 5), gain_db=-12, depth=-2),
+        AudioTrack("Gtr L", pink_noise(N, rng), gain_db=-10),
+        AudioTrack("Bass DI", harmonic_tone(N, 41.0, 6), gain_db=-4),
+        AudioTrack("Gtr R", pink_noise(N, rng), gain_db=-14),
+    ]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mix")
+    rng = np.random.default_rng(21)
+    path = write_project(folder, tracks(rng))
+    # the reference: a different blend of similar material, wide and bright
+    ref = np.stack([pink_noise(N, rng) * 0.3 + band_noise(N, 3000, 9000, rng) * 0.2,
+                    pink_noise(N, rng) * 0.3 + harmonic_tone(N, 110.0) * 0.3])
+    sf.write(folder / "ref.wav", ref.T, 48000)  # another rate on purpose
+    return path, folder / "ref.wav"
+
+
+@pytest.fixture(scope="module")
+def mixed(project):
+    path, ref = project
+    session, document = load_session(path)
+    result = mix_session(session, [ref], balance_options=BalanceOptions(workers=1), match_options=FAST)
+    out = write_rpp(document, session, result.changes, path.with_name("mixed.rpp")).path
+    return session, result, out
+
+
+def test_each_group_gets_a_bus_of_its_own(mixed):
+    session, result, out = mixed
+    by_group = {g.name: new for g, new in zip(result.groups, result.new_bus)}
+    # Drums and BVs are folders holding exactly their tracks; Vocals also holds BVs, other/bass have no folder
+    assert by_group == {"Drums": False, "Vocals": True, "BVs": False, "other": True, "bass": True}
+    after, _ = load_session(out)
+    names = [t.name for t in after.tracks]
+    parents = after.parents()
+    assert parents[names.index("Lead")] == names.index("Vocals bus")
+    assert parents[names.index("Vocals bus")] == names.index("Vocals")
+    assert parents[names.index("BV1")] == names.index("BVs")
+    assert parents[names.index("Gtr L")] == parents[names.index("Gtr R")] == names.index("Other")
+    assert parents[names.index("Bass DI")] == names.index("Bass")
+
+
+def test_bus_fx_decode_to_the_reported_settings(mixed):
+    session, result, out = mixed
+    document = load_session(out)[1]
+    after, _ = load_session(out)
+    chunks = track_chunks(document)
+    for bus in result.changes.buses:
+        index = next(t.index for t in after.tracks if t.ext.get(EXT_BUS) == bus.group)
+        states = [decode_fx_state([ln.content for ln in vst.lines()])
+                  for vst in chunks[index].find_chunk("FXCHAIN").chunks("VST")]
+        eq = next(s for s in states if isinstance(s, ReaEqState))
+        comp = next(s for s in states if isinstance(s, ReaCompState))
+        for got, want in zip(eq_bands(eq), bus.eq):
+            assert got.kind == want.kind
+            assert (got.freq_hz, got.gain_db, got.q) == pytest.approx((want.freq_hz, want.gain_db, want.q), rel=1e-9)
+        setting, _ = compressor_setting(comp)
+        assert setting.threshold_db == pytest.approx(bus.compressor.threshold_db, abs=1e-4)
+        assert setting.ratio == pytest.approx(bus.compressor.ratio, rel=1e-5)
+        assert after.tracks[index].pan == pytest.approx(bus.pan, abs=1e-12)
+
+
+def test_bus_input_is_the_stem_the_console_matched(mixed):
+    """Members sum into the bus at their stage-1 gains (so the bus compressor sees the level it was matched
+    at); the new bus fader carries the matched gain."""
+    session, result, _ = mixed
+    for g, r, settings, new in zip(result.groups, result.balance.groups, result.match.stems, result.new_bus):
+        for t, relative in r.relative_db.items():
+            expected = relative + r.gain_db + (0.0 if new else settings.gain_db)
+            assert effective_gain_db(session, result.plan, t) == pytest.approx(expected, abs=1e-9)
+
+
+def test_matching_moves_the_mix_toward_the_reference(mixed):
+    _, result, _ = mixed
+    assert result.match.distances_after["total"] < result.match.distances_before["total"]
+
+
+def test_second_run_replaces_instead_of_stacking(mixed, project):
+    session, result, out = mixed
+    again_session, again_doc = load_session(out)
+    again = mix_session(again_session, [project[1]], balance_options=BalanceOptions(workers=1), match_options=FAST)
+    assert not any(again.new_bus)  # every group found its bus
+    second = write_rpp(again_doc, again_session, again.changes, out.with_name("second.rpp")).path
+    first_text, second_text = out.read_text(), second.read_text()
+    assert first_text.count("<TRACK") == second_text.count("<TRACK")
+    assert first_text.count("<VST") == second_text.count("<VST") == 2 * len(result.changes.buses)
+    first_lines, second_lines = first_text.splitlines(), second_text.splitlines()
+    assert len(first_lines) == len(second_lines)
+    for a, b in zip(first_lines, second_lines):
+        if a != b:  # only values change: faders, and the base64 lines of the FX states
+            content = a.strip()
+            assert content.split()[0] == "VOLPAN" or (" " not in content and content[:1] not in "<>"), a
+
+
+def test_aspect_switches_leave_aspects_alone(project):
+    path, ref = project
+    session, _ = load_session(path)
+    options = MatchOptions(iterations=20, rounds=1, excerpts=2, excerpt_s=2.0, eq=False, compressor=False, pan=False)
+    result = mix_session(session, [ref], balance_options=BalanceOptions(workers=1), match_options=options)
+    assert all(b.eq is None and b.compressor is None and b.pan is None for b in result.changes.buses)
+
+
+def test_cli_mix_writes_project_report_and_level_matched_previews(project, tmp_path):
+    path, ref = project
+    original = path.read_bytes()
+    out = tmp_path / "out.rpp"
+    result = CliRunner().invoke(main, ["mix", str(path), "-r", str(ref), "-o", str(out), "--workers", "1",
+                                       "--report", str(tmp_path / "r.json"), "--preview", str(tmp_path / "p.wav")])
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == original and out.exists()
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert {b["group"] for b in report["stage2"]["buses"]} == {"Drums", "Vocals", "BVs", "other", "bass"}
+    assert report["stage2"]["distances_after"]["total"] < report["stage2"]["distances_before"]["total"]
+    import pyloudnorm
+
+    after, sr = sf.read(tmp_path / "p.wav")
+    before, _ = sf.read(tmp_path / "p-before.wav")
+    meter = pyloudnorm.Meter(sr)
+    assert meter.integrated_loudness(after) == pytest.approx(meter.integrated_loudness(before), abs=0.1)
+
+
+def test_missing_reference_is_a_clear_error(project, tmp_path):
+    path, _ = project
+    bad = tmp_path / "ref.wav"
+    bad.write_text("not audio")
+    result = CliRunner().invoke(main, ["mix", str(path), "-r", str(bad), "-o", str(tmp_path / "o.rpp")])
+    assert result.exit_code == 2 and "ref.wav" in result.output and "Traceback" not in result.output
