@@ -36,7 +36,7 @@ from scipy import signal
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import make_session  # noqa: E402
 
-from reaper_automix.pipeline import BalanceOptions, balance_session  # noqa: E402
+from reaper_automix.stage1 import BalanceOptions, balance_session  # noqa: E402
 from reaper_automix.session import Session, Track  # noqa: E402
 
 
