@@ -384,7 +384,8 @@ def batch(folder: Path, jobs, recursive, force, config_path, **kw) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing demo folder.")
 @click.option("--run/--no-run", "run_pipeline", default=False,
-              help="Then mix the generated project (stage 1, and stage 2 against the generated reference).")
+              help="Then mix the generated project: stage 1, and stage 2 against the generated reference "
+                   "(writes demo-automix.rpp, a JSON report and level-matched preview WAVs).")
 def demo(out_dir: Path, tracks, length_s, seed, overwrite, run_pipeline) -> None:
     """Generate a realistic multitrack REAPER demo project (SoundFont-rendered, deliberately unbalanced)."""
     from .demo import generate_demo
@@ -399,8 +400,9 @@ def demo(out_dir: Path, tracks, length_s, seed, overwrite, run_pipeline) -> None
         return
     ctx = click.get_current_context()
     ctx.invoke(
-        balance,
+        mix,
         project=project,
+        references=(out_dir / manifest.reference.file,),
         force=True,
         report_path=out_dir / "demo-automix-report.json",
         preview=out_dir / "demo-automix-preview.wav",

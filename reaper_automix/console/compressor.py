@@ -135,7 +135,7 @@ def _compress_fused(
     return torch.from_numpy(y), CompressorState(torch.from_numpy(power_state), torch.from_numpy(gain_state))
 
 
-@numba.njit(parallel=True)
+@numba.njit(parallel=True, cache=True)
 def _fused_kernel(x, peak, rms_alpha, threshold_db, ratio, knee_db, makeup_db, attack, release, p_state, g_state):
     """Detector, static curve, ballistics and gain in one loop; updates the states in place.
 
