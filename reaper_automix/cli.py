@@ -205,6 +205,18 @@ def analyze(project: Path, config_path, report_path, **kw) -> None:
         console.print(f"report: {report_path}")
 
 
+def _output_options(f):
+    for option in reversed([
+        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Where to write the result [default: PROJECT-automix.rpp next to PROJECT]."),
+        click.option("--in-place", is_flag=True,
+                     help="Replace PROJECT itself (a timestamped backup is kept beside it)."),
+        click.option("--force", is_flag=True, help="Replace an existing output file."),
+    ]):
+        f = option(f)
+    return f
+
+
 def output_path(project: Path, output: Path | None, in_place: bool) -> Path:
     if in_place and output is not None:
         raise AutomixError("give either -o/--output or --in-place, not both")
@@ -215,10 +227,7 @@ def output_path(project: Path, output: Path | None, in_place: bool) -> Path:
 
 @main.command()
 @click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the balanced project [default: PROJECT-automix.rpp next to PROJECT].")
-@click.option("--in-place", is_flag=True, help="Replace PROJECT itself (a timestamped backup is kept beside it).")
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@_output_options
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How far to move the faders from where they are toward the computed balance.")
 @_balance_options
@@ -259,10 +268,7 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 @click.option("-r", "--reference", "references", multiple=True, required=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Reference mix (WAV, FLAC, MP3..., any rate). Repeat for several: their features are averaged.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the mixed project [default: PROJECT-automix.rpp next to PROJECT].")
-@click.option("--in-place", is_flag=True, help="Replace PROJECT itself (a timestamped backup is kept beside it).")
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@_output_options
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How far to move the bus settings from neutral toward the full match.")
 @click.option("--no-gain", is_flag=True, help="Do not change the groups' levels.")

@@ -415,28 +415,36 @@ def _mix_peak_dbfs(groups: list[GroupResult], group_db: dict[str, float], block:
     """Peak of the stems summed at their group gains, streamed block by block."""
     if not groups:
         return -math.inf
-    n = max(stem_length(r.stem_file) for r in groups)
+    stems = [(StemFile(r.stem_file), np.float32(db_to_gain(group_db[r.group.name]))) for r in groups]
+    n = max(stem.shape[1] for stem, _ in stems)
     peak = 0.0
     for start in range(0, n, block):
         acc = np.zeros((2, min(block, n - start)), dtype=np.float32)
-        for r in groups:
-            part = read_stem_block(r.stem_file, start, start + block)
-            acc[:, : part.shape[1]] += np.float32(db_to_gain(group_db[r.group.name])) * part
+        for stem, gain in stems:
+            part = stem[:, start : start + block]
+            acc[:, : part.shape[1]] += gain * part
         peak = max(peak, float(np.max(np.abs(acc))))
     return gain_to_db(peak)
 
 
-def stem_length(path: Path) -> int:
-    return np.load(path, mmap_mode="r").shape[1]
+class StemFile:
+    """A stem ``.npy`` file ``(2, samples)`` read slice by slice, mapped only while a slice is copied.
 
+    Indexing returns a copy (``stem[:, a:b]``). Reading a whole song block by block this way keeps the process's
+    resident memory at one block per stem, where a long-lived memory map would count every page it touched."""
 
-def read_stem_block(path: Path, start: int, stop: int) -> np.ndarray:
-    """Samples ``start:stop`` of a stem file as a copy. The file is mapped only for the copy, so reading
-    every stem block by block keeps the process's resident memory at one block per stem."""
-    mapped = np.load(path, mmap_mode="r")
-    block = np.array(mapped[:, start:stop])
-    del mapped
-    return block
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        mapped = np.load(self.path, mmap_mode="r")
+        self.shape: tuple[int, ...] = mapped.shape
+        self.ndim = mapped.ndim
+        del mapped
+
+    def __getitem__(self, key) -> np.ndarray:
+        mapped = np.load(self.path, mmap_mode="r")
+        block = np.array(mapped[key])
+        del mapped
+        return block
 
 
 def changes_from_plan(result: BalanceResult) -> ChangeSet:

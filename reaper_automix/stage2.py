@@ -37,6 +37,7 @@ from .stage1 import (
     BalanceResult,
     Progress,
     Renderer,
+    StemFile,
     balance_session,
     changes_from_plan,
 )
@@ -94,11 +95,13 @@ def mix_session(
     with tempfile.TemporaryDirectory(prefix="automix-stems-") as stem_dir:
         balance = balance_session(session, balance_options, config, stem_dir=Path(stem_dir), progress=progress,
                                   renderer=renderer)
-        stems = [ScaledStem(np.load(r.stem_file, mmap_mode="r"), r.gain_db) for r in balance.groups]
+        stems = [ScaledStem(StemFile(r.stem_file), r.gain_db) for r in balance.groups]
         note("matching the reference", 0, 1)
         match = match_reference(stems, session.sample_rate, references, match_options)
         note("matching the reference", 1, 1)
-        stage1_mix = np.sum([stem[:, :] for stem in stems], axis=0, dtype=np.float32)
+        stage1_mix = np.zeros((2, max(stem.shape[1] for stem in stems)), dtype=np.float32)
+        for stem in stems:  # one stem in memory at a time
+            stage1_mix[:, : stem.shape[1]] += stem[:, :]
         del stems
 
     groups = [r.group for r in balance.groups]

@@ -119,6 +119,23 @@ def live() -> None:
     """Act on the project open in REAPER (through the safe reapy server action)."""
 
 
+def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: bool, unbatched: bool, compute) -> str:
+    """Render the session's audio through REAPER (offline renderer as fallback), ``compute(renderer)`` the
+    ChangeSet, and apply it as one undo point; returns the summary line."""
+    from .apply import apply_changes
+    from .session import track_audio
+
+    audio = track_audio(bridge, session, [t.guid for t in session.tracks if t.has_audio])
+    progress.line(f"audio rendered by {audio.method}" + (f" ({audio.reason})" if audio.reason else ""))
+    changes = compute(audio.render_track)
+    if dry_run:
+        return f"{changes.description} (dry run: nothing changed)"
+    applied = apply_changes(bridge, changes, batched=not unbatched)
+    for line in applied.lines()[1:]:
+        progress.line(line)
+    return applied.lines()[0]
+
+
 @live.command("balance")
 @common
 @click.option("--method", type=click.Choice(["centroid", "f0", "lufs"]), default="centroid", show_default=True)
@@ -130,23 +147,16 @@ def balance_cmd(tracks, progress_file, web_port, unbatched, dry_run, method, str
 
     def run() -> str:
         from .. import stage1
-        from .apply import apply_changes
-        from .session import read_live_session, track_audio
+        from .session import read_live_session
 
         bridge = _connect(web_port)
         live_session = read_live_session(bridge)
         session = _scope(live_session, tracks, progress)
         options = stage1.BalanceOptions(method=method, strength=strength, between_groups=not no_between_groups)
-        audio = track_audio(bridge, session, [t.guid for t in session.tracks if t.has_audio])
-        progress.line(f"audio rendered by {audio.method}" + (f" ({audio.reason})" if audio.reason else ""))
-        result = stage1.balance_session(session, options, progress=progress, renderer=audio.render_track)
-        changes = stage1.changes_from_plan(result)
-        if dry_run:
-            return f"{changes.description} (dry run: nothing changed)"
-        applied = apply_changes(bridge, changes, batched=not unbatched)
-        for line in applied.lines()[1:]:
-            progress.line(line)
-        return applied.lines()[0]
+        return _compute_and_apply(
+            bridge, session, progress, dry_run, unbatched,
+            lambda render: stage1.balance_session(session, options, progress=progress, renderer=render).changes,
+        )
 
     _finish(progress, run)
 
@@ -163,7 +173,6 @@ def mix_cmd(tracks, progress_file, web_port, unbatched, dry_run, reference, stre
     def run() -> str:
         from ..matching import MatchOptions
         from ..stage2 import mix_session
-        from .apply import apply_changes
         from .session import read_live_session, track_audio
 
         bridge = _connect(web_port)
@@ -183,17 +192,11 @@ def mix_cmd(tracks, progress_file, web_port, unbatched, dry_run, reference, stre
             reference_path = Path(reference)
             if not reference_path.exists():
                 raise AutomixError(f"reference file {reference_path} does not exist")
-        audio = track_audio(bridge, session, [t.guid for t in session.tracks if t.has_audio])
-        progress.line(f"audio rendered by {audio.method}" + (f" ({audio.reason})" if audio.reason else ""))
-        result = mix_session(session, [reference_path], match_options=MatchOptions(strength=strength),
-                             progress=progress, renderer=audio.render_track)
-        changes = result.changes
-        if dry_run:
-            return f"{changes.description} (dry run: nothing changed)"
-        applied = apply_changes(bridge, changes, batched=not unbatched)
-        for line in applied.lines()[1:]:
-            progress.line(line)
-        return applied.lines()[0]
+        return _compute_and_apply(
+            bridge, session, progress, dry_run, unbatched,
+            lambda render: mix_session(session, [reference_path], match_options=MatchOptions(strength=strength),
+                                       progress=progress, renderer=render).changes,
+        )
 
     _finish(progress, run)
 
