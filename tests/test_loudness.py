@@ -198,3 +198,24 @@ def test_fused_pass_equals_two_separate_measurements(order, sample_rate):
     assert band_lufs == pytest.approx(
         integrated_loudness(x.astype(np.float64), sample_rate, prefilter_sos=band), abs=1e-4
     )
+
+
+def test_fused_pass_on_identical_channels_equals_the_stereo_measurement():
+    """The copy shortcut (a mono source on a stereo track): same result as filtering both channels."""
+    from reaper_automix.analysis.cfb import band_filter_sos
+    from reaper_automix.analysis.loudness import loudness_and_band_loudness
+
+    rng = np.random.default_rng(9)
+    mono = (rng.standard_normal(44100 * 3) * np.repeat(rng.uniform(0, 1, 30), 4410)).astype(np.float32)
+    band = band_filter_sos(44100, 200.0, 2000.0, 1)
+    for right in (mono, np.float32(0.3) * mono):  # centred, and panned left
+        stereo = np.stack([mono, right])
+        copies = loudness_and_band_loudness(stereo, 44100, band)
+        nudged = stereo.copy()
+        nudged[1, ::1000] += 0.01  # no longer a copy: the general path
+        assert nudged.shape == stereo.shape
+        assert copies[0] == pytest.approx(integrated_loudness(stereo.astype(np.float64), 44100), abs=1e-4)
+        assert copies[1] == pytest.approx(
+            integrated_loudness(stereo.astype(np.float64), 44100, prefilter_sos=band), abs=1e-4)
+        general = loudness_and_band_loudness(nudged, 44100, band)
+        assert general[0] == pytest.approx(integrated_loudness(nudged.astype(np.float64), 44100), abs=1e-4)

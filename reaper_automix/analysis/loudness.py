@@ -181,34 +181,62 @@ def integrated_loudness(x: np.ndarray, sample_rate: float, *, prefilter_sos: np.
 def _cascade_segment_sums(x, sos_first, sos_then, edges):  # pragma: no cover - compiled; tested through callers
     """Per-step sums of squares of ``x`` through ``sos_first`` and of that output through ``sos_then`` too.
 
-    One pass per channel, float64 state (transposed direct form II), no intermediate signal arrays."""
+    One pass over the samples with float64 state (transposed direct form II) and no intermediate signal arrays.
+    The channels are filtered in the same sample loop: their recursions are independent, so the processor
+    overlaps them."""
     n_channels = x.shape[0]
     n_steps = edges.shape[0] - 1
     first = np.zeros((n_channels, n_steps))
     then = np.zeros((n_channels, n_steps))
-    for c in range(n_channels):
-        z1 = np.zeros((sos_first.shape[0], 2))
-        z2 = np.zeros((sos_then.shape[0], 2))
-        for step in range(n_steps):
-            acc1 = 0.0
-            acc2 = 0.0
-            for i in range(edges[step], edges[step + 1]):
+    z1 = np.zeros((n_channels, sos_first.shape[0], 2))
+    z2 = np.zeros((n_channels, sos_then.shape[0], 2))
+    for step in range(n_steps):
+        for i in range(edges[step], edges[step + 1]):
+            for c in range(n_channels):
                 v = np.float64(x[c, i])
                 for k in range(sos_first.shape[0]):
-                    y = sos_first[k, 0] * v + z1[k, 0]
-                    z1[k, 0] = sos_first[k, 1] * v - sos_first[k, 4] * y + z1[k, 1]
-                    z1[k, 1] = sos_first[k, 2] * v - sos_first[k, 5] * y
+                    y = sos_first[k, 0] * v + z1[c, k, 0]
+                    z1[c, k, 0] = sos_first[k, 1] * v - sos_first[k, 4] * y + z1[c, k, 1]
+                    z1[c, k, 1] = sos_first[k, 2] * v - sos_first[k, 5] * y
                     v = y
-                acc1 += v * v
+                first[c, step] += v * v
                 for k in range(sos_then.shape[0]):
-                    y = sos_then[k, 0] * v + z2[k, 0]
-                    z2[k, 0] = sos_then[k, 1] * v - sos_then[k, 4] * y + z2[k, 1]
-                    z2[k, 1] = sos_then[k, 2] * v - sos_then[k, 5] * y
+                    y = sos_then[k, 0] * v + z2[c, k, 0]
+                    z2[c, k, 0] = sos_then[k, 1] * v - sos_then[k, 4] * y + z2[c, k, 1]
+                    z2[c, k, 1] = sos_then[k, 2] * v - sos_then[k, 5] * y
                     v = y
-                acc2 += v * v
-            first[c, step] = acc1
-            then[c, step] = acc2
+                then[c, step] += v * v
     return first, then
+
+
+@numba.njit(cache=True, nogil=True)
+def _scale_of_copy(ref, other, tolerance):  # pragma: no cover - compiled; tested through callers
+    """``k`` with ``other == k * ref`` to within ``tolerance`` of ``other``'s peak, or NaN. Two passes, no
+    temporaries: the scale from ``ref``'s largest sample, then the largest deviation."""
+    j = 0
+    for i in range(ref.shape[0]):
+        if abs(ref[i]) > abs(ref[j]):
+            j = i
+    if ref[j] == 0.0:
+        return np.nan
+    k = np.float64(other[j]) / np.float64(ref[j])
+    worst = 0.0
+    peak = 0.0
+    for i in range(ref.shape[0]):
+        worst = max(worst, abs(np.float64(other[i]) - k * np.float64(ref[i])))
+        peak = max(peak, abs(np.float64(other[i])))
+    return k if worst <= tolerance * peak else np.nan
+
+
+def _copy_scales(x: np.ndarray, tolerance: float = 1e-6) -> np.ndarray | None:
+    """Per-channel scale ``k_c`` with ``x[c] == k_c * x[0]`` to within ``tolerance`` of the channel's peak (float
+    rounding of a pan gain), or None when the channels differ or there is only one."""
+    if x.shape[0] < 2:
+        return None
+    scales = np.ones(x.shape[0])
+    for c in range(1, x.shape[0]):
+        scales[c] = _scale_of_copy(x[0], x[c], tolerance)
+    return None if np.isnan(scales).any() else scales
 
 
 def loudness_and_band_loudness(
@@ -218,7 +246,7 @@ def loudness_and_band_loudness(
 
     The K-weighting and the band filter run sample by sample in one compiled loop that accumulates the 100 ms
     step energies of both outputs directly (float64 state), about three times faster than two ``sosfilt``
-    passes and without a signal-length temporary. The result equals the two separate measurements up to
+    passes and without a signal-length temporary; channels that are scaled copies of the first are filtered once. The result equals the two separate measurements up to
     float rounding (tested). Signals shorter than one gating block take the separate path.
     """
     x = _as_channels(x)
@@ -227,9 +255,15 @@ def loudness_and_band_loudness(
         return integrated_loudness(x, sample_rate), integrated_loudness(x, sample_rate, prefilter_sos=band_sos)
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
+    # Channels that are scaled copies of the first (a mono source on a stereo track, panned) are filtered once:
+    # the filters are linear, so their energies are the first channel's times the squared scale.
+    scales = _copy_scales(x)
     k_sums, band_sums = _cascade_segment_sums(
-        np.ascontiguousarray(x), k_weighting_sos(sample_rate), np.atleast_2d(band_sos).astype(np.float64), edges
+        np.ascontiguousarray(x[:1] if scales is not None else x), k_weighting_sos(sample_rate),
+        np.atleast_2d(band_sos).astype(np.float64), edges,
     )
+    if scales is not None:
+        k_sums, band_sums = scales[:, None] ** 2 * k_sums, scales[:, None] ** 2 * band_sums
     return (
         gated_loudness(blocks_from_segments(k_sums, edges)),
         gated_loudness(blocks_from_segments(band_sums, edges)),
