@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,15 +34,10 @@ from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import make_session  # noqa: E402
+from isolated import measurement, run_isolated  # noqa: E402
 
-from reaper_automix.stage1 import BalanceOptions, balance_session  # noqa: E402
 from reaper_automix.session import Session, Track  # noqa: E402
-
-
-def peak_rss_mb(who: int) -> float:
-    import resource
-
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+from reaper_automix.stage1 import BalanceOptions, balance_session  # noqa: E402
 
 
 def in_folders(session: Session, groups: int = 16) -> Session:
@@ -76,7 +70,6 @@ def naive_track(path: Path) -> float:
 
 def run_one(what: str, folder: Path, args: argparse.Namespace) -> dict:
     """One measurement in this process (called in a fresh child process by :func:`main`)."""
-    import resource
 
     session = in_folders(make_session(folder, args.tracks, args.seconds, 44100, 3, write=False))
     t0 = time.perf_counter()
@@ -90,13 +83,7 @@ def run_one(what: str, folder: Path, args: argparse.Namespace) -> dict:
         result = balance_session(session, BalanceOptions(method=what, workers=args.workers))
         wall = time.perf_counter() - t0
         summary = f"{result.changes.description}, mix peak {result.mix_peak_dbfs:.2f} dBFS"
-    return {
-        "what": what,
-        "wall_s": wall,
-        "summary": summary,
-        "rss_main_mb": peak_rss_mb(resource.RUSAGE_SELF),
-        "rss_worker_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
-    }
+    return measurement(what, wall, summary)
 
 
 def main() -> None:
@@ -121,11 +108,9 @@ def main() -> None:
         # Each measurement in a fresh process, so that peak memory is its own (not the generator's or the
         # baseline's) and no state is shared.
         for what in ["naive", "centroid"] + ([] if args.no_f0 else ["f0"]):
-            command = [sys.executable, __file__, "--run", what, "--folder", tmp, "--tracks", str(args.tracks),
+            rows.append(run_isolated(__file__, what, ["--folder", tmp, "--tracks", str(args.tracks),
                        "--seconds", str(args.seconds), "--workers", str(args.workers),
-                       "--baseline-tracks", str(args.baseline_tracks)]
-            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-            rows.append(json.loads(out.strip().splitlines()[-1]))
+                       "--baseline-tracks", str(args.baseline_tracks)]))
             print(f"  {what}: {rows[-1]['summary']}")
 
     naive = rows[0]["wall_s"]

@@ -25,7 +25,13 @@ import torch
 
 from reaper_automix.audio.io import write_audio
 from reaper_automix.evaluate.harness import random_settings
-from reaper_automix.matching import MatchOptions, ScaledStem, StemSettings, match_reference, render_console_mix
+from reaper_automix.matching import (
+    MatchOptions,
+    ScaledStem,
+    StemSettings,
+    match_reference,
+    render_console_mix,
+)
 
 SR = 44100
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,12 +29,9 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_balance import in_folders  # noqa: E402
 from bench_render import make_session  # noqa: E402
+from isolated import measurement, run_isolated  # noqa: E402
 
 from reaper_automix.audio.render import render_track  # noqa: E402
-
-
-def peak_rss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
 
 
 def write_reference(path: Path, seconds: float) -> None:
@@ -70,13 +65,7 @@ def run_one(what: str, folder: Path, args: argparse.Namespace) -> dict:
         write_audio(folder / "preview-before.wav", before, session.sample_rate, subtype="FLOAT")
         d0, d1 = result.match.distances_before["total"], result.match.distances_after["total"]
         summary = f"{result.changes.description}; distance {d0:.2f} -> {d1:.2f}"
-    return {
-        "what": what,
-        "wall_s": time.perf_counter() - t0,
-        "summary": summary,
-        "rss_main_mb": peak_rss_mb(resource.RUSAGE_SELF),
-        "rss_worker_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
-    }
+    return measurement(what, time.perf_counter() - t0, summary)
 
 
 def main() -> None:
@@ -96,10 +85,8 @@ def main() -> None:
         write_reference(Path(tmp) / "reference.wav", args.seconds)
         rows = []
         for what in ("render", "mix"):
-            command = [sys.executable, __file__, "--run", what, "--folder", tmp, "--tracks", str(args.tracks),
-                       "--groups", str(args.groups), "--seconds", str(args.seconds), "--workers", str(args.workers)]
-            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-            rows.append(json.loads(out.strip().splitlines()[-1]))
+            rows.append(run_isolated(__file__, what, ["--folder", tmp, "--tracks", str(args.tracks),
+                       "--groups", str(args.groups), "--seconds", str(args.seconds), "--workers", str(args.workers)]))
             print(f"  {what}: {rows[-1]['summary']}")
     base = rows[0]["wall_s"]
     print(f"\n{'what':44s} {'wall s':>8s} {'ratio':>7s} {'RSS main MB':>12s} {'RSS worker MB':>14s}")

@@ -23,7 +23,6 @@ Measured (2-core machine, shared with other jobs, so +-30 %): full size, best of
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -32,14 +31,20 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from reaper_automix.audio.render import render_track
-from reaper_automix.session import Fade, FadeShape, Item, Session, Source, SourceKind, Take, Track
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from isolated import peak_rss_mb  # noqa: E402
 
-
-def _peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux (bytes on macOS)
-    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+from reaper_automix.audio.render import render_track  # noqa: E402
+from reaper_automix.session import (  # noqa: E402
+    Fade,
+    FadeShape,
+    Item,
+    Session,
+    Source,
+    SourceKind,
+    Take,
+    Track,
+)
 
 
 def make_session(
@@ -93,7 +98,7 @@ def main() -> None:
         t0 = time.perf_counter()
         session = make_session(Path(tmp), args.tracks, args.seconds, args.sr, args.items, args.source_sr)
         print(f"generated {args.tracks} tracks x {args.seconds:g} s in {time.perf_counter() - t0:.1f} s "
-              f"(peak RSS {_peak_rss_mb():.0f} MB)")
+              f"(peak RSS {peak_rss_mb():.0f} MB)")
 
         read_times, render_times = [], []
         for _ in range(args.repeats):
@@ -102,19 +107,19 @@ def main() -> None:
                 x, _ = sf.read(track.items[0].take.source.file, dtype="float32")
                 del x
             read_times.append(time.perf_counter() - t0)
-            print(f"(a) soundfile.read, all files: {read_times[-1]:.2f} s (peak RSS {_peak_rss_mb():.0f} MB)")
+            print(f"(a) soundfile.read, all files: {read_times[-1]:.2f} s (peak RSS {peak_rss_mb():.0f} MB)")
 
             t0 = time.perf_counter()
             for track in session.tracks:
                 y = render_track(session, track)
                 del y
             render_times.append(time.perf_counter() - t0)
-            print(f"(b) render_track, all tracks:  {render_times[-1]:.2f} s (peak RSS {_peak_rss_mb():.0f} MB)")
+            print(f"(b) render_track, all tracks:  {render_times[-1]:.2f} s (peak RSS {peak_rss_mb():.0f} MB)")
         read_s, render_s = min(read_times), min(render_times)
 
     print(f"best of {args.repeats}: read {read_s:.2f} s, render {render_s:.2f} s")
     ratio = render_s / read_s
-    peak = _peak_rss_mb()
+    peak = peak_rss_mb()
     print(f"ratio render/read: {ratio:.2f}x (target <= 2x) {'OK' if ratio <= 2 else 'OVER'}")
     print(f"peak RSS: {peak:.0f} MB (target < 1024 MB) {'OK' if peak < 1024 else 'OVER'}")
 

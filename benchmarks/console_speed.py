@@ -17,7 +17,12 @@ import torch
 
 from reaper_automix.console.eq import eq_sos
 from reaper_automix.console.mix import mix
-from reaper_automix.console.params import ChannelParams, MasterParams, channel_param_names, master_param_names
+from reaper_automix.console.params import (
+    ChannelParams,
+    MasterParams,
+    channel_param_names,
+    master_param_names,
+)
 
 
 def best_of(fn, repeats: int) -> float:

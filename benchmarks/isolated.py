@@ -1,0 +1,36 @@
+"""Shared by the benchmarks: peak memory, and running one measurement in a fresh process.
+
+A measurement in its own process has its own peak resident memory (not the data generator's, not another
+measurement's) and shares no warmed-up state; the parent collects the child's JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory of this process (``RUSAGE_SELF``) or of its largest finished child, in MB."""
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20  # KiB on Linux, bytes on macOS
+    return resource.getrusage(who).ru_maxrss * scale
+
+
+def measurement(what: str, wall_s: float, summary: str) -> dict:
+    """One result row, with this process's and its workers' peak memory."""
+    return {
+        "what": what,
+        "wall_s": wall_s,
+        "summary": summary,
+        "rss_main_mb": peak_rss_mb(resource.RUSAGE_SELF),
+        "rss_worker_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
+    }
+
+
+def run_isolated(script: str, what: str, arguments: list[str]) -> dict:
+    """Run ``script --run WHAT ARGUMENTS...`` in a fresh interpreter; return the row it prints last."""
+    command = [sys.executable, script, "--run", what, *arguments]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
