@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -52,6 +53,13 @@ def main() -> None:
     reference mix. Projects are read from .rpp files and written to a NEW .rpp next to the original
     (PROJECT-automix.rpp); the original is only replaced with --in-place, which keeps a backup.
     """
+    # The renderer's notes (a feature REAPER has that is not emulated, channels dropped) are for the user, not
+    # a developer: one plain line each, without the source location. Worker processes inherit this.
+    warnings.formatwarning = _plain_warning
+
+
+def _plain_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
 
 
 def progress_bar() -> Progress:

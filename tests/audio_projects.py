@@ -46,9 +46,10 @@ class AudioTrack:
     midi: bool = False
     mute: bool = False
     extra: list[str] = field(default_factory=list)
+    rate: int = SR  # the media file's sample rate
 
 
-def write_project(folder: Path, tracks: list[AudioTrack], name: str = "song.rpp") -> Path:
+def write_project(folder: Path, tracks: list[AudioTrack], name: str = "song.rpp", project_rate: int = SR) -> Path:
     media = folder / "media"
     media.mkdir(parents=True, exist_ok=True)
     specs = []
@@ -56,8 +57,8 @@ def write_project(folder: Path, tracks: list[AudioTrack], name: str = "song.rpp"
         body: list[str] = list(t.extra)
         if t.audio is not None:
             file = media / f"t{i:02d}.wav"
-            sf.write(file, t.audio * np.float32(10 ** (t.gain_db / 20)), SR, subtype="FLOAT")
-            length = t.audio.shape[0] / SR
+            sf.write(file, t.audio * np.float32(10 ** (t.gain_db / 20)), t.rate, subtype="FLOAT")
+            length = t.audio.shape[0] / t.rate
             body += [
                 "<ITEM",
                 "  POSITION 0",
@@ -77,5 +78,5 @@ def write_project(folder: Path, tracks: list[AudioTrack], name: str = "song.rpp"
             body += ["<ITEM", "  POSITION 0", "  LENGTH 2", "  <SOURCE MIDI", "    HASDATA 1 960 QN", "  >", ">"]
         specs.append(TrackSpec(name=t.name, depth=t.depth, volume=f"{t.volume:.14g}", body=body))
     path = folder / name
-    path.write_text(project_text(specs, header=["RIPPLE 0", f"SAMPLERATE {SR} 0 0"]))
+    path.write_text(project_text(specs, header=["RIPPLE 0", f"SAMPLERATE {project_rate} 0 0"]))
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 import math
 from pathlib import Path
 
@@ -241,3 +242,40 @@ def test_error_types_survive_pickling_between_processes():
     for error in (ProjectParseError("/p/x.rpp", 7, "stray '>'"), MediaError([("Gtr", Path("/m/a.wav"), "missing")])):
         again = pickle.loads(pickle.dumps(error))
         assert type(again) is type(error) and str(again) == str(error)
+
+
+@pytest.mark.parametrize("project_rate", [48000, 96000])
+def test_media_at_other_rates_and_channel_counts_are_balanced(tmp_path, project_rate):
+    """A 48/96 kHz project whose media are 44.1 kHz mono, 22.05 kHz stereo and 48 kHz 4-channel files: every
+    track is resampled to the project rate (the 4-channel one plays its first two channels, with a warning),
+    and the group still ends equally loud in its bands."""
+    rng = np.random.default_rng(13)
+    seconds = 4
+    stereo = np.stack([pink_noise(seconds * 22050, rng), pink_noise(seconds * 22050, rng)], axis=1)
+    quad = np.stack([band_noise(seconds * 48000, 500, 4000, rng) for _ in range(4)], axis=1)
+    tracks = [
+        AudioTrack("Band", depth=1),
+        AudioTrack("Mono 44k", harmonic_tone(seconds * SR, 220.0), gain_db=-6),
+        AudioTrack("Stereo 22k", stereo, gain_db=-18, rate=22050),
+        AudioTrack("Quad 48k", quad, gain_db=-12, rate=48000, depth=-1),
+    ]
+    path = write_project(tmp_path, tracks, project_rate=project_rate)
+    session, _ = load_session(path)
+    assert session.sample_rate == project_rate
+    with pytest.warns(UserWarning, match="channel"):
+        result = balance_session(session, BalanceOptions(workers=1))
+    (group,) = result.groups
+    from reaper_automix.audio.render import render_track
+
+    levels = []
+    for t in group.relative_db:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the 4-channel note again, already checked above
+            x = render_track(session, session.tracks[t]).astype(np.float64)
+        a = result.analyses[t]
+        b, a_hp = signal.butter(1, a.band_low_hz, btype="highpass", fs=project_rate)
+        b2, a_lp = signal.butter(1, a.band_high_hz, btype="lowpass", fs=project_rate)
+        x = signal.lfilter(b2, a_lp, signal.lfilter(b, a_hp, x, axis=-1), axis=-1)
+        levels.append(pyloudnorm.Meter(project_rate).integrated_loudness(x.T)
+                      + effective_gain_db(session, result.plan, t))
+    assert max(levels) - min(levels) < 0.5, levels
