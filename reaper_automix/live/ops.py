@@ -326,19 +326,27 @@ def _apply_bus(api: Api, bus: dict, guids: dict[str, str], summary: dict) -> str
 
 
 def _insert_bus(api: Api, bus: dict, guids: dict[str, str]) -> str:
-    """A new folder track directly above the members, which must be consecutive siblings in the project."""
-    index_of = {api.GetTrackGUID(api.GetTrack(0, i)): i for i in range(api.CountTracks(0))}
-    positions = sorted(index_of[g] for g in bus["members"])
-    parents = {api.GetParentTrack(guids[g]) for g in bus["members"]}
-    count = api.CountTracks(0)
+    """A new folder track directly above the members, which must be consecutive siblings in the project, or
+    top-level tracks scattered between others: those are first moved together (:func:`_gather_top_level`),
+    as the .rpp path does."""
+    positions, consecutive = _member_layout(api, bus)
+    if not consecutive:
+        count = api.CountTracks(0)
+        levels, level, depths = [], 0, []
+        for i in range(count):
+            depth = int(api.GetMediaTrackInfo_Value(api.GetTrack(0, i), "I_FOLDERDEPTH"))
+            levels.append(level)
+            depths.append(depth)
+            level = max(0, level + depth)
+        if any(levels[p] != 0 or depths[p] != 0 for p in positions):
+            raise RuntimeError(f"group {bus['group']!r}: its tracks are spread over several folders; put them in "
+                               "one folder (or group them with a settings file) to get a bus")
+        _gather_top_level(api, positions)
+        positions, consecutive = _member_layout(api, bus)
+        if not consecutive:  # never wrap a folder around tracks REAPER did not move as asked
+            raise RuntimeError(f"group {bus['group']!r}: its tracks could not be moved together")
     first, last = positions[0], positions[-1]
-    covered = set()
-    for p in positions:
-        covered.update(range(p, _subtree_end(api, p, count) + 1))
-    if len(parents) != 1 or covered != set(range(first, max(covered) + 1)):
-        raise RuntimeError(f"bus {bus['group']!r}: its tracks are not consecutive siblings; move them together "
-                           "in REAPER (or put them in a folder) and run again")
-    end = _subtree_end(api, last, count)
+    end = _subtree_end(api, last, api.CountTracks(0))
     api.InsertTrackInProject(0, first, 0)
     tr = api.GetTrack(0, first)
     set_track_string(api, tr, "P_NAME", bus["group"])
@@ -349,6 +357,48 @@ def _insert_bus(api: Api, bus: dict, guids: dict[str, str]) -> str:
     api.SetMediaTrackInfo_Value(end_track, "I_FOLDERDEPTH", depth - 1)
     guids[api.GetTrackGUID(tr)] = tr
     return tr
+
+
+def _member_layout(api: Api, bus: dict) -> tuple[list[int], bool]:
+    """The members' track indices (sorted), and whether they are consecutive siblings (each one's folder
+    subtree included) under one parent."""
+    count = api.CountTracks(0)
+    tracks = [api.GetTrack(0, i) for i in range(count)]
+    index_of = {api.GetTrackGUID(tr): i for i, tr in enumerate(tracks)}
+    positions = sorted(index_of[g] for g in bus["members"])
+    parents = {api.GetParentTrack(tracks[p]) for p in positions}
+    covered = set()
+    for p in positions:
+        covered.update(range(p, _subtree_end(api, p, count) + 1))
+    return positions, len(parents) == 1 and covered == set(range(positions[0], max(covered) + 1))
+
+
+def _gather_top_level(api: Api, positions: list[int]) -> None:
+    """Move top-level, non-folder tracks at ``positions`` (sorted) together, right below the run of them that
+    starts at the first one; their order among themselves, and everyone else's, is kept. The user's track
+    selection (which ``ReorderSelectedTracks`` works on) is restored afterwards.
+
+    The tracks go right above the first other track after that run; the track above that spot is a member
+    (top-level, not a folder), so with ``makePrevFolder=0`` they land at the top level, as they were."""
+    run_end = positions[0]
+    while run_end + 1 in positions:
+        run_end += 1
+    before = run_end + 1
+    movers = [api.GetTrack(0, p) for p in positions if p > before]
+    tracks = [api.GetTrack(0, i) for i in range(api.CountTracks(0))]
+    selected = [tr for tr in tracks if api.IsTrackSelected(tr)]
+    try:
+        api.SetOnlyTrackSelected(movers[0])
+        for tr in movers[1:]:
+            api.SetTrackSelected(tr, True)
+        if not api.ReorderSelectedTracks(before, 0):
+            raise RuntimeError("REAPER moved no tracks (ReorderSelectedTracks found none selected)")
+    finally:
+        for tr in movers:
+            if tr not in selected:
+                api.SetTrackSelected(tr, False)
+        for tr in selected:
+            api.SetTrackSelected(tr, True)
 
 
 # --- rendering ------------------------------------------------------------------------------------------------

@@ -331,6 +331,47 @@ def build_module(r: FakeReaper, run_action=None) -> types.ModuleType:
         track(tr).selected = bool(selected)
 
     @api
+    def SetOnlyTrackSelected(tr):
+        chosen = track(tr)
+        for t in r.tracks:
+            t.selected = t is chosen
+
+    @api
+    def ReorderSelectedTracks(before_idx, make_prev_folder):
+        """REAPER SDK: "Moves all selected tracks to immediately above track specified by index beforeTrackIdx,
+        returns false if no tracks were selected. makePrevFolder=0 for normal, 1 = as child of track preceding
+        track specified by beforeTrackIdx, 2 = if track preceding track specified by beforeTrackIdx is last
+        track in folder, extend folder".
+
+        The moved tracks keep their order and land at the level of the track at ``beforeTrackIdx`` (depth 0),
+        except as makePrevFolder says. What the SDK leaves open is modelled so that the other tracks keep
+        their folder structure: a moved track that closed folders (negative depth) hands that depth to the
+        nearest track above it that stays. Moving folder tracks (positive depth; REAPER moves their children
+        too) is not modelled and refused."""
+        moving = [t for t in r.tracks if t.selected]
+        if not moving:
+            return False
+        if any(t.depth > 0 for t in moving):
+            raise RuntimeError("stand-in: ReorderSelectedTracks of folder tracks is not modelled")
+        before_idx = max(0, min(int(before_idx), len(r.tracks)))
+        at = sum(1 for t in r.tracks[:before_idx] if not t.selected)
+        for i, t in enumerate(r.tracks):
+            if t.selected and t.depth < 0:
+                above = next((u for u in reversed(r.tracks[:i]) if not u.selected), None)
+                if above is not None:
+                    above.depth += t.depth
+                t.depth = 0
+        staying = [t for t in r.tracks if not t.selected]
+        r.tracks[:] = staying[:at] + moving + staying[at:]
+        prev = staying[at - 1] if at > 0 else None
+        if prev is not None and make_prev_folder == 1 and prev.depth <= 0:
+            moving[-1].depth, prev.depth = prev.depth - 1, 1
+        elif prev is not None and make_prev_folder == 2 and prev.depth < 0:
+            moving[-1].depth, prev.depth = prev.depth, 0
+        r.changed("reorder tracks")
+        return True
+
+    @api
     def CountSelectedTracks(proj):
         return sum(t.selected for t in r.tracks)
 
