@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from .config import BalanceConfig
 from .grouping import Group
 from .session import Session
+from .units import gain_to_db
 
 FADER_MAX_DB = 12.0  # REAPER's fader range tops out at +12 dB
 # Changes smaller than this are not made: measurement noise (loudness gating decisions, float32 rendering) moves
@@ -28,13 +29,6 @@ FADER_MAX_DB = 12.0  # REAPER's fader range tops out at +12 dB
 NEGLIGIBLE_DB = 0.01
 
 
-def db_to_gain(db: float) -> float:
-    return 0.0 if db == -math.inf else 10.0 ** (db / 20.0)
-
-
-def gain_to_db(gain: float) -> float:
-    gain = abs(gain)
-    return -math.inf if gain == 0.0 else 20.0 * math.log10(gain)
 
 
 @dataclass(frozen=True)

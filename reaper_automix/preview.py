@@ -16,9 +16,10 @@ import torch
 
 from .audio.io import write_audio
 from .audio.render import render_tracks
-from .balance import FaderPlan, db_to_gain
+from .balance import FaderPlan
 from .console.pan import PanLaw
 from .session import Session
+from .units import db_to_gain
 
 
 def audible_tracks(session: Session) -> list[int]:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .stage1 import BalanceResult
+from .units import gain_to_db
 
 if TYPE_CHECKING:  # stage 2 pulls in torch: not at import time for stage 1 reports
     from .stage2 import MixResult
@@ -56,7 +57,7 @@ def balance_report(result: BalanceResult) -> dict[str, Any]:
                 "lufs": _num(a.lufs) if a else None,
                 "peak_dbfs": _num(a.peak_dbfs) if a else None,
                 "analysis_note": (a.note or None) if a else None,
-                "fader_before_db": _num(change.fader_before_db if change else _db(track.volume)),
+                "fader_before_db": _num(change.fader_before_db if change else gain_to_db(track.volume)),
                 "fader_after_db": _num(change.fader_after_db) if change else None,
                 "take_gain_db": _num(change.take_gain_db) if change and change.take_gain_db else None,
                 "gain_went_to": where,
@@ -97,9 +98,6 @@ def balance_report(result: BalanceResult) -> dict[str, Any]:
         "notes": list(result.changes.notes),
     }
 
-
-def _db(volume: float) -> float:
-    return -math.inf if volume == 0 else 20 * math.log10(abs(volume))
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:

@@ -28,9 +28,7 @@ from .balance import (
     FaderPlan,
     GroupGains,
     between_group_gains,
-    db_to_gain,
     equal_loudness_gains,
-    gain_to_db,
     plan_faders,
     stem_offset_db,
 )
@@ -39,6 +37,7 @@ from .config import BalanceConfig
 from .errors import AutomixError
 from .grouping import Group, Grouping, group_tracks
 from .session import Session, Track
+from .units import db_to_gain, gain_to_db
 
 METHODS = ("centroid", "f0", "lufs")
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)

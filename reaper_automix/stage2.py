@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .balance import FaderPlan, db_to_gain, plan_faders
+from .balance import FaderPlan, plan_faders
 from .changes import BusChange, ChangeSet
 from .config import BalanceConfig
 from .errors import AutomixError
@@ -41,6 +41,7 @@ from .stage1 import (
     balance_session,
     changes_from_plan,
 )
+from .units import db_to_gain
 
 
 @dataclass

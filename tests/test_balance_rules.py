@@ -12,9 +12,7 @@ from hypothesis import strategies as st
 from reaper_automix.balance import (
     NEGLIGIBLE_DB,
     between_group_gains,
-    db_to_gain,
     equal_loudness_gains,
-    gain_to_db,
     plan_faders,
     stem_offset_db,
 )
@@ -22,6 +20,7 @@ from reaper_automix.config import BalanceConfig, load_config
 from reaper_automix.errors import AutomixError
 from reaper_automix.grouping import group_by_name, group_tracks, name_words
 from reaper_automix.session import Item, Session, Source, SourceKind, Take, Track
+from reaper_automix.units import db_to_gain, gain_to_db
 
 
 def audio_item() -> Item:

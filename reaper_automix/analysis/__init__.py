@@ -5,7 +5,13 @@ Pure functions on float numpy arrays shaped ``(channels, samples)``. :func:`anal
 """
 
 from .cfb import TrackAnalysis, analyse_track, band_filter, band_filter_sos, cfb_band
-from .loudness import integrated_loudness, k_weight, k_weighting_sos, sample_peak_dbfs, weighted_loudness
+from .loudness import (
+    integrated_loudness,
+    k_weight,
+    k_weighting_sos,
+    sample_peak_dbfs,
+    weighted_loudness,
+)
 from .spectral import SpectralStats, frame_features, spectral_stats
 
 __all__ = [

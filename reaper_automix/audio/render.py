@@ -33,7 +33,13 @@ from types import MappingProxyType
 
 import numpy as np
 
-from reaper_automix.audio.io import AudioInfo, audio_info, read_audio, resample_by, resample_factors
+from reaper_automix.audio.io import (
+    AudioInfo,
+    audio_info,
+    read_audio,
+    resample_by,
+    resample_factors,
+)
 from reaper_automix.errors import AutomixError, MediaError
 from reaper_automix.session import Fade, FadeShape, Item, Session, Track
 

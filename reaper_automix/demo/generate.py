@@ -14,10 +14,10 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import AutomixError
+from ..units import db_to_gain
 from . import arrangement
 from .arrangement import make_song
 from .manifest import DemoManifest, ItemManifest, ReferenceManifest, TrackManifest
-from .mics import db_to_gain
 from .project import ProjectItem, ProjectTrack, folder_layout, project_text
 from .reference import mix_reference
 from .render import timeline_samples, track_signals

@@ -10,11 +10,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import signal
 
+from ..units import db_to_gain
 from .tracks import KIT_LAYOUT, Mic
-
-
-def db_to_gain(db: float) -> float:
-    return float(10.0 ** (db / 20.0))
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:

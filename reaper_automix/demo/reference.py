@@ -14,7 +14,8 @@ from collections.abc import Iterable
 import numpy as np
 from scipy import signal
 
-from .mics import butterworth, db_to_gain
+from ..units import db_to_gain
+from .mics import butterworth
 from .render import TrackSignal
 
 # Track level per role relative to the common RMS, dB. The first nine are the middle of Diff-MST's prior ranges;

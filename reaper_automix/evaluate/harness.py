@@ -31,10 +31,15 @@ from ..changes import CompressorSetting
 from ..demo import generate_demo
 from ..errors import AutomixError
 from ..matching.features import MixFeatures, distances, song_features
-from ..matching.optimise import MatchOptions, StemSettings, match_reference, render_console_mix
-from ..stage1 import BalanceOptions, balance_session
+from ..matching.optimise import (
+    MatchOptions,
+    StemSettings,
+    match_reference,
+    render_console_mix,
+)
 from ..preview import render_mix
 from ..rpp.reader import load_session
+from ..stage1 import BalanceOptions, balance_session
 from .metrics import mrstft_distance, settings_errors
 
 METHODS = ("centroid", "f0", "lufs")

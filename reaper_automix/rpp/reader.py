@@ -28,7 +28,16 @@ from reaper_automix.errors import ProjectParseError
 from reaper_automix.rpp.document import Chunk, Document, Line, read_document
 from reaper_automix.rpp.edit import get_track_ext, track_chunks
 from reaper_automix.rpp.facts import rpp_facts
-from reaper_automix.session import Fade, FadeShape, Item, Session, Source, SourceKind, Take, Track
+from reaper_automix.session import (
+    Fade,
+    FadeShape,
+    Item,
+    Session,
+    Source,
+    SourceKind,
+    Take,
+    Track,
+)
 
 _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 
