@@ -10,7 +10,6 @@ written to a scratch folder as float32 ``.npy`` files and memory-mapped when nee
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -462,7 +461,3 @@ def changes_from_plan(result: BalanceResult) -> ChangeSet:
         f"{session.tracks[t].name}: {c.note}" for t, c in sorted(result.plan.changes.items()) if c.note
     )
     return ChangeSet(description=description, faders=tuple(faders), take_gains=tuple(takes), notes=notes)
-
-
-def default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))

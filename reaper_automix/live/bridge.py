@@ -108,7 +108,7 @@ def _import_reapy():
     return machines
 
 
-def connect(host: str = "127.0.0.1", web_port: int | None = None, timeout_s: float = 5.0) -> Bridge:
+def connect(host: str = "127.0.0.1", web_port: int | None = None) -> Bridge:
     """Connect reapy to REAPER (and select the connection for reapy's own API), or raise AutomixError."""
     web_port = web_port or int(os.environ.get("REAPER_AUTOMIX_WEB_PORT") or DEFAULT_WEB_PORT)
     machines = _import_reapy()
