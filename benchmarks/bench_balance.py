@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import make_session  # noqa: E402
-from isolated import measurement, run_isolated  # noqa: E402
+from isolated import add_child_arguments, measurement, run_isolated, serve_child  # noqa: E402
 
 from reaper_automix.session import Session, Track  # noqa: E402
 from reaper_automix.stage1 import BalanceOptions, balance_session  # noqa: E402
@@ -93,11 +92,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-tracks", type=int, default=8)
     parser.add_argument("--no-f0", action="store_true")
-    parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: measure one thing in this process
-    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    add_child_arguments(parser)
     args = parser.parse_args()
-    if args.run:
-        print(json.dumps(run_one(args.run, Path(args.folder), args)))
+    if serve_child(args, run_one):
         return
 
     with tempfile.TemporaryDirectory(prefix="bench-balance-") as tmp:

@@ -17,7 +17,6 @@ Target (issue 4): 16 stems x 240 s on 2 cores under 90 s, peak RSS under 4 GB.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_balance import in_folders  # noqa: E402
 from bench_render import make_session  # noqa: E402
-from isolated import measurement, run_isolated  # noqa: E402
+from isolated import add_child_arguments, measurement, run_isolated, serve_child  # noqa: E402
 
 from reaper_automix.audio.render import render_track  # noqa: E402
 
@@ -74,11 +73,9 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--run", help=argparse.SUPPRESS)
-    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    add_child_arguments(parser)
     args = parser.parse_args()
-    if args.run:
-        print(json.dumps(run_one(args.run, Path(args.folder), args)))
+    if serve_child(args, run_one):
         return
     with tempfile.TemporaryDirectory(prefix="bench-mix-") as tmp:
         make_session(Path(tmp), args.tracks, args.seconds, 44100, 3)

@@ -34,3 +34,21 @@ def run_isolated(script: str, what: str, arguments: list[str]) -> dict:
     command = [sys.executable, script, "--run", what, *arguments]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def add_child_arguments(parser) -> None:
+    """The hidden options a benchmark script's child process is started with (see :func:`run_isolated`)."""
+    import argparse
+
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: measure one thing in this process
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+
+
+def serve_child(args, run_one) -> bool:
+    """In a child process (``--run`` given): measure, print the row as JSON, and return True."""
+    from pathlib import Path
+
+    if not args.run:
+        return False
+    print(json.dumps(run_one(args.run, Path(args.folder), args)))
+    return True

@@ -177,13 +177,23 @@ def integrated_loudness(x: np.ndarray, sample_rate: float, *, prefilter_sos: np.
     return weighted_loudness(k_weight(x, sample_rate, prefilter_sos=prefilter_sos), sample_rate)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _biquads(v, sos, z):  # pragma: no cover - compiled; tested through callers
+    """One sample through cascaded sections (transposed direct form II), updating the state ``z`` in place."""
+    for k in range(sos.shape[0]):
+        y = sos[k, 0] * v + z[k, 0]
+        z[k, 0] = sos[k, 1] * v - sos[k, 4] * y + z[k, 1]
+        z[k, 1] = sos[k, 2] * v - sos[k, 5] * y
+        v = y
+    return v
+
+
 @numba.njit(cache=True, nogil=True)
 def _cascade_segment_sums(x, sos_first, sos_then, edges):  # pragma: no cover - compiled; tested through callers
     """Per-step sums of squares of ``x`` through ``sos_first`` and of that output through ``sos_then`` too.
 
-    One pass over the samples with float64 state (transposed direct form II) and no intermediate signal arrays.
-    The channels are filtered in the same sample loop: their recursions are independent, so the processor
-    overlaps them."""
+    One pass over the samples with float64 state and no intermediate signal arrays. The channels are filtered
+    in the same sample loop: their recursions are independent, so the processor overlaps them."""
     n_channels = x.shape[0]
     n_steps = edges.shape[0] - 1
     first = np.zeros((n_channels, n_steps))
@@ -193,18 +203,9 @@ def _cascade_segment_sums(x, sos_first, sos_then, edges):  # pragma: no cover - 
     for step in range(n_steps):
         for i in range(edges[step], edges[step + 1]):
             for c in range(n_channels):
-                v = np.float64(x[c, i])
-                for k in range(sos_first.shape[0]):
-                    y = sos_first[k, 0] * v + z1[c, k, 0]
-                    z1[c, k, 0] = sos_first[k, 1] * v - sos_first[k, 4] * y + z1[c, k, 1]
-                    z1[c, k, 1] = sos_first[k, 2] * v - sos_first[k, 5] * y
-                    v = y
+                v = _biquads(np.float64(x[c, i]), sos_first, z1[c])
                 first[c, step] += v * v
-                for k in range(sos_then.shape[0]):
-                    y = sos_then[k, 0] * v + z2[c, k, 0]
-                    z2[c, k, 0] = sos_then[k, 1] * v - sos_then[k, 4] * y + z2[c, k, 1]
-                    z2[c, k, 1] = sos_then[k, 2] * v - sos_then[k, 5] * y
-                    v = y
+                v = _biquads(v, sos_then, z2[c])
                 then[c, step] += v * v
     return first, then
 
