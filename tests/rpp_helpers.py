@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reaper_automix.rpp.tokens import format_token
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "rpp"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rpp"
 
 
 def fixture_paths() -> list[Path]:

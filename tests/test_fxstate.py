@@ -38,7 +38,7 @@ from reaper_automix.reaper.mappings import (
 )
 from reaper_automix.rpp.tokens import split_tokens
 
-FIXTURES = Path(__file__).parents[2] / "shared" / "fixtures" / "rpp"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rpp"
 
 
 def vst_blocks(plugin: str) -> list[tuple[str, int, list[str]]]:

@@ -24,7 +24,7 @@ from tests.live_harness.fake_reaper import eq_freq_hz, eq_gain_linear
 from tests.live_harness.process import Host, spec_from_session
 from tests.live_harness.scenario import make_changes, make_session
 
-FIXTURES = Path(__file__).parents[2] / "shared" / "fixtures" / "rpp"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rpp"
 N_GROUPS, PER_GROUP, FOLDERED = 4, 3, 2
 
 
