@@ -94,6 +94,81 @@ class Item:
         return self.take is not None and self.take.source.is_audio
 
 
+class FxFormat(enum.Enum):
+    """A plug-in's format, as REAPER names it in the FX browser."""
+
+    VST = "VST"
+    VST3 = "VST3"
+    JS = "JS"
+    AU = "AU"
+    CLAP = "CLAP"
+    DX = "DX"
+    LV2 = "LV2"
+    OTHER = "other"  # a plug-in chunk of a kind not in the data table (e.g. a video processor)
+
+
+@dataclass(frozen=True)
+class FxInfo:
+    """One plug-in in a track's FX chain, in chain order.
+
+    ``plugin`` is the plug-in's own name without the format prefix ("ReaComp (Cockos)", "loser/3BandEQ");
+    ``name`` is what the user sees: the custom name when the user renamed it ("Kick Duck"), else ``plugin``.
+    """
+
+    name: str
+    plugin: str
+    format: FxFormat
+    instrument: bool = False  # a VSTi/VST3i/AUi/CLAPi/DXi/LV2i: it makes sound from MIDI
+    bypassed: bool = False
+    offline: bool = False
+    fxid: str = ""  # REAPER's FX GUID ({...}); empty when unknown
+    ours: bool = False  # added by this tool (its FXID is in the track's EXT_FX tag)
+
+    @property
+    def active(self) -> bool:
+        """Processes audio: neither bypassed nor offline."""
+        return not self.bypassed and not self.offline
+
+    @property
+    def label(self) -> str:
+        """``"Amp (VST3)"``: the name (a plug-in's own name without its trailing vendor) and the format."""
+        name = self.name
+        if name == self.plugin and name.endswith(")") and " (" in name:
+            name = name[: name.rindex(" (")]
+        return f"{name} ({self.format.value})"
+
+
+class SendMode(enum.Enum):
+    """Where a send taps its source track (REAPER's ``I_SENDMODE``)."""
+
+    POST_FADER = "post-fader"  # after the source's FX, fader and pan
+    PRE_FX = "pre-FX"  # before the source's FX and fader
+    POST_FX = "post-FX"  # after the source's FX, before its fader ("pre-fader" in REAPER's menu)
+
+    @property
+    def pre_fader(self) -> bool:
+        """True when moving the source's fader does not change what the send carries."""
+        return self is not SendMode.POST_FADER
+
+
+@dataclass(frozen=True)
+class Receive:
+    """A send from track ``source`` (an index into ``Session.tracks``) into the track that holds it."""
+
+    source: int
+    mode: SendMode = SendMode.POST_FADER
+    volume: float = 1.0  # linear
+    mute: bool = False
+    dest_channel: int = 0  # first destination channel, 0-based (0 = channels 1/2)
+    audio: bool = True  # False for a MIDI-only send (no source channels)
+
+    @property
+    def feeds_main_pair(self) -> bool:
+        """Carries audio onto channels 1/2 (what the track plays); a receive into higher channels feeds a
+        plug-in's side input (a compressor's key), which is not heard as such."""
+        return self.audio and self.dest_channel < 2
+
+
 @dataclass(frozen=True)
 class Track:
     """One track, in project order. ``folder_depth`` is REAPER's I_FOLDERDEPTH: 1 opens a folder (this track is
@@ -110,6 +185,40 @@ class Track:
     n_channels: int = 2
     items: tuple[Item, ...] = ()
     ext: dict[str, str] = field(default_factory=dict)  # per-track extension data (P_EXT), e.g. our tags
+    fx: tuple[FxInfo, ...] = ()  # the track's FX chain, in order (input/record FX not included)
+    fx_enabled: bool = True  # False when the whole chain is bypassed (the track's FX button)
+    receives: tuple[Receive, ...] = ()
+
+    @property
+    def active_fx(self) -> tuple[FxInfo, ...]:
+        """The user's plug-ins that process this track's sound (active, chain enabled, not added by us)."""
+        if not self.fx_enabled:
+            return ()
+        return tuple(f for f in self.fx if f.active and not f.ours)
+
+    @property
+    def instrument(self) -> FxInfo | None:
+        """The first active instrument plug-in, if any."""
+        return next((f for f in self.active_fx if f.instrument), None)
+
+    @property
+    def is_instrument_track(self) -> bool:
+        """MIDI items played by an instrument plug-in: it sounds, but only REAPER can render it."""
+        return self.instrument is not None and any(
+            i.take is not None and i.take.source.kind is SourceKind.MIDI and not i.mute for i in self.items
+        )
+
+    @property
+    def audible_receives(self) -> tuple[Receive, ...]:
+        """Receives that reach what the track plays (unmuted, into channels 1/2)."""
+        return tuple(r for r in self.receives if not r.mute and r.feeds_main_pair)
+
+    @property
+    def is_return(self) -> bool:
+        """A track whose sound comes from sends only (a reverb or effects return): receives, no audio items."""
+        return (
+            bool(self.audible_receives) and not self.has_audio and not self.is_folder and not self.is_instrument_track
+        )
 
     @property
     def is_folder(self) -> bool:

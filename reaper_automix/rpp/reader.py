@@ -7,6 +7,7 @@ What is read, per the ReaTeam "State Chunk Definitions" and checked on the REAPE
 - track: ``<TRACK {GUID}`` (else ``TRACKID``), ``NAME``, ``VOLPAN vol pan``, ``MUTESOLO mute solo``,
   ``ISBUS`` field 2 (folder depth), ``NCHAN``, the ``<EXT`` extension data. ``Track.index`` is the position in
   :func:`~reaper_automix.rpp.edit.track_chunks`, so ``session.tracks[i]`` is ``track_chunks(doc)[i]``.
+  The FX chain and ``AUXRECV`` receives: :mod:`reaper_automix.rpp.fx`.
 - item: ``POSITION``, ``LENGTH``, ``LOOP``, ``MUTE``, ``FADEIN``/``FADEOUT`` (fields in the YAML: shape, length,
   auto-fade length which wins when > 0, curve), ``VOLPAN`` field 1 (item volume).
 - the active take only: takes after the first start at a ``TAKE`` line, and ``TAKE SEL`` marks the active one
@@ -27,7 +28,9 @@ from pathlib import Path
 from reaper_automix.errors import ProjectParseError
 from reaper_automix.rpp.document import Chunk, Document, Line, read_document
 from reaper_automix.rpp.edit import get_track_ext, track_chunks
+from reaper_automix.changes import EXT_FX
 from reaper_automix.rpp.facts import rpp_facts
+from reaper_automix.rpp.fx import fx_chain, fx_chain_enabled, receives
 from reaper_automix.session import (
     Fade,
     FadeShape,
@@ -91,6 +94,7 @@ class _Reader:
         guid = tokens[1] if len(tokens) > 1 else self.text(chunk.find_line("TRACKID"))
         volpan = chunk.find_line("VOLPAN")
         mutesolo = chunk.find_line("MUTESOLO")
+        ext = get_track_ext(chunk)
         return Track(
             index=index,
             name=self.text(chunk.find_line("NAME")),
@@ -102,7 +106,10 @@ class _Reader:
             folder_depth=int(self.number(chunk.find_line("ISBUS"), 2, 0)),
             n_channels=int(self.number(chunk.find_line("NCHAN"), 1, 2)),
             items=tuple(self.item(item) for item in chunk.chunks("ITEM")),
-            ext=get_track_ext(chunk),
+            ext=ext,
+            fx=fx_chain(chunk, frozenset(ext.get(EXT_FX, "").split())),
+            fx_enabled=fx_chain_enabled(chunk),
+            receives=receives(chunk),
         )
 
     # --- items --------------------------------------------------------------------------------------------
