@@ -1,0 +1,225 @@
+"""Musical plausibility: the limits every stage-2 engine (search, learned, hybrid) keeps to, defined once.
+
+What an engineer would write on a bus, and what the report measures (:data:`LIMITS` holds the numbers):
+
+* **EQ** band gains within +/-``eq_db`` (6 dB): bigger moves chase a spectrum instead of shaping a stem.
+* **Compressor threshold tied to the stem's level**: between ``threshold_below_db`` (12 dB) under and
+  ``threshold_above_db`` (6 dB) over the stem's loud level (:func:`stem_level_db`: the 90th percentile of its
+  50 ms block RMS), so that a compressor works on the stem's loud parts and is never used as a gain (a
+  -50 dB threshold at ratio 1.5 is an 8 dB fader move). Ratio at most ``ratio`` (4:1).
+* **Gain reduction** (:func:`gain_reduction`: the compressor's gain on its own, EQ'd stem): averaged over the
+  time the stem plays, at most ``mean_gain_reduction_db`` (10 dB), unless the reference demands heavier
+  compression (:func:`gain_reduction_cap`: the reference's crest factor is ``heavy_crest_drop_db`` (6 dB) or
+  more below the unprocessed mix's); then the cap is ``heavy_mean_gain_reduction_db`` and the reason is reported.
+* **Pan**: stereo buses pan as REAPER's balance control (:class:`~reaper_automix.console.pan.PanLaw`, the
+  console's law) and stay within +/-``pan`` (0.5) unless the reference's left/right balance per Bark band
+  clearly calls for more (:func:`pan_limit`): a band carrying at least ``pan_band_share`` (2 %) of the
+  reference's energy whose imbalance only a stem panned further than 0.5 could produce on its own. Several
+  stems share a band, so the pan that explains a band's imbalance alone is a lower bound of what it needs.
+
+Engines clamp (or parametrise) their outputs with these limits; :func:`violations` checks settings against them
+(the evaluation checks every song).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..changes import CompressorSetting, EqBand
+from ..console.compressor import compress
+from ..console.eq import apply_eq
+from ..console.pan import PanLaw
+from ..console.params import CompressorParams, EqParams
+from .features import BARK_EDGES_HZ, N_BANDS, N_FFT, bark_band_index
+
+LEVEL_BLOCK_S = 0.05  # stem level and gain reduction are measured on 50 ms blocks
+ACTIVE_WITHIN_DB = 40.0  # a block whose mean square is within 40 dB of the stem's loud level counts as playing
+_TINY = 1e-20
+
+
+@dataclass(frozen=True)
+class PlausibilityLimits:
+    """The limits of the module docstring (dB unless stated)."""
+
+    eq_db: float = 6.0
+    ratio: float = 4.0
+    threshold_below_db: float = 12.0
+    threshold_above_db: float = 6.0
+    mean_gain_reduction_db: float = 10.0
+    heavy_mean_gain_reduction_db: float = 20.0
+    heavy_crest_drop_db: float = 6.0
+    pan: float = 0.5
+    pan_band_share: float = 0.02
+
+
+LIMITS = PlausibilityLimits()
+
+
+@dataclass(frozen=True)
+class GainReduction:
+    """A compressor's gain reduction on its stem, dB (positive = quieter): ``mean_db`` over the 50 ms blocks in
+    which the stem plays, ``peak_db`` the largest at any sample."""
+
+    mean_db: float
+    peak_db: float
+
+
+def _block_power(x: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Mean square over both channels of each whole 50 ms block of ``x`` ``(channels, samples)``."""
+    block = max(1, int(round(LEVEL_BLOCK_S * sample_rate)))
+    n = (x.shape[-1] // block) * block
+    if n == 0:
+        return np.array([float(np.mean(np.square(x, dtype=np.float64)))]) if x.size else np.zeros(1)
+    return np.mean(np.square(np.asarray(x[:, :n], dtype=np.float64)).reshape(x.shape[0], -1, block), axis=(0, 2))
+
+
+def stem_level_db(stem: np.ndarray, sample_rate: float) -> float:
+    """The stem's loud level: 90th percentile of its 50 ms block mean squares (both channels), dB re full scale.
+    A full-scale sine reads -3.01 dB. Digital silence reads -200 dB."""
+    power = _block_power(np.asarray(stem), sample_rate)
+    return 10.0 * math.log10(max(float(np.percentile(power, 90)), _TINY))
+
+
+def threshold_range_db(level_db: float, limits: PlausibilityLimits = LIMITS) -> tuple[float, float]:
+    """Lowest and highest threshold allowed for a stem whose loud level is ``level_db``."""
+    return level_db - limits.threshold_below_db, level_db + limits.threshold_above_db
+
+
+def gain_reduction(stem: np.ndarray, eq: Sequence[EqBand], compressor: CompressorSetting,
+                   sample_rate: float) -> GainReduction:
+    """What ``compressor`` does to ``stem`` ``(2, samples)`` after ``eq`` (the strip's order), measured on the
+    console: the compressor's output over its input, sample by sample (one gain for both channels)."""
+    x = torch.from_numpy(np.ascontiguousarray(stem, dtype=np.float64))[None]
+    with torch.no_grad():
+        eqd, _ = apply_eq(x, EqParams.from_bands(eq), sample_rate)
+        squeezed, _ = compress(eqd, CompressorParams.from_setting(_without_makeup(compressor)), sample_rate)
+    e = eqd[0].numpy()
+    y = squeezed[0].numpy()
+    strongest = np.argmax(np.abs(e), axis=0)  # the louder channel gives the best-conditioned ratio
+    columns = np.arange(e.shape[1])
+    num, den = np.abs(y[strongest, columns]), np.abs(e[strongest, columns])
+    audible = den > 1e-9
+    if not audible.any():
+        return GainReduction(0.0, 0.0)
+    reduction = np.zeros(e.shape[1])
+    reduction[audible] = -20.0 * np.log10(np.maximum(num[audible], _TINY) / den[audible])
+    peak = float(max(0.0, reduction[audible].max()))
+    power = _block_power(e, sample_rate)
+    block = max(1, int(round(LEVEL_BLOCK_S * sample_rate)))
+    loud = np.percentile(power, 90)
+    playing = np.flatnonzero(power > max(loud, _TINY) * 10 ** (-ACTIVE_WITHIN_DB / 10))
+    if playing.size == 0 or e.shape[1] < block:
+        return GainReduction(float(np.mean(reduction[audible])), peak)
+    per_block = [reduction[b * block:(b + 1) * block][audible[b * block:(b + 1) * block]] for b in playing]
+    means = [float(np.mean(r)) for r in per_block if r.size]
+    return GainReduction(float(np.mean(means)) if means else 0.0, peak)
+
+
+def _without_makeup(c: CompressorSetting) -> CompressorSetting:
+    return CompressorSetting(c.threshold_db, c.ratio, c.attack_ms, c.release_ms, c.knee_db, 0.0)
+
+
+def gain_reduction_cap(reference_crest_db: float, mix_crest_db: float,
+                       limits: PlausibilityLimits = LIMITS) -> tuple[float, str | None]:
+    """The mean gain reduction allowed per bus, and why more than the usual is allowed (``None``: it is not).
+
+    ``reference_crest_db``: the reference's crest factor; ``mix_crest_db``: the unprocessed (stage-1) mix's.
+    """
+    drop = mix_crest_db - reference_crest_db
+    if math.isfinite(drop) and drop >= limits.heavy_crest_drop_db:
+        return limits.heavy_mean_gain_reduction_db, (
+            f"the reference's crest factor ({reference_crest_db:.1f} dB) is {drop:.1f} dB below the unprocessed "
+            f"mix's ({mix_crest_db:.1f} dB): it is heavily compressed, so buses may reduce up to "
+            f"{limits.heavy_mean_gain_reduction_db:g} dB on average")
+    return limits.mean_gain_reduction_db, None
+
+
+def band_imbalance(x: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per Bark band (the features' 24 bands), ``(imbalance, share)``: ``(E_R - E_L) / (E_R + E_L)`` of the
+    band's energy (-1 all left .. +1 all right) and the band's share of the signal's energy in all bands."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] != 2:
+        raise ValueError(f"expected a stereo signal shaped (2, samples), got {x.shape}")
+    n_fft = N_FFT
+    hop = n_fft // 2
+    if x.shape[1] < n_fft:
+        x = np.pad(x, ((0, 0), (0, n_fft - x.shape[1])))
+    band = bark_band_index(n_fft, sample_rate)
+    inside = band >= 0
+    window = np.hanning(n_fft + 1)[:-1]
+    energy = np.zeros((2, N_BANDS))
+    for start in range(0, x.shape[1] - n_fft + 1, hop * 64):
+        segment = x[:, start:start + hop * 63 + n_fft]
+        framed = np.lib.stride_tricks.sliding_window_view(segment, n_fft, axis=-1)[:, ::hop]
+        power = (np.abs(np.fft.rfft(framed * window, axis=-1)) ** 2).sum(axis=1)  # (2, bins)
+        for c in range(2):
+            energy[c] += np.bincount(band[inside], power[c, inside], N_BANDS)
+    total = energy.sum(axis=0)
+    imbalance = (energy[1] - energy[0]) / np.maximum(total, _TINY)
+    return imbalance, total / max(float(total.sum()), _TINY)
+
+
+def pan_for_imbalance(imbalance: float, law: PanLaw = PanLaw()) -> float:
+    """The pan (0..1) at which one stem with equal channels has energy imbalance ``|imbalance|`` under ``law``
+    (bisection on the law's gains: no closed form assumed)."""
+    target = min(abs(float(imbalance)), 1.0)
+    low, high = 0.0, 1.0
+    for _ in range(50):
+        mid = (low + high) / 2
+        left, right = law.gains(torch.tensor([mid], dtype=torch.float64))
+        el, er = float(left[0]) ** 2, float(right[0]) ** 2
+        if (er - el) / max(er + el, _TINY) < target:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
+
+
+def pan_limit(reference: np.ndarray, sample_rate: float, limits: PlausibilityLimits = LIMITS,
+              law: PanLaw = PanLaw()) -> tuple[float, str | None]:
+    """The largest |pan| allowed for matching ``reference`` ``(2, samples)``, and why it exceeds
+    ``limits.pan`` (``None``: it does not). See the module docstring."""
+    imbalance, share = band_imbalance(reference, sample_rate)
+    strong = np.flatnonzero(share >= limits.pan_band_share)
+    if strong.size == 0:
+        return limits.pan, None
+    band = int(strong[np.argmax(np.abs(imbalance[strong]))])
+    needed = pan_for_imbalance(imbalance[band], law)
+    if needed <= limits.pan:
+        return limits.pan, None
+    side = "right" if imbalance[band] > 0 else "left"
+    return needed, (f"the reference leans {side} by {abs(imbalance[band]):.2f} in the {BARK_EDGES_HZ[band]:g}-"
+                    f"{BARK_EDGES_HZ[band + 1]:g} Hz band ({100 * share[band]:.0f}% of its energy), which only a "
+                    f"stem panned at least {needed:.2f} produces")
+
+
+def violations(eq: Sequence[EqBand], compressor: CompressorSetting, pan: float, level_db: float,
+               reduction: GainReduction, *, pan_max: float = LIMITS.pan,
+               mean_gain_reduction_max_db: float = LIMITS.mean_gain_reduction_db,
+               limits: PlausibilityLimits = LIMITS, tolerance: float = 1e-6) -> list[str]:
+    """Each way one bus's settings break the limits, in words (empty: plausible). ``level_db``: the stem's
+    :func:`stem_level_db`; ``pan_max`` and ``mean_gain_reduction_max_db``: from :func:`pan_limit` and
+    :func:`gain_reduction_cap` for the reference at hand. A compressor at ratio 1 does nothing: its threshold
+    is not checked."""
+    found = []
+    for b in eq:
+        if abs(b.gain_db) > limits.eq_db + tolerance:
+            found.append(f"EQ band at {b.freq_hz:g} Hz: {b.gain_db:+.1f} dB beyond +/-{limits.eq_db:g} dB")
+    if compressor.ratio > limits.ratio + tolerance:
+        found.append(f"compressor ratio {compressor.ratio:.2f} above {limits.ratio:g}")
+    if compressor.ratio > 1 + tolerance:
+        low, high = threshold_range_db(level_db, limits)
+        if not low - tolerance <= compressor.threshold_db <= high + tolerance:
+            found.append(f"compressor threshold {compressor.threshold_db:.1f} dB outside {low:.1f}..{high:.1f} dB "
+                         f"(the stem's level {level_db:.1f} dB -{limits.threshold_below_db:g}/"
+                         f"+{limits.threshold_above_db:g})")
+    if reduction.mean_db > mean_gain_reduction_max_db + tolerance:
+        found.append(f"average gain reduction {reduction.mean_db:.1f} dB above {mean_gain_reduction_max_db:g} dB")
+    if abs(pan) > pan_max + tolerance:
+        found.append(f"pan {pan:+.2f} beyond +/-{pan_max:.2f}")
+    return found

@@ -1,0 +1,119 @@
+"""The shared plausibility limits against analytic signals: levels, gain reduction, pan limits, violations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reaper_automix.changes import CompressorSetting, EqBand
+from reaper_automix.console.eq import eq_response_db
+from reaper_automix.console.pan import PanLaw
+from reaper_automix.console.params import EqParams
+from reaper_automix.matching.limits import (
+    LIMITS,
+    GainReduction,
+    gain_reduction,
+    gain_reduction_cap,
+    pan_for_imbalance,
+    pan_limit,
+    stem_level_db,
+    threshold_range_db,
+    violations,
+)
+from reaper_automix.matching.optimise import StemSettings
+
+SR = 44100
+FLAT = StemSettings.neutral().eq
+
+
+def sine(amplitude: float, seconds: float = 2.0, freq_hz: float = 997.0) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    x = amplitude * np.sin(2 * np.pi * freq_hz * t)
+    return np.stack([x, x]).astype(np.float32)
+
+
+def comp(threshold_db: float, ratio: float, knee_db: float = 0.0) -> CompressorSetting:
+    return CompressorSetting(threshold_db, ratio, 5.0, 50.0, knee_db, 0.0)
+
+
+def test_stem_level_of_a_sine_is_its_rms():
+    assert stem_level_db(sine(1.0), SR) == pytest.approx(-3.01, abs=0.02)
+    assert stem_level_db(sine(0.1), SR) == pytest.approx(-23.01, abs=0.02)
+
+
+def test_level_ignores_silence_before_a_stem_plays():
+    x = np.concatenate([np.zeros((2, 4 * SR), np.float32), sine(0.5, 1.0)], axis=1)
+    assert stem_level_db(x, SR) == pytest.approx(20 * math.log10(0.5) - 3.01, abs=0.05)
+
+
+def test_threshold_range_follows_the_level():
+    assert threshold_range_db(-20.0) == (-20.0 - LIMITS.threshold_below_db, -20.0 + LIMITS.threshold_above_db)
+
+
+@pytest.mark.parametrize("threshold_db, ratio", [(-15.0, 4.0), (-20.0, 2.0), (-9.0, 3.0)])
+def test_gain_reduction_of_a_steady_sine_is_the_static_curve(threshold_db, ratio):
+    """A steady sine at RMS level L above a hard-knee threshold T: (L - T)(1 - 1/ratio) dB, mean and peak."""
+    x = sine(0.5)  # RMS -9.03 dB
+    level = 20 * math.log10(0.5) - 3.0103
+    expected = max(0.0, level - threshold_db) * (1 - 1 / ratio)
+    gr = gain_reduction(x, FLAT, comp(threshold_db, ratio), SR)
+    assert gr.mean_db == pytest.approx(expected, abs=0.15)
+    assert gr.peak_db == pytest.approx(expected, abs=0.3)
+
+
+def test_no_gain_reduction_at_ratio_one_or_below_threshold():
+    assert gain_reduction(sine(0.5), FLAT, comp(-30.0, 1.0), SR) == GainReduction(0.0, 0.0)
+    assert gain_reduction(sine(0.05), FLAT, comp(-10.0, 4.0), SR).peak_db < 1e-6
+
+
+def test_gain_reduction_sees_the_eq_before_it():
+    """A high-shelf boost of B dB at the sine's frequency (the EQ's frequency response) raises the compressor's
+    input by B dB: at ratio 2 the reduction grows by B / 2."""
+    x = sine(0.25, freq_hz=12000.0)
+    boosted = tuple(EqBand(b.kind, b.freq_hz, 6.0 if b.kind == "high_shelf" else 0.0, b.q) for b in FLAT)
+    boost_db = float(eq_response_db(EqParams.from_bands(boosted), torch.tensor([12000.0]), SR)[0, 0])
+    assert 3.0 < boost_db < 6.0
+    plain = gain_reduction(x, FLAT, comp(-30.0, 2.0), SR).mean_db
+    more = gain_reduction(x, boosted, comp(-30.0, 2.0), SR).mean_db
+    assert more - plain == pytest.approx(boost_db / 2, abs=0.1)
+
+
+def test_gain_reduction_cap_is_lifted_only_for_a_squashed_reference():
+    assert gain_reduction_cap(12.0, 14.0) == (LIMITS.mean_gain_reduction_db, None)
+    cap, reason = gain_reduction_cap(6.0, 14.0)
+    assert cap == LIMITS.heavy_mean_gain_reduction_db and "crest factor" in reason
+
+
+def test_pan_for_imbalance_inverts_the_balance_law():
+    """Balance law, sine taper: pan 0.5 leaves the far channel at sin(pi/4), imbalance (1 - 1/2)/(1 + 1/2)."""
+    assert pan_for_imbalance(1 / 3) == pytest.approx(0.5, abs=1e-6)
+    assert pan_for_imbalance(-1 / 3) == pytest.approx(0.5, abs=1e-6)
+    assert pan_for_imbalance(0.0) == pytest.approx(0.0, abs=1e-6)
+    law = PanLaw(centre_db=-3.0)
+    assert 0 < pan_for_imbalance(1 / 3, law) < 1
+
+
+def test_pan_limit_stays_at_half_for_a_centred_reference_and_opens_for_a_lopsided_one():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((2, 3 * SR)) * 0.1
+    assert pan_limit(noise, SR) == (LIMITS.pan, None)
+    lopsided = noise.copy()
+    lopsided[1] *= 0.2  # right channel 14 dB down: imbalance -0.92
+    limit, reason = pan_limit(lopsided, SR)
+    expected = pan_for_imbalance((0.04 - 1) / 1.04)
+    assert limit == pytest.approx(expected, abs=0.02) and limit > 0.8
+    assert "left" in reason
+
+
+def test_violations_name_each_broken_limit():
+    ok = violations(FLAT, comp(-20.0, 2.0), 0.3, -18.0, GainReduction(3.0, 6.0))
+    assert ok == []
+    loud_eq = tuple(EqBand(b.kind, b.freq_hz, 9.0, b.q) for b in FLAT)
+    found = violations(loud_eq, comp(-50.0, 6.0), -0.8, -18.0, GainReduction(14.0, 20.0))
+    assert len(found) == len(FLAT) + 4
+    assert any("threshold -50.0" in f for f in found) and any("pan -0.80" in f for f in found)
+    assert violations(FLAT, comp(-50.0, 1.0), 0.0, -18.0, GainReduction(0.0, 0.0)) == []  # ratio 1: inert
+    assert violations(FLAT, comp(-20.0, 2.0), 0.8, -18.0, GainReduction(0.0, 0.0), pan_max=0.9) == []
