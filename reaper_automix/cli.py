@@ -9,21 +9,21 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from . import __version__
 from .errors import AutomixError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+# Start-up: heavy libraries (scipy.signal, numba, torch, matplotlib, rich.progress, process pools) are imported
+# inside the commands that need them, so `info` and `--help` start in a fraction of a second
+# (tests/test_cli_startup.py checks which modules `info` loads).
 
 console = Console(stderr=True)
 out = Console()
@@ -63,6 +63,8 @@ def _plain_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def progress_bar() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -362,6 +364,8 @@ def batch(folder: Path, jobs, recursive, force, config_path, **kw) -> None:
     )
     if not projects:
         raise AutomixError(f"{folder}: no .rpp projects found" + ("" if recursive else " (try --recursive)"))
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     failures: list[tuple[Path, str]] = []
     with progress_bar() as bar, ProcessPoolExecutor(max_workers=jobs) as pool:
         task = bar.add_task("projects", total=len(projects))

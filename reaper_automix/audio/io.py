@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from reaper_automix.errors import AutomixError
 
@@ -134,6 +133,8 @@ def resample_by(x: np.ndarray, up: int, down: int) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if up == down:
         return x.copy()
+    from scipy.signal import resample_poly  # scipy.signal takes ~1 s to import: only where resampling happens
+
     return resample_poly(x, up, down, axis=-1).astype(np.float32, copy=False)
 
 
