@@ -219,3 +219,28 @@ def test_fused_pass_on_identical_channels_equals_the_stereo_measurement():
             integrated_loudness(stereo.astype(np.float64), 44100, prefilter_sos=band), abs=1e-4)
         general = loudness_and_band_loudness(nudged, 44100, band)
         assert general[0] == pytest.approx(integrated_loudness(nudged.astype(np.float64), 44100), abs=1e-4)
+
+
+@pytest.mark.parametrize(("sample_rate", "low_hz", "order"), [(44100, 20.0, 1), (48000, 300.0, 4), (11025, 100.0, 1)])
+def test_step_energies_in_lanes_equal_one_sequential_sosfilt_pass(sample_rate, low_hz, order):
+    """The compiled pass cuts a long signal into lanes filtered side by side, each started a warm-up early
+    from rest. Every 100 ms step energy must equal one sequential float64 sosfilt pass up to float rounding,
+    including the steps right after each lane boundary and with the slowest band filter (20 Hz high-pass).
+    11025 Hz has 1102.5-sample steps: one lane, the sequential path."""
+    from reaper_automix.analysis.cfb import band_filter_sos
+    from reaper_automix.analysis.loudness import _cascade_segment_sums, segment_edges
+
+    rng = np.random.default_rng(7)
+    n = 40 * sample_rate
+    envelope = np.repeat(rng.uniform(0.0, 1.0, 400), n // 400 + 1)[:n]
+    x = (rng.standard_normal((2, n)) * envelope * [[0.3], [0.05]]).astype(np.float32)
+    band = np.atleast_2d(band_filter_sos(sample_rate, low_hz, 2 * low_hz, order))
+    k_sos = k_weighting_sos(sample_rate)
+    edges = segment_edges(n, sample_rate)
+    k_sums, band_sums = _cascade_segment_sums(x, k_sos, band, edges)
+    weighted = signal.sosfilt(k_sos, x.astype(np.float64), axis=-1)
+    banded = signal.sosfilt(band, weighted, axis=-1)
+    for sums, y in ((k_sums, weighted), (band_sums, banded)):
+        expected = np.add.reduceat(np.square(y[:, : edges[-1]]), edges[:-1], axis=-1)
+        assert sums.shape == expected.shape
+        np.testing.assert_allclose(sums, expected, rtol=1e-9, atol=1e-12 * float(np.max(expected)))
