@@ -7,7 +7,6 @@ track or line, with exit status 2; a failed batch exits 1.
 from __future__ import annotations
 
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import AutomixError
+from .projects import default_output
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -186,15 +186,13 @@ def _make_options(method, filter_order, ceiling, group_peak, silence, no_between
     )
 
 
-def _run_balance(project: Path, options, config_path: Path | None, *, quiet: bool = False):
+def _run_balance(project: Path, options, config_path: Path | None):
     from .config import BalanceConfig, load_config
     from .rpp.reader import load_session
     from .stage1 import balance_session
 
     config = load_config(config_path) if config_path else BalanceConfig()
     session, document = load_session(project)
-    if quiet:
-        return balance_session(session, options, config), document
     with progress_bar() as bar:
         return balance_session(session, options, config, progress=_Reporter(bar)), document
 
@@ -232,7 +230,7 @@ def output_path(project: Path, output: Path | None, in_place: bool) -> Path:
         raise AutomixError("give either -o/--output or --in-place, not both")
     if in_place:
         return project
-    return output if output is not None else project.with_name(f"{project.stem}-automix{project.suffix}")
+    return output if output is not None else default_output(project)
 
 
 @main.command()
@@ -250,17 +248,19 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
     Track faders get the within-group balance, folder faders the group levels. Gains beyond REAPER's
     +12 dB fader go into the items' take volume. Running it again on its output changes nothing.
     """
-    from .report import balance_report, print_balance_table, write_json
-    from .rpp.apply import write_project
+    from .config import BalanceConfig, load_config
+    from .projects import balance_project
+    from .report import print_balance_table
 
     target = output_path(project, output, in_place)
-    result, document = _run_balance(project, _make_options(strength=strength, **kw), config_path)
-    report = balance_report(result)
-    print_balance_table(report, out)
-    written = write_project(document, result.session, result.changes, target, in_place=in_place, force=force)
+    config = load_config(config_path) if config_path else BalanceConfig()
+    with progress_bar() as bar:
+        run = balance_project(project, target, _make_options(strength=strength, **kw), config, in_place=in_place,
+                              force=force, report_path=report_path, progress=_Reporter(bar))
+    result, written = run.result, run.written
+    print_balance_table(run.report, out)
     console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
     if report_path:
-        write_json(report, report_path)
         console.print(f"report: {report_path}")
     if preview:
         from .preview import render_preview
@@ -273,6 +273,27 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 # --- mix (stage 1 + stage 2) ------------------------------------------------------------------------------------
 
 
+def _match_options(f):
+    """Stage 2's aspect switches (mix, batch --mix)."""
+    for option in reversed([
+        click.option("--no-gain", is_flag=True, help="Do not change the groups' levels."),
+        click.option("--no-eq", is_flag=True, help="Add no EQ."),
+        click.option("--no-comp", is_flag=True, help="Add no compressor."),
+        click.option("--no-pan", is_flag=True, help="Leave the buses' pans alone."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the optimisation (same seed, same mix)."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed):
+    from .matching import MatchOptions
+
+    return MatchOptions(strength=strength, gain=not no_gain, eq=not no_eq, compressor=not no_comp, pan=not no_pan,
+                        seed=seed)
+
+
 @main.command()
 @click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-r", "--reference", "references", multiple=True, required=True,
@@ -281,11 +302,7 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 @_output_options
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How far to move the bus settings from neutral toward the full match.")
-@click.option("--no-gain", is_flag=True, help="Do not change the groups' levels.")
-@click.option("--no-eq", is_flag=True, help="Add no EQ.")
-@click.option("--no-comp", is_flag=True, help="Add no compressor.")
-@click.option("--no-pan", is_flag=True, help="Leave the buses' pans alone.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the optimisation (same seed, same mix).")
+@_match_options
 @_balance_options
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report.")
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
@@ -300,26 +317,21 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
     approach the reference's. Running it again on its output replaces the EQ/compressor it added.
     """
     from .config import BalanceConfig, load_config
-    from .matching import MatchOptions, level_matched_ab
-    from .report import mix_report, print_mix_table, write_json
-    from .rpp.apply import write_project
-    from .rpp.reader import load_session
-    from .stage2 import mix_session
+    from .matching import level_matched_ab
+    from .projects import mix_project
+    from .report import print_mix_table
 
     target = output_path(project, output, in_place)
     config = load_config(config_path) if config_path else BalanceConfig()
-    session, document = load_session(project)
-    match_options = MatchOptions(strength=strength, gain=not no_gain, eq=not no_eq, compressor=not no_comp,
-                                 pan=not no_pan, seed=seed)
+    match_options = _make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
     with progress_bar() as bar:
-        result = mix_session(session, references, balance_options=_make_options(**kw), match_options=match_options,
-                             config=config, progress=_Reporter(bar))
-    report = mix_report(result)
-    print_mix_table(report, out)
-    written = write_project(document, session, result.changes, target, in_place=in_place, force=force)
+        run = mix_project(project, target, references, balance_options=_make_options(**kw),
+                          match_options=match_options, config=config, in_place=in_place, force=force,
+                          report_path=report_path, progress=_Reporter(bar))
+    result, written, session = run.result, run.written, run.result.balance.session
+    print_mix_table(run.report, out)
     console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
     if report_path:
-        write_json(report, report_path)
         console.print(f"report: {report_path}")
     if preview:
         from .audio.io import write_audio
@@ -329,65 +341,6 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
         write_audio(preview, after, session.sample_rate, subtype="FLOAT")
         write_audio(before_path, before, session.sample_rate, subtype="FLOAT")
         console.print(f"preview: {preview} (matched) and {before_path} (stage 1 only, same loudness)")
-
-
-# --- batch -----------------------------------------------------------------------------------------------------
-
-
-def _batch_one(project: str, options, config_path: str | None, force: bool) -> tuple[str, str, float]:
-    from .rpp.apply import write_project
-
-    start = time.perf_counter()
-    result, document = _run_balance(Path(project), options, Path(config_path) if config_path else None, quiet=True)
-    target = output_path(Path(project), None, False)
-    write_project(document, result.session, result.changes, target, force=force)
-    return project, result.changes.description, time.perf_counter() - start
-
-
-@main.command()
-@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Projects processed at the same time (one worker process each).")
-@click.option("--recursive", is_flag=True, help="Also look in sub-folders.")
-@click.option("--force", is_flag=True, help="Replace existing PROJECT-automix.rpp outputs.")
-@_balance_options
-def batch(folder: Path, jobs, recursive, force, config_path, **kw) -> None:
-    """Balance every .rpp project in FOLDER, each written to PROJECT-automix.rpp beside it.
-
-    Keeps going past a failing project; prints a summary and exits 1 if any project failed.
-    """
-    kw["workers"] = 1  # parallelism is across projects
-    options = _make_options(**kw)
-    pattern = "**/*" if recursive else "*"
-    projects = sorted(
-        p for p in folder.glob(pattern) if p.suffix.lower() == ".rpp" and not p.stem.endswith("-automix")
-    )
-    if not projects:
-        raise AutomixError(f"{folder}: no .rpp projects found" + ("" if recursive else " (try --recursive)"))
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    failures: list[tuple[Path, str]] = []
-    with progress_bar() as bar, ProcessPoolExecutor(max_workers=jobs) as pool:
-        task = bar.add_task("projects", total=len(projects))
-        futures = {
-            pool.submit(_batch_one, str(p), options, str(config_path) if config_path else None, force): p
-            for p in projects
-        }
-        for future in as_completed(futures):
-            p = futures[future]
-            try:
-                _, summary, seconds = future.result()
-                out.print(f"[green]ok[/]   {p}: {summary} ({seconds:.1f} s)")
-            except AutomixError as exc:
-                failures.append((p, str(exc)))
-                out.print(f"[red]FAIL[/] {p}: {exc}", highlight=False)
-            except Exception as exc:  # a bug in one project must not stop the batch; report it
-                failures.append((p, f"internal error: {exc!r}"))
-                out.print(f"[red]FAIL[/] {p}: internal error: {exc!r}", highlight=False)
-            bar.advance(task)
-    out.print(f"{len(projects) - len(failures)} of {len(projects)} projects balanced, {len(failures)} failed")
-    if failures:
-        sys.exit(1)
 
 
 # --- demo ------------------------------------------------------------------------------------------------------
@@ -429,7 +382,9 @@ def demo(out_dir: Path, tracks, length_s, seed, overwrite, run_pipeline) -> None
 
 # --- REAPER: live project and installation ---------------------------------------------------------------------
 
-from .live.commands import live, reaper  # noqa: E402  (registered last: the commands above come first in --help)
+from .batch.command import make_batch_command  # noqa: E402  (registered last: the commands above come first)
+from .live.commands import live, reaper  # noqa: E402
 
+main.add_command(make_batch_command(_balance_options, _match_options, _make_options, _make_match_options))
 main.add_command(live)
 main.add_command(reaper)

@@ -219,21 +219,6 @@ def test_projects_with_nothing_to_balance_say_why(tmp_path):
     assert not (tmp_path / "silent-automix.rpp").exists()
 
 
-def test_batch_balances_good_projects_and_reports_failures(tmp_path):
-    rng = np.random.default_rng(11)
-    for name in ("a.rpp", "b.rpp"):
-        write_project(tmp_path, drum_and_keys_tracks(rng), name)
-    (tmp_path / "broken.rpp").write_text('<REAPER_PROJECT 0.1 "7.0" 0\n  <TRACK\n')
-    result = CliRunner().invoke(main, ["batch", str(tmp_path), "-j", "2"])
-    assert result.exit_code == 1, result.output
-    assert (tmp_path / "a-automix.rpp").exists() and (tmp_path / "b-automix.rpp").exists()
-    assert "broken.rpp" in result.output and "2 of 3 projects balanced, 1 failed" in result.output
-    # a second batch skips our own outputs and refuses to overwrite them without --force
-    again = CliRunner().invoke(main, ["batch", str(tmp_path)])
-    assert "3 projects" in again.output or "of 3 projects" in again.output
-    assert again.exit_code == 1
-
-
 def test_error_types_survive_pickling_between_processes():
     import pickle
 

@@ -1,0 +1,204 @@
+"""Where batch jobs run: a local process pool (the default, no extra dependency) or a Dask distributed cluster
+(``pip install reaper-automix[cluster]``; imported only when asked for).
+
+Both engines have the same small contract, used by :func:`~reaper_automix.batch.runner.run_batch`:
+``submit(job, avoid)`` starts a job (avoiding the named workers where the engine can), ``next_done(timeout)``
+returns ``(job, outcome)`` for a finished one, where ``outcome`` is the job's
+:class:`~reaper_automix.batch.jobs.JobOutcome` or the exception that lost its worker, and ``stop()`` abandons
+what is running. ``capacity`` is how many jobs may run at once (the runner never submits more), and
+``distributed`` says whether workers may see different files (then a project's input error is worth a retry on
+another worker).
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import warnings
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ..errors import AutomixError
+from .jobs import JobOutcome, ProjectJob, run_job
+
+Done = tuple[ProjectJob, "JobOutcome | BaseException"]
+
+
+def _plain_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def _init_pool_worker() -> None:
+    # Ctrl-C is the parent's to handle (it stops the workers); a terminated worker unwinds, so the atomic
+    # writers remove their temporary files.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    warnings.formatwarning = _plain_warning
+
+
+class PoolEngine:
+    """``workers`` local processes, one project each at a time. A lost process breaks Python's pool: the jobs
+    it held are reported lost (and retried by the runner) and a fresh pool takes the next submissions."""
+
+    name = "pool"
+    distributed = False
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.capacity = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._done: queue.Queue[Done] = queue.Queue()
+        self._running: dict[Future, ProjectJob] = {}
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_init_pool_worker)
+        return self._pool
+
+    def submit(self, job: ProjectJob, avoid: tuple[str, ...] = ()) -> None:
+        try:
+            future = self._executor().submit(run_job, job)
+        except BrokenProcessPool:
+            self._discard_pool()
+            future = self._executor().submit(run_job, job)
+        self._running[future] = job
+        future.add_done_callback(self._finished)
+
+    def _finished(self, future: Future) -> None:
+        job = self._running.pop(future, None)
+        if job is None or future.cancelled():
+            return
+        error = future.exception()
+        if isinstance(error, BrokenProcessPool):
+            error = AutomixError(f"worker process lost ({error})")
+        self._done.put((job, error if error is not None else future.result()))
+
+    def _discard_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def next_done(self, timeout: float) -> Done | None:
+        try:
+            job, outcome = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if isinstance(outcome, BaseException) and self._pool is not None and not self._running:
+            self._discard_pool()  # broken: every job it held has been reported, start afresh
+        return job, outcome
+
+    def stop(self) -> None:
+        """Terminate the workers (each unwinds through its atomic writes) and wait for them."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        self._running.clear()
+        # concurrent.futures has no public way to stop running calls before Python 3.14 (terminate_workers)
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise AutomixError(
+            "--cluster needs Dask distributed: pip install 'reaper-automix[cluster]'"
+        ) from None
+    return distributed
+
+
+class DaskEngine:
+    """Jobs on a Dask distributed cluster: ``address`` (``tcp://HOST:PORT``, ``tls://...``; security comes from
+    Dask's own configuration), or ``"local"`` for a cluster of ``workers`` processes on this machine, bound to
+    127.0.0.1 and reachable only with its temporary TLS certificate (mutual TLS).
+
+    Each worker runs at most ``per_worker`` projects at once: the runner submits no more than
+    ``per_worker`` x the workers there are, and the local cluster's workers have that many threads. A job
+    whose worker is lost comes back as its exception (``KilledWorker`` once the scheduler gives up on it; the
+    local cluster gives up at the first loss so that the runner's ``--retries`` decide).
+    """
+
+    name = "cluster"
+    distributed = True
+
+    def __init__(self, address: str, *, workers: int = 2, per_worker: int = 1, start_timeout_s: float = 60.0):
+        distributed = _import_distributed()
+        self._distributed = distributed
+        self._done: queue.Queue[Done] = queue.Queue()
+        self._running: dict[object, ProjectJob] = {}
+        self._cluster = None
+        self.per_worker = per_worker
+        if address == "local":
+            import dask
+            from distributed.security import Security
+
+            security = Security.temporary()
+            # The scheduler's and workers' HTTP servers (metrics, dashboard) listen even without a dashboard:
+            # with no routes they serve nothing.
+            quiet = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0, **quiet}):
+                self._cluster = distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=per_worker, processes=True, host="127.0.0.1",
+                    protocol="tls", security=security, dashboard_address=None,
+                )
+            self.client = distributed.Client(self._cluster, security=security, timeout=start_timeout_s)
+        else:
+            try:
+                self.client = distributed.Client(address, timeout=start_timeout_s)
+            except (OSError, TimeoutError) as exc:
+                raise AutomixError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+            try:
+                self.client.wait_for_workers(1, timeout=start_timeout_s)
+            except TimeoutError:
+                self.client.close()
+                raise AutomixError(f"the Dask scheduler at {address} has no workers") from None
+        self.address = self.client.scheduler.address
+
+    def worker_addresses(self) -> list[str]:
+        return sorted(self.client.scheduler_info()["workers"])
+
+    @property
+    def capacity(self) -> int:
+        return max(1, len(self.worker_addresses())) * self.per_worker
+
+    def submit(self, job: ProjectJob, avoid: tuple[str, ...] = ()) -> None:
+        others = [w for w in self.worker_addresses() if w not in avoid]
+        future = self.client.submit(
+            run_job, job, pure=False, key=f"automix-{job.key}-{len(avoid)}",
+            workers=others or None, allow_other_workers=True, retries=0,
+        )
+        self._running[future] = job
+        future.add_done_callback(lambda f: self._done.put((self._running.pop(f, job), f)))
+
+    def next_done(self, timeout: float) -> Done | None:
+        try:
+            job, future = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if future.status == "finished":
+            return job, future.result()
+        if future.status == "cancelled":
+            return job, AutomixError("cancelled by the scheduler")
+        return job, future.exception()
+
+    def stop(self) -> None:
+        """Cancel what is queued or running (a running project may still finish: it writes atomically)."""
+        futures, self._running = list(self._running), {}
+        if futures:
+            self.client.cancel(futures, force=True)
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()

@@ -1,0 +1,150 @@
+"""Batch jobs: one whole project each, run by the same entry points as the ``balance`` and ``mix`` commands
+(:mod:`reaper_automix.projects`), in whatever process or cluster worker the engine picked.
+
+A job never raises for a problem with its project: :func:`run_job` returns a :class:`JobOutcome` with the error,
+so that an exception reaching the engine means the worker itself was lost.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import BalanceConfig
+from ..errors import AutomixError, MediaError
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """What every job of a batch runs: stage 1 alone (``matching is None``) or stages 1 and 2.
+
+    ``balance`` and ``matching`` are :class:`~reaper_automix.stage1.BalanceOptions` and
+    :class:`~reaper_automix.matching.MatchOptions`.
+    """
+
+    balance: object
+    config: BalanceConfig
+    matching: object | None = None
+    references: tuple[Path, ...] = ()
+    reference_track: str | None = None
+
+    @property
+    def stage(self) -> str:
+        return "balance" if self.matching is None else "mix"
+
+
+@dataclass(frozen=True)
+class ProjectJob:
+    """One project: read ``project``, write ``output`` and ``report`` (replacing them only if ``replace``)."""
+
+    key: str  # the project's path relative to the input folder
+    project: Path
+    output: Path
+    report: Path
+    spec: StageSpec
+    replace: bool = False
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How one attempt ended. ``error`` is empty on success; ``input_error``: the project's own problem (a bad
+    ``.rpp``, missing media), as opposed to a bug."""
+
+    key: str
+    worker: str
+    seconds: float
+    summary: str = ""
+    error: str = ""
+    input_error: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def find_projects(folder: Path, *, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
+    """The ``.rpp`` projects in ``folder`` (sorted), leaving out our own outputs and backups, and anything
+    under ``exclude`` (an output folder inside the input folder)."""
+    pattern = "**/*" if recursive else "*"
+    found = []
+    for path in folder.glob(pattern):
+        if path.suffix.lower() != ".rpp" or not path.is_file():
+            continue
+        if path.stem.endswith("-automix") or "-automix-backup-" in path.stem:
+            continue
+        if exclude is not None and exclude.resolve() in path.resolve().parents:
+            continue
+        found.append(path)
+    return sorted(found)
+
+
+def output_paths(project: Path, folder: Path, out_root: Path) -> tuple[Path, Path]:
+    """Where a project's result and report go: ``NAME-automix.rpp`` and ``NAME-automix-report.json`` in the
+    project's own folder, or at the same relative place under ``out_root``."""
+    place = out_root / project.parent.relative_to(folder)
+    return place / f"{project.stem}-automix{project.suffix}", place / f"{project.stem}-automix-report.json"
+
+
+def media_files(project: Path) -> list[Path]:
+    """Every media file the project's takes name (absolute), or ``[]`` if the project cannot be read (the job
+    then reports why)."""
+    from ..rpp.reader import load_session
+
+    try:
+        session, _ = load_session(project)
+    except AutomixError:
+        return []
+    return [i.take.source.file for t in session.tracks for i in t.items if i.take and i.take.source.file]
+
+
+def worker_name() -> str:
+    """The Dask worker's address inside a cluster worker, else ``host:pid``."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# Stage 1's in-process analysis (one analysis worker, as batch uses) keeps per-process state, so two projects in
+# two threads of one process (a Dask worker with several threads) take turns.
+_one_project_per_process = threading.Lock()
+
+
+def run_job(job: ProjectJob) -> JobOutcome:
+    """Run one project to the end (waiting for any other project in this process to finish first)."""
+    with _one_project_per_process:
+        return _run_job(job)
+
+
+def _run_job(job: ProjectJob) -> JobOutcome:
+    """Run one project to the end. Writes only ``job.output`` and ``job.report``, each atomically."""
+    from ..projects import balance_project, mix_project
+
+    start = time.perf_counter()
+    worker = worker_name()
+    spec = job.spec
+    try:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        if spec.matching is None:
+            run = balance_project(job.project, job.output, spec.balance, spec.config, force=job.replace,
+                                  report_path=job.report)
+        else:
+            run = mix_project(job.project, job.output, spec.references, reference_track=spec.reference_track,
+                              balance_options=spec.balance, match_options=spec.matching, config=spec.config,
+                              force=job.replace, report_path=job.report)
+    except MediaError as exc:
+        # on a cluster the usual cause is a worker that does not mount the projects' media where they are
+        return JobOutcome(job.key, worker, time.perf_counter() - start,
+                          error=f"{job.project}: on worker {worker}: {exc}", input_error=True)
+    except AutomixError as exc:
+        return JobOutcome(job.key, worker, time.perf_counter() - start, error=str(exc), input_error=True)
+    except Exception as exc:  # a bug in one project must not stop the batch; it is reported with the project
+        return JobOutcome(job.key, worker, time.perf_counter() - start, error=f"internal error: {exc!r}")
+    return JobOutcome(job.key, worker, time.perf_counter() - start, summary=run.result.changes.description)
+

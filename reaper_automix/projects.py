@@ -1,0 +1,121 @@
+"""One ``.rpp`` file through a stage: read it, compute, write the new project and its JSON report.
+
+The entry points shared by the ``balance`` and ``mix`` commands and by ``batch`` (which runs them in worker
+processes or on cluster workers): nothing here prints. The computation itself is
+:func:`~reaper_automix.stage1.balance_session` / :func:`~reaper_automix.stage2.mix_session`; the writing is
+:func:`~reaper_automix.rpp.apply.write_project` (atomic, never over the input without ``in_place``).
+"""
+
+from __future__ import annotations
+
+import glob
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import BalanceConfig
+from .errors import AutomixError
+
+if TYPE_CHECKING:  # the pipeline (numpy, torch) is imported when a project runs, not when the CLI starts
+    from .matching import MatchOptions
+    from .rpp.apply import Written
+    from .stage1 import BalanceOptions, BalanceResult, Progress
+    from .stage2 import MixResult
+
+
+@dataclass
+class ProjectRun:
+    """What one project's run produced."""
+
+    result: BalanceResult | MixResult
+    report: dict[str, Any]
+    written: Written
+    report_path: Path | None
+
+
+def default_output(project: Path) -> Path:
+    """``PROJECT-automix.rpp`` beside ``PROJECT.rpp``."""
+    return project.with_name(f"{project.stem}-automix{project.suffix}")
+
+
+def balance_project(
+    project: Path,
+    target: Path,
+    options: BalanceOptions | None = None,
+    config: BalanceConfig | None = None,
+    *,
+    in_place: bool = False,
+    force: bool = False,
+    report_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ProjectRun:
+    """Stage 1 on ``project``, written to ``target`` (and the report to ``report_path``, if given)."""
+    from .report import balance_report, write_json
+    from .rpp.apply import write_project
+    from .rpp.reader import load_session
+    from .stage1 import BalanceOptions, balance_session
+
+    session, document = load_session(project)
+    result = balance_session(session, options or BalanceOptions(), config or BalanceConfig(), progress=progress)
+    report = balance_report(result)
+    written = write_project(document, result.session, result.changes, target, in_place=in_place, force=force)
+    if report_path is not None:
+        write_json(report, report_path)
+    return ProjectRun(result, report, written, report_path)
+
+
+def mix_project(
+    project: Path,
+    target: Path,
+    references: Sequence[Path] = (),
+    *,
+    reference_track: str | None = None,
+    balance_options: BalanceOptions | None = None,
+    match_options: MatchOptions | None = None,
+    config: BalanceConfig | None = None,
+    in_place: bool = False,
+    force: bool = False,
+    report_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ProjectRun:
+    """Stages 1 and 2 on ``project`` against ``references`` (audio files) or the project's own track named
+    ``reference_track`` (rendered pre-fader by the offline renderer and left out of the mix, fader untouched).
+    """
+    from .report import mix_report, write_json
+    from .rpp.apply import write_project
+    from .rpp.reader import load_session
+    from .matching import MatchOptions
+    from .stage1 import BalanceOptions
+    from .stage2 import mix_session
+
+    if bool(references) == (reference_track is not None):
+        raise AutomixError("give either reference files or a reference track, not both or neither")
+    config = config or BalanceConfig()
+    session, document = load_session(project)
+    with tempfile.TemporaryDirectory(prefix="automix-reference-") as scratch:
+        if reference_track is not None:
+            references = [_render_reference_track(session, reference_track, Path(scratch))]
+            config = replace(config, exclude=config.exclude + (glob.escape(reference_track),))
+        result = mix_session(session, references, balance_options=balance_options or BalanceOptions(),
+                             match_options=match_options or MatchOptions(), config=config, progress=progress)
+    report = mix_report(result)
+    written = write_project(document, session, result.changes, target, in_place=in_place, force=force)
+    if report_path is not None:
+        write_json(report, report_path)
+    return ProjectRun(result, report, written, report_path)
+
+
+def _render_reference_track(session, name: str, folder: Path) -> Path:
+    from .audio.io import write_audio
+    from .audio.render import render_track
+
+    matches = [t for t in session.tracks if t.name == name]
+    if len(matches) != 1:
+        raise AutomixError(f"{session.path}: reference track {name!r}: {len(matches)} tracks have that name")
+    if not matches[0].audio_items:
+        raise AutomixError(f"{session.path}: reference track {name!r} has no audio items")
+    path = folder / "reference.wav"
+    write_audio(path, render_track(session, matches[0]), session.sample_rate, subtype="FLOAT")
+    return path

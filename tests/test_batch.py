@@ -1,0 +1,318 @@
+"""``batch`` on small generated projects, through the local pool and real local Dask clusters on 127.0.0.1:
+good projects give the same result as ``balance``/``mix`` on each, bad ones are reported, lost workers are
+retried, re-runs skip what is unchanged, Ctrl-C leaves the manifest consistent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import distributed  # the [cluster] extra is part of the test requirements
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from audio_projects import SR, AudioTrack, band_noise, harmonic_tone, pink_noise, write_project
+from reaper_automix.cli import main
+
+
+N = SR  # one second of audio per track: enough for every measure, quick to analyse
+GOOD = ("alpha", "beta", "gamma")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def small_tracks(rng: np.random.Generator) -> list[AudioTrack]:
+    return [
+        AudioTrack("Drums", depth=1),
+        AudioTrack("Kick", harmonic_tone(N, 55.0, 3), gain_db=float(rng.uniform(-12, 0))),
+        AudioTrack("Hat", band_noise(N, 6000, 12000, rng), gain_db=float(rng.uniform(-30, -10)), depth=-1),
+        AudioTrack("Keys", depth=1),
+        AudioTrack("Piano", harmonic_tone(N, 220.0), gain_db=float(rng.uniform(-20, 0))),
+        AudioTrack("Pad", pink_noise(N, rng), gain_db=float(rng.uniform(-30, -6)), depth=-1),
+    ]
+
+
+def make_batch(root: Path, *, broken: bool = True, names=GOOD) -> Path:
+    """``root`` with one sub-folder per project (own media), plus a malformed .rpp and a project whose media
+    file is gone."""
+    rng = np.random.default_rng(7)
+    for name in names:
+        write_project(root / name, small_tracks(rng), f"{name}.rpp")
+    if broken:
+        (root / "broken").mkdir()
+        (root / "broken" / "broken.rpp").write_text('<REAPER_PROJECT 0.1 "7.0" 0\n  <TRACK\n')
+        write_project(root / "nomedia", small_tracks(rng), "nomedia.rpp")
+        (root / "nomedia" / "media" / "t02.wav").unlink()
+    return root
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def summary_of(result) -> dict:
+    return json.loads(result.stdout)
+
+
+def states(summary: dict) -> dict[str, str]:
+    return {p["key"]: p["state"] for p in summary["projects"]}
+
+
+def no_temporary_files(root: Path) -> bool:
+    return not [p for p in root.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def reference_balance(project: Path, tmp: Path) -> bytes:
+    """What ``balance`` writes for ``project`` (one analysis process, as batch uses), for comparison."""
+    target = project.with_name(f"{project.stem}-reference.rpp")
+    result = CliRunner().invoke(main, ["balance", str(project), "-o", str(target), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    data = target.read_bytes()
+    target.unlink()
+    return data
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Dask cluster on 127.0.0.1 with two worker processes; the scheduler gives a task up at its first lost
+    worker, so that the batch's own retries are what is tested."""
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                         dashboard_address=None)
+    try:
+        yield local
+    finally:
+        local.close()
+
+
+def test_pool_batch_balances_reports_bad_projects_and_resumes(tmp_path):
+    root = make_batch(tmp_path)
+    inputs = tree_digest(root)
+    first = CliRunner().invoke(main, ["batch", str(root), "--recursive", "-j", "2", "--json"])
+    assert first.exit_code == 1, first.output
+    summary = summary_of(first)
+    assert states(summary) == {"alpha/alpha.rpp": "done", "beta/beta.rpp": "done", "gamma/gamma.rpp": "done",
+                               "broken/broken.rpp": "failed", "nomedia/nomedia.rpp": "failed"}
+    errors = {p["key"]: p["error"] for p in summary["projects"]}
+    assert "broken.rpp: line" in errors["broken/broken.rpp"]
+    assert "t02.wav" in errors["nomedia/nomedia.rpp"] and "missing" in errors["nomedia/nomedia.rpp"]
+    # on one machine an input error is final: every worker sees the same files
+    assert [p["attempts"] for p in summary["projects"] if p["state"] == "failed"] == [1, 1]
+    # the inputs are untouched, nothing half-written is left, the failed projects wrote nothing
+    after = tree_digest(root)
+    assert {k: after[k] for k in inputs} == inputs
+    assert no_temporary_files(root)
+    assert not (root / "broken" / "broken-automix.rpp").exists() and not (root / "nomedia" / "nomedia-automix.rpp").exists()
+    for name in GOOD:
+        assert (root / name / f"{name}-automix.rpp").read_bytes() == reference_balance(root / name / f"{name}.rpp", tmp_path)
+        report = json.loads((root / name / f"{name}-automix-report.json").read_text())
+        assert report["groups"]
+    manifest = json.loads((root / "automix-batch.json").read_text())
+    assert {k: v["state"] for k, v in manifest["projects"].items()} == states(summary)
+
+    # a second run skips every finished project (and tries the failed ones again)
+    second = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--json"])
+    assert second.exit_code == 1
+    assert states(summary_of(second)) == {**states(summary), **{f"{n}/{n}.rpp": "skipped" for n in GOOD}}
+
+    # a media file changes (its time stamp is enough): only that project is redone
+    media = root / "beta" / "media" / "t01.wav"
+    stamp = media.stat().st_mtime_ns + 10**9
+    os.utime(media, ns=(stamp, stamp))
+    third = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--json"])
+    assert states(summary_of(third))["beta/beta.rpp"] == "done"
+    assert [k for k, s in states(summary_of(third)).items() if s == "done"] == ["beta/beta.rpp"]
+
+    # other options make every project current no more
+    louder = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--json", "--ceiling", "-3"])
+    assert [k for k, s in states(summary_of(louder)).items() if s == "done"] == [f"{n}/{n}.rpp" for n in GOOD]
+
+
+def test_existing_outputs_the_batch_did_not_write_are_kept_unless_force(tmp_path):
+    root = make_batch(tmp_path, broken=False, names=("alpha",))
+    theirs = root / "alpha" / "alpha-automix.rpp"
+    theirs.write_text("someone's own file\n")
+    refused = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--json"])
+    assert refused.exit_code == 1 and "exists and is not this batch's output" in refused.stdout
+    assert theirs.read_text() == "someone's own file\n"
+    forced = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--force", "--json"])
+    assert forced.exit_code == 0 and theirs.read_text().startswith("<REAPER_PROJECT")
+
+
+def without_guids(text: str) -> str:
+    """Project text with the GUIDs of created tracks and FX (random by design) masked."""
+    return re.sub(r"\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}", "{GUID}", text)
+
+
+def test_out_folder_mirrors_the_tree_and_mix_matches_the_mix_entry_point(tmp_path):
+    from reaper_automix.batch.engines import PoolEngine
+    from reaper_automix.batch.jobs import StageSpec, find_projects
+    from reaper_automix.batch.runner import run_batch
+    from reaper_automix.config import BalanceConfig
+    from reaper_automix.matching import MatchOptions
+    from reaper_automix.projects import mix_project
+    from reaper_automix.stage1 import BalanceOptions
+
+    root = make_batch(tmp_path / "in", broken=False, names=("alpha",))
+    reference = tmp_path / "reference.wav"
+    rng = np.random.default_rng(3)
+    sf.write(reference, np.stack([pink_noise(6 * SR, rng), pink_noise(6 * SR, rng)], axis=1) * 0.3, SR)
+    out = tmp_path / "out"
+    out.mkdir()
+    fast = MatchOptions(iterations=5, rounds=1, excerpts=1, excerpt_s=1.0)
+    spec = StageSpec(BalanceOptions(workers=1), BalanceConfig(), matching=fast, references=(reference,))
+    engine = PoolEngine(1)
+    try:
+        summary = run_batch(find_projects(root, recursive=True), root, out, spec, engine)
+    finally:
+        engine.close()
+    assert [p.state for p in summary.projects] == ["done"] and (out / "automix-batch.json").exists()
+    written = out / "alpha" / "alpha-automix.rpp"
+    assert not (root / "alpha" / "alpha-automix.rpp").exists()
+    # what `mix` writes to the same place (media paths rewritten relative to the output folder)
+    expected = out / "alpha" / "expected.rpp"
+    mix_project(root / "alpha" / "alpha.rpp", expected, [reference], balance_options=BalanceOptions(workers=1),
+                match_options=fast)
+    assert without_guids(written.read_text()) == without_guids(expected.read_text())
+    assert "ReaEQ" in written.read_text() and "../../in/alpha/media/t01.wav" in written.read_text()
+    assert json.loads((out / "alpha" / "alpha-automix-report.json").read_text())["groups"]
+
+
+def test_bad_option_combinations_are_refused_before_any_work(tmp_path):
+    root = make_batch(tmp_path, broken=False, names=("alpha",))
+    for args, message in [
+        (["--mix"], "needs either -r/--reference"),
+        (["--reference-track", "Piano"], "need --mix"),
+        (["--workers", "3"], "use -j/--jobs"),
+        (["--per-worker", "2"], "--per-worker is for --cluster"),
+    ]:
+        result = CliRunner().invoke(main, ["batch", str(root), "--recursive", *args])
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+    assert not (root / "automix-batch.json").exists()
+
+
+def test_cluster_batch_retries_bad_projects_on_another_worker(tmp_path, cluster):
+    root = make_batch(tmp_path)
+    result = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--cluster", cluster.scheduler_address,
+                                       "--json"])
+    assert result.exit_code == 1, result.output
+    summary = summary_of(result)
+    assert summary["engine"] == "cluster"
+    assert summary["counts"] == {"done": 3, "skipped": 0, "failed": 2, "interrupted": 0}
+    by_key = {p["key"]: p for p in summary["projects"]}
+    missing = by_key["nomedia/nomedia.rpp"]
+    assert missing["attempts"] == 2 and len(set(missing["workers"])) == 2  # retried on the other worker
+    assert "on worker tcp://127.0.0.1:" in missing["error"] and "t02.wav" in missing["error"]
+    for name in GOOD:
+        assert (root / name / f"{name}-automix.rpp").read_bytes() == reference_balance(root / name / f"{name}.rpp", tmp_path)
+    assert no_temporary_files(root)
+
+
+def test_worker_killed_mid_batch_is_retried_with_a_correct_result(tmp_path, cluster):
+    from reaper_automix.batch.engines import DaskEngine
+    from reaper_automix.batch.jobs import StageSpec, find_projects
+    from reaper_automix.batch.runner import run_batch
+    from reaper_automix.config import BalanceConfig
+    from reaper_automix.stage1 import BalanceOptions
+
+    root = make_batch(tmp_path, broken=False)
+    engine = DaskEngine(cluster.scheduler_address)
+    pids = engine.client.run(os.getpid)
+    killed: list[str] = []
+
+    def kill_a_busy_worker(counts) -> None:
+        if killed or not counts.running:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            busy = [w for w, keys in engine.client.processing().items() if keys and w in pids]
+            if busy:
+                os.kill(pids[busy[0]], signal.SIGTERM)
+                killed.append(busy[0])
+                return
+            time.sleep(0.02)
+
+    try:
+        summary = run_batch(find_projects(root, recursive=True), root, root,
+                            StageSpec(BalanceOptions(workers=1), BalanceConfig()), engine, retries=1,
+                            progress=kill_a_busy_worker)
+    finally:
+        engine.close()
+    assert killed
+    assert [p.state for p in summary.projects] == ["done"] * 3
+    retried = [p for p in summary.projects if p.attempts == 2]
+    assert len(retried) == 1 and retried[0].workers[0] == "lost"
+    for name in GOOD:
+        assert (root / name / f"{name}-automix.rpp").read_bytes() == reference_balance(root / name / f"{name}.rpp", tmp_path)
+    assert no_temporary_files(root)
+    cluster.wait_for_workers(2, timeout=60)  # the nanny restarted it, for the next test
+
+
+def test_local_cluster_listens_on_loopback_and_only_to_its_own_certificate(tmp_path):
+    from reaper_automix.batch.engines import DaskEngine
+    from reaper_automix.batch.jobs import StageSpec, find_projects
+    from reaper_automix.batch.runner import run_batch
+    from reaper_automix.config import BalanceConfig
+    from reaper_automix.stage1 import BalanceOptions
+
+    root = make_batch(tmp_path, broken=False, names=("alpha",))
+    engine = DaskEngine("local", workers=1)
+    try:
+        assert engine.address.startswith("tls://127.0.0.1:")
+        port = int(engine.address.rsplit(":", 1)[1])
+        for address in (engine.address, f"tcp://127.0.0.1:{port}"):  # no certificate, or no TLS at all
+            with pytest.raises((OSError, TimeoutError, TypeError, ValueError)):
+                distributed.Client(address, timeout=2)
+        summary = run_batch(find_projects(root, recursive=True), root, root,
+                            StageSpec(BalanceOptions(workers=1), BalanceConfig()), engine)
+    finally:
+        engine.close()
+    assert [p.state for p in summary.projects] == ["done"]
+    assert summary.projects[0].workers[0].startswith("tls://127.0.0.1:")
+
+
+def test_ctrl_c_leaves_the_manifest_consistent_and_a_rerun_finishes(tmp_path):
+    root = make_batch(tmp_path, broken=False, names=tuple(f"p{i}" for i in range(3)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-c", "from reaper_automix.cli import main; main()", "batch", str(root),
+               "--recursive", "-j", "1", "--json"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manifest_path = root / "automix-batch.json"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:  # interrupt once the first project is done
+            if manifest_path.exists() and '"done"' in manifest_path.read_text():
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr
+    manifest = json.loads(manifest_path.read_text())["projects"]
+    assert set(manifest) == {f"p{i}/p{i}.rpp" for i in range(3)}
+    done = {k for k, v in manifest.items() if v["state"] == "done"}
+    assert done and done != set(manifest)
+    assert {v["state"] for k, v in manifest.items() if k not in done} == {"interrupted"}
+    for key in done:
+        assert (root / manifest[key]["output"]).is_file() and (root / manifest[key]["report"]).is_file()
+    assert no_temporary_files(root)
+    assert {p["key"] for p in json.loads(stdout)["projects"] if p["state"] == "done"} == done
+
+    rerun = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--json"])
+    assert rerun.exit_code == 0, rerun.output
+    again = states(summary_of(rerun))
+    assert {k for k, s in again.items() if s == "skipped"} == done
+    assert {k for k, s in again.items() if s == "done"} == set(manifest) - done
