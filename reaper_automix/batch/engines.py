@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import signal
 import sys
+import uuid
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -151,6 +152,7 @@ class DaskEngine:
                 self._cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=per_worker, processes=True, host="127.0.0.1",
                     protocol="tls", security=security, dashboard_address=None,
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                 )
             self.client = distributed.Client(self._cluster, security=security, timeout=start_timeout_s)
         else:
@@ -175,7 +177,7 @@ class DaskEngine:
     def submit(self, job: ProjectJob, avoid: tuple[str, ...] = ()) -> None:
         others = [w for w in self.worker_addresses() if w not in avoid]
         future = self.client.submit(
-            run_job, job, pure=False, key=f"automix-{job.key}-{len(avoid)}",
+            run_job, job, pure=False, key=f"automix-{job.key}-{uuid.uuid4().hex}",
             workers=others or None, allow_other_workers=True, retries=0,
         )
         self._running[future] = job

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import BalanceConfig
@@ -60,6 +61,7 @@ class JobOutcome:
     summary: str = ""
     error: str = ""
     input_error: bool = False
+    peak_rss_mb: float = 0.0  # of the worker process so far (Linux, macOS)
 
     @property
     def ok(self) -> bool:
@@ -119,7 +121,16 @@ _one_project_per_process = threading.Lock()
 def run_job(job: ProjectJob) -> JobOutcome:
     """Run one project to the end (waiting for any other project in this process to finish first)."""
     with _one_project_per_process:
-        return _run_job(job)
+        outcome = _run_job(job)
+    return replace(outcome, peak_rss_mb=_peak_rss_mb())
+
+
+def _peak_rss_mb() -> float:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
 def _run_job(job: ProjectJob) -> JobOutcome:

@@ -46,6 +46,7 @@ class ProjectResult:
     summary: str = ""
     error: str = ""
     workers: list[str] = field(default_factory=list)
+    peak_rss_mb: float = 0.0  # of the worker process that finished it, at the end (0: unknown)
 
 
 @dataclass
@@ -145,10 +146,10 @@ def run_batch(
             attempts=len(tried.get(job.key, [])),
         )
 
+    for job in pending:
+        claim(job)
+    manifest.save()  # (stopped before this, nothing ran and the manifest is as it was)
     try:
-        for job in pending:
-            claim(job)
-        manifest.save()
         note(counts)
         while pending or running:
             while pending and len(running) < engine.capacity:
@@ -173,7 +174,7 @@ def run_batch(
                 entry.finished_at = _now()
                 counts.done += 1
                 results[job.key] = ProjectResult(job.key, "done", len(attempts), outcome.seconds, outcome.summary,
-                                                 workers=list(attempts))
+                                                 workers=list(attempts), peak_rss_mb=outcome.peak_rss_mb)
             else:
                 error = f"worker lost: {outcome!r}" if lost else outcome.error
                 if len(attempts) <= retries and _worth_retrying(outcome, engine):
@@ -191,11 +192,12 @@ def run_batch(
         interrupted = True
         engine.stop()
     finally:
-        for key in set(running) | {job.key for job in pending}:
+        for key in digests.keys() - results.keys():  # queued, running, or between the two when stopped
             entry = manifest.entries[key]
             if entry.state == "running":
                 entry.state = "interrupted"
-            results.setdefault(key, ProjectResult(key, "interrupted", len(tried.get(key, [])), error=entry.error))
+            results[key] = ProjectResult(key, entry.state, entry.attempts, entry.seconds, entry.summary, entry.error,
+                                         list(entry.workers))
         manifest.save()
     counts.running = 0
     note(counts)
