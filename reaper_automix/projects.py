@@ -21,7 +21,7 @@ from .errors import AutomixError
 if TYPE_CHECKING:  # the pipeline (numpy, torch) is imported when a project runs, not when the CLI starts
     from .matching import MatchOptions
     from .rpp.apply import Written
-    from .stage1 import BalanceOptions, BalanceResult, Progress
+    from .stage1 import BalanceOptions, BalanceResult, Progress, Renderer
     from .stage2 import MixResult
 
 
@@ -50,15 +50,18 @@ def balance_project(
     force: bool = False,
     report_path: Path | None = None,
     progress: Progress | None = None,
+    renderer: Renderer | None = None,
 ) -> ProjectRun:
-    """Stage 1 on ``project``, written to ``target`` (and the report to ``report_path``, if given)."""
+    """Stage 1 on ``project``, written to ``target`` (and the report to ``report_path``, if given).
+    ``renderer``: as for :func:`~reaper_automix.stage1.balance_session`."""
     from .report import balance_report, write_json
     from .rpp.apply import write_project
     from .rpp.reader import load_session
     from .stage1 import BalanceOptions, balance_session
 
     session, document = load_session(project)
-    result = balance_session(session, options or BalanceOptions(), config or BalanceConfig(), progress=progress)
+    result = balance_session(session, options or BalanceOptions(), config or BalanceConfig(), progress=progress,
+                             renderer=renderer)
     report = balance_report(result)
     written = write_project(document, result.session, result.changes, target, in_place=in_place, force=force)
     if report_path is not None:
@@ -79,9 +82,11 @@ def mix_project(
     force: bool = False,
     report_path: Path | None = None,
     progress: Progress | None = None,
+    renderer: Renderer | None = None,
 ) -> ProjectRun:
     """Stages 1 and 2 on ``project`` against ``references`` (audio files) or the project's own track named
     ``reference_track`` (rendered pre-fader by the offline renderer and left out of the mix, fader untouched).
+    ``renderer``: as for :func:`~reaper_automix.stage2.mix_session`.
     """
     from .report import mix_report, write_json
     from .rpp.apply import write_project
@@ -99,7 +104,8 @@ def mix_project(
             references = [_render_reference_track(session, reference_track, Path(scratch))]
             config = replace(config, exclude=config.exclude + (glob.escape(reference_track),))
         result = mix_session(session, references, balance_options=balance_options or BalanceOptions(),
-                             match_options=match_options or MatchOptions(), config=config, progress=progress)
+                             match_options=match_options or MatchOptions(), config=config, progress=progress,
+                             renderer=renderer)
     report = mix_report(result)
     written = write_project(document, session, result.changes, target, in_place=in_place, force=force)
     if report_path is not None:
