@@ -28,10 +28,10 @@ from reaper_automix.evaluate.harness import random_settings
 from reaper_automix.matching import (
     MatchOptions,
     ScaledStem,
-    StemSettings,
     match_reference,
     render_console_mix,
 )
+from reaper_automix.strip import Strip
 
 SR = 44100
 
@@ -69,10 +69,10 @@ def main() -> None:
                                                              np.random.default_rng(1)), SR)
         write_audio(folder / "reference.wav", reference, SR, subtype="FLOAT")
         del reference
-        render_console_mix([s[:, :SR] for s in stems], [StemSettings.neutral()] * len(stems), SR)  # compile, warm
+        render_console_mix([s[:, :SR] for s in stems], [Strip.neutral()] * len(stems), SR)  # compile, warm
 
         start = time.perf_counter()
-        render_console_mix(stems, [StemSettings.neutral()] * len(stems), SR)
+        render_console_mix(stems, [Strip.neutral()] * len(stems), SR)
         t_base = time.perf_counter() - start
 
         start = time.perf_counter()

@@ -10,42 +10,13 @@ so a second run finds and replaces it instead of stacking a second bus or effect
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Literal
+
+from .strip import Compressor, EqBand
 
 EXT_BUS = "reaper_automix_bus"  # on a bus track: the group name it carries
 EXT_CREATED = "reaper_automix_created"  # "1" on a bus track this tool inserted (not a user's folder)
 EXT_FX = "reaper_automix_fx"  # on any track: space-separated FXIDs of the effects this tool added
-
-EqKind = Literal["low_shelf", "peak", "high_shelf"]
-
-
-@dataclass(frozen=True)
-class EqBand:
-    """One parametric EQ band in physical units. ``q`` is the RBJ cookbook Q (for shelves: the shelf slope
-    expressed as Q)."""
-
-    kind: EqKind
-    freq_hz: float
-    gain_db: float
-    q: float
-    enabled: bool = True
-
-    @property
-    def bandwidth_oct(self) -> float:
-        """Bandwidth in octaves, as ReaEQ takes it: ``BW = (2/ln 2) asinh(1/(2Q))``."""
-        return 2.0 / math.log(2.0) * math.asinh(1.0 / (2.0 * self.q))
-
-
-@dataclass(frozen=True)
-class CompressorSetting:
-    threshold_db: float
-    ratio: float
-    attack_ms: float
-    release_ms: float
-    knee_db: float
-    makeup_db: float
 
 
 @dataclass(frozen=True)
@@ -76,7 +47,7 @@ class BusChange:
     volume: float | None = None  # linear
     pan: float | None = None  # -1..1
     eq: tuple[EqBand, ...] | None = None
-    compressor: CompressorSetting | None = None
+    compressor: Compressor | None = None
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,8 @@ from hypothesis import strategies as st
 
 from reaper_automix.console.eq import apply_eq, biquad_sos, eq_response_db
 from reaper_automix.console.iir import sosfilt
-from reaper_automix.console.params import (
-    EQ_GAIN_DB,
-    EQ_LAYOUT_DEFAULT,
-    EQ_LAYOUT_DIFF_MST,
-    EQ_Q,
-    BandKind,
-    EqParams,
-)
+from reaper_automix.console.params import EqParams
+from reaper_automix.strip import EQ_GAIN_DB, EQ_LAYOUT_DEFAULT, EQ_LAYOUT_DIFF_MST, EQ_Q, BandKind
 
 SR = 44100
 

@@ -10,14 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reaper_automix.console.mix import mix
-from reaper_automix.console.params import (
-    EQ_LAYOUT_DIFF_MST,
-    ChannelParams,
-    MasterParams,
-    ParamRange,
-    channel_param_names,
-    master_param_names,
-)
+from reaper_automix.console.params import ChannelParams, MasterParams, channel_param_names, master_param_names
+from reaper_automix.strip import EQ_LAYOUT_DIFF_MST, ParamRange
 
 SR = 44100
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reaper_automix.changes import EqBand
+from reaper_automix.strip import EqBand, Strip
 from reaper_automix.evaluate.harness import format_table, random_settings, summarise
 from reaper_automix.evaluate.metrics import eq_curve_error_db, mrstft_distance, settings_errors
-from reaper_automix.matching.optimise import StemSettings
 
 SR = 44100
 
@@ -33,7 +32,7 @@ def test_mrstft_of_a_gain_change_is_analytic():
 
 
 def test_eq_curve_error_of_a_flat_and_a_peaked_eq():
-    flat = StemSettings.neutral().eq
+    flat = Strip.neutral().eq
     assert eq_curve_error_db(flat, flat, SR) == pytest.approx(0.0, abs=1e-9)
     boosted = tuple(EqBand(b.kind, b.freq_hz, 6.0 if i == 3 else 0.0, b.q) for i, b in enumerate(flat))
     error = eq_curve_error_db(flat, boosted, SR)
@@ -43,10 +42,10 @@ def test_eq_curve_error_of_a_flat_and_a_peaked_eq():
 def test_settings_errors_ignore_a_common_gain_offset():
     rng = np.random.default_rng(3)
     truth = random_settings([noise(4), noise(5), noise(6)], rng)
-    shifted = [StemSettings(s.gain_db + 5.0, s.eq, s.compressor, s.pan) for s in truth]
+    shifted = [Strip(s.gain_db + 5.0, s.eq, s.compressor, s.pan) for s in truth]
     errors = settings_errors(truth, shifted, SR)
     assert errors == {"gain_db": pytest.approx(0.0, abs=1e-12), "pan": 0.0, "eq_curve_db": 0.0, "ratio": 0.0}
-    moved = [StemSettings(s.gain_db, s.eq, s.compressor, s.pan + 0.2) for s in truth]
+    moved = [Strip(s.gain_db, s.eq, s.compressor, s.pan + 0.2) for s in truth]
     assert settings_errors(truth, moved, SR)["pan"] == pytest.approx(0.2)
 
 

@@ -12,12 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reaper_automix.console.params import (
-    EQ_LAYOUT_DEFAULT,
-    ChannelParams,
-    CompressorParams,
-    EqParams,
-)
+from reaper_automix.console.params import ChannelParams, CompressorParams, EqParams
 from reaper_automix.reaper.fxstate import (
     DEFAULT_REACOMP_PARAMS,
     FxStateError,
@@ -169,7 +164,7 @@ def test_console_eq_round_trips_through_reaeq_bytes():
     state = reaeq_state(eq.to_bands(1))
     decoded = decode_fx_state(state.to_chunk().to_lines())
     assert [b.type for b in decoded.bands] == [0, 8, 8, 8, 8, 1]
-    back = EqParams.from_bands(eq_bands(decoded), EQ_LAYOUT_DEFAULT)
+    back = EqParams.from_bands([eq_bands(decoded)])
     for name in ("freq_hz", "gain_db", "q"):
         assert torch.allclose(getattr(back, name)[0], getattr(eq, name)[1], rtol=1e-12, atol=1e-12)
 
@@ -193,27 +188,27 @@ def test_q_outside_reaeq_range_is_refused():
 def test_layout_mismatch_is_refused():
     default = decode_fx_state(REAEQ_BLOCKS[0][2])
     with pytest.raises(ValueError, match="layout"):
-        EqParams.from_bands(eq_bands(default), EQ_LAYOUT_DEFAULT)  # REAPER's default has 4 bands, we use 6
+        EqParams.from_bands([eq_bands(default)])  # REAPER's default has 4 bands, we use 6
 
 
 def test_comp_value_mappings_match_reaper_defaults():
     # REAPER's default ReaComp shows 0 dB threshold, 3 ms attack, 100 ms release: its stored 1.0, 0.006, 0.02.
     comp = CompressorParams(*[torch.tensor([v], dtype=torch.float64) for v in (0.0, 4.0, 3.0, 100.0, 6.0, 0.0)])
-    state = reacomp_state(comp.to_setting())
+    state = reacomp_state(comp.to_compressor())
     assert state.params[:4] == pytest.approx([1.0, 3 / 99, 0.006, 0.02])
     assert state.params[11] == pytest.approx(1.0)  # makeup 0 dB -> Wet unity
     comp.threshold_db[0] = -10.0
-    assert reacomp_state(comp.to_setting()).params[0] == pytest.approx(10 ** (-10 / 20))
+    assert reacomp_state(comp.to_compressor()).params[0] == pytest.approx(10 ** (-10 / 20))
 
 
 def test_console_comp_round_trips_through_reacomp_bytes():
     comp = CompressorParams(*[torch.tensor([v], dtype=torch.float64) for v in (-23.5, 3.2, 12.0, 180.0, 4.5, 2.5)])
     template = decode_fx_state(REACOMP_BLOCKS[0][2])  # keep whatever else a user's ReaComp had
-    state = reacomp_state(comp.to_setting(), rms_ms=10.0, template=template)
+    state = reacomp_state(comp.to_compressor(), rms_ms=10.0, template=template)
     decoded = decode_fx_state(state.to_chunk().to_lines())
     assert decoded.program == template.program and len(decoded.params) == len(template.params)
     setting, rms_ms = compressor_setting(decoded)
-    back = CompressorParams.from_setting(setting)
+    back = CompressorParams.from_compressors([setting])
     for name in ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "makeup_db"):
         assert float(getattr(back, name)) == pytest.approx(float(getattr(comp, name)), rel=1e-5, abs=1e-5)
     assert rms_ms == pytest.approx(10.0, rel=1e-5)
@@ -222,7 +217,7 @@ def test_console_comp_round_trips_through_reacomp_bytes():
 
 def test_peak_detector_maps_to_rms_size_zero():
     comp = ChannelParams.neutral(1).comp
-    state = reacomp_state(comp.to_setting(), rms_ms=0.0)
+    state = reacomp_state(comp.to_compressor(), rms_ms=0.0)
     assert state.params[13] == 0.0
     assert compressor_setting(state)[1] == 0.0
 

@@ -94,9 +94,9 @@ def test_calibration_by_bisection_recovers_the_stand_ins_curves(tmp_path):
     for value, x in result["fx"][fxmap.REAEQ]["3"]["points"]:
         assert eq_freq_hz(x) == pytest.approx(value, abs=0.06)
     tables = fxmap.load_calibration(tmp_path / "cal.json")
-    from reaper_automix.changes import CompressorSetting
+    from reaper_automix.strip import Compressor
 
-    params, _, _ = fxmap.reacomp_params(CompressorSetting(-12.0, 4.0, 10.0, 100.0, 0.0, 0.0), tables)
+    params, _, _ = fxmap.reacomp_params(Compressor(-12.0, 4.0, 10.0, 100.0, 0.0, 0.0), tables)
     x = dict(params)
     assert 20 * math.log10(x[0]) == pytest.approx(-12.0, abs=0.01) and 1 + 99 * x[1] == pytest.approx(4.0, abs=0.01)
 

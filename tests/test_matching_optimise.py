@@ -11,23 +11,23 @@ import torch
 from reaper_automix.analysis.loudness import integrated_loudness
 from reaper_automix.console.mix import mix
 from reaper_automix.console.pan import PanLaw
+from reaper_automix.console.params import ChannelParams
 from reaper_automix.errors import AutomixError
 from reaper_automix.matching.features import features_from_stats, song_features
 from reaper_automix.matching.optimise import (
     MatchOptions,
-    StemSettings,
     _build_proxy,
     _excerpt_stats,
     _feature_vector,
     _Physical,
     _proxy_features,
     _settings,
-    channel_params,
     choose_excerpts,
     level_matched_ab,
     match_reference,
     render_console_mix,
 )
+from reaper_automix.strip import Compressor, Strip
 
 SR = 32000  # covers every Bark band (up to 15.5 kHz) at lower cost
 
@@ -52,7 +52,7 @@ FAST = {"iterations": 60, "rounds": 2, "excerpts": 3, "excerpt_s": 2.0}
 
 
 def truth_reference(stems, gains_db, pans):
-    settings = [StemSettings(g, StemSettings.neutral().eq, StemSettings.neutral().compressor, p)
+    settings = [Strip(g, Strip.neutral().eq, Strip.neutral().compressor, p)
                 for g, p in zip(gains_db, pans)]
     return song_features(render_console_mix(stems, settings, SR), SR)
 
@@ -150,14 +150,14 @@ def test_proxy_tracks_the_exact_console(stems):
 
 def test_chunked_render_equals_one_pass(stems):
     rng = np.random.default_rng(5)
-    settings = [StemSettings(float(rng.uniform(-6, 6)),
+    settings = [Strip(float(rng.uniform(-6, 6)),
                              tuple(b.__class__(b.kind, b.freq_hz, float(rng.uniform(-6, 6)), b.q)
-                                   for b in StemSettings.neutral().eq),
-                             StemSettings.neutral().compressor.__class__(-25.0, 3.0, 20.0, 150.0, 6.0, 0.0),
+                                   for b in Strip.neutral().eq),
+                             Compressor(-25.0, 3.0, 20.0, 150.0, 6.0, 0.0),
                              float(rng.uniform(-1, 1))) for _ in stems]
     chunked = render_console_mix(stems, settings, SR, chunk_samples=7777)
     with torch.no_grad():
-        whole = mix(torch.from_numpy(np.stack(stems)), channel_params(settings), SR).numpy()
+        whole = mix(torch.from_numpy(np.stack(stems)), ChannelParams.from_strips(settings), SR).numpy()
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
 
 

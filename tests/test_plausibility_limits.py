@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from reaper_automix.changes import CompressorSetting, EqBand
 from reaper_automix.console.eq import eq_response_db
 from reaper_automix.console.pan import PanLaw
 from reaper_automix.console.params import EqParams
@@ -23,10 +22,10 @@ from reaper_automix.matching.limits import (
     threshold_range_db,
     violations,
 )
-from reaper_automix.matching.optimise import StemSettings
+from reaper_automix.strip import Compressor, EqBand, Strip
 
 SR = 44100
-FLAT = StemSettings.neutral().eq
+FLAT = Strip.neutral().eq
 
 
 def sine(amplitude: float, seconds: float = 2.0, freq_hz: float = 997.0) -> np.ndarray:
@@ -35,8 +34,8 @@ def sine(amplitude: float, seconds: float = 2.0, freq_hz: float = 997.0) -> np.n
     return np.stack([x, x]).astype(np.float32)
 
 
-def comp(threshold_db: float, ratio: float, knee_db: float = 0.0) -> CompressorSetting:
-    return CompressorSetting(threshold_db, ratio, 5.0, 50.0, knee_db, 0.0)
+def comp(threshold_db: float, ratio: float, knee_db: float = 0.0) -> Compressor:
+    return Compressor(threshold_db, ratio, 5.0, 50.0, knee_db, 0.0)
 
 
 def test_stem_level_of_a_sine_is_its_rms():
@@ -74,7 +73,7 @@ def test_gain_reduction_sees_the_eq_before_it():
     input by B dB: at ratio 2 the reduction grows by B / 2."""
     x = sine(0.25, freq_hz=12000.0)
     boosted = tuple(EqBand(b.kind, b.freq_hz, 6.0 if b.kind == "high_shelf" else 0.0, b.q) for b in FLAT)
-    boost_db = float(eq_response_db(EqParams.from_bands(boosted), torch.tensor([12000.0]), SR)[0, 0])
+    boost_db = float(eq_response_db(EqParams.from_bands([boosted]), torch.tensor([12000.0]), SR)[0, 0])
     assert 3.0 < boost_db < 6.0
     plain = gain_reduction(x, FLAT, comp(-30.0, 2.0), SR).mean_db
     more = gain_reduction(x, boosted, comp(-30.0, 2.0), SR).mean_db

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from audio_projects import SR, AudioTrack, pink_noise, write_project
-from reaper_automix.changes import EXT_BUS, EXT_CREATED, EXT_FX, BusChange, ChangeSet, CompressorSetting, EqBand
+from reaper_automix.changes import EXT_BUS, EXT_CREATED, EXT_FX, BusChange, ChangeSet
+from reaper_automix.strip import Compressor, EqBand
 from reaper_automix.reaper.fxstate import ReaCompState, ReaEqState, decode_fx_state
 from reaper_automix.reaper.mappings import compressor_setting, eq_bands
 from reaper_automix.rpp.apply import apply_changes
@@ -23,7 +24,7 @@ EQ = (
     EqBand("peak", 6000.0, 0.5, 1.0),
     EqBand("high_shelf", 9000.0, 3.0, 0.7),
 )
-COMP = CompressorSetting(threshold_db=-18.0, ratio=3.0, attack_ms=15.0, release_ms=120.0, knee_db=6.0, makeup_db=2.0)
+COMP = Compressor(threshold_db=-18.0, ratio=3.0, attack_ms=15.0, release_ms=120.0, knee_db=6.0, makeup_db=2.0)
 
 
 def tracks(rng) -> list[AudioTrack]:

@@ -14,8 +14,9 @@ import math
 import torch
 from torch import Tensor
 
+from ..strip import BandKind
 from .iir import sosfilt
-from .params import BandKind, EqParams
+from .params import EqParams
 
 
 def biquad_sos(kind: BandKind, freq_hz: Tensor, gain_db: Tensor, q: Tensor, sample_rate: float) -> Tensor:

@@ -1,4 +1,5 @@
-"""Console parameters: plain dataclasses of tensors, their ranges, and normalised <-> physical conversion.
+"""Console parameters: plain dataclasses of tensors, and the one converter between them, physical
+:class:`~reaper_automix.strip.Strip` values and the normalised ``(batch, n_params)`` vectors in 0..1.
 
 One channel strip per stem, in REAPER's signal order (so that a strip maps one-to-one onto a REAPER track):
 ``6-band EQ (ReaEQ) -> compressor (ReaComp) -> fader gain_db (D_VOL) -> pan (D_PAN)``. Diff-MST applies its
@@ -8,7 +9,8 @@ the console loudness-normalised, so compressor thresholds stay meaningful either
 Every parameter tensor of a :class:`ChannelParams` has the batch shape ``(stems,)`` (EQ fields
 ``(stems, bands)``); a :class:`MasterParams` has batch shape ``(1,)``. Values are physical (dB, Hz, ms).
 
-Ranges start from Diff-MST's (mixing.md section 2), with two documented deviations:
+The ranges are defined once, in :mod:`reaper_automix.strip`. They start from Diff-MST's (mixing.md section 2),
+with these documented deviations:
 
 * **EQ layout.** Diff-MST's peaks sit at 80-2000, 2000-8000, 8000-12000 and 12000-21050 Hz: one band for the
   whole 80 Hz-2 kHz region where most mix decisions happen (mud, boxiness, body) and two bands above 8 kHz where
@@ -21,12 +23,14 @@ Ranges start from Diff-MST's (mixing.md section 2), with two documented deviatio
   linearly. Gains, threshold, knee, makeup and pan stay linear.
 * **Q** starts at 0.27, not 0.1: ReaEQ stores at most 4 octaves of bandwidth (Q 0.27), and every console setting
   must be representable in REAPER.
+* **Plausible limits.** Gain +/-12 dB about the level a strip receives (stage 1's balance is the starting point,
+  not something to redo), EQ gains -12..+6 dB (no large boosts chasing a spectrum), ratio at most 4:1 (a bus
+  compressor, not a limiter). These are also the reference search's default limits, so every strip the search
+  finds is representable in the normalised space a controller learns in.
 """
 
 from __future__ import annotations
 
-import enum
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Literal
@@ -34,91 +38,22 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ..changes import CompressorSetting, EqBand
-
-
-@dataclass(frozen=True)
-class ParamRange:
-    """A parameter's physical range and how a normalised value ``x`` in [0, 1] maps onto it."""
-
-    low: float
-    high: float
-    unit: str
-    scale: Literal["linear", "log"] = "linear"
-
-    def to_physical(self, x: Tensor) -> Tensor:
-        """Map ``x`` in [0, 1] (e.g. a sigmoid output) to the range."""
-        if self.scale == "log":
-            return self.low * (self.high / self.low) ** x
-        return self.low + (self.high - self.low) * x
-
-    def to_normalised(self, value: Tensor) -> Tensor:
-        """Inverse of :meth:`to_physical` (values outside the range give x outside [0, 1])."""
-        if self.scale == "log":
-            return torch.log(value / self.low) / math.log(self.high / self.low)
-        return (value - self.low) / (self.high - self.low)
-
-    def clamp(self, value: Tensor) -> Tensor:
-        return value.clamp(self.low, self.high)
-
-
-class BandKind(enum.Enum):
-    """RBJ cookbook filter shapes used by the console EQ."""
-
-    LOW_SHELF = "low_shelf"
-    PEAK = "peak"
-    HIGH_SHELF = "high_shelf"
-
-
-@dataclass(frozen=True)
-class EqBandSpec:
-    """One EQ band of a layout: its shape and the range its centre/corner frequency may take."""
-
-    kind: BandKind
-    freq_hz: ParamRange
-
-    @property
-    def default_freq_hz(self) -> float:
-        """Geometric centre of the frequency range (the neutral position)."""
-        return math.sqrt(self.freq_hz.low * self.freq_hz.high)
-
-
-def _hz(low: float, high: float) -> ParamRange:
-    return ParamRange(low, high, "Hz", "log")
-
-
-EQ_LAYOUT_DEFAULT: tuple[EqBandSpec, ...] = (
-    EqBandSpec(BandKind.LOW_SHELF, _hz(30.0, 1000.0)),
-    EqBandSpec(BandKind.PEAK, _hz(50.0, 500.0)),
-    EqBandSpec(BandKind.PEAK, _hz(200.0, 2000.0)),
-    EqBandSpec(BandKind.PEAK, _hz(800.0, 8000.0)),
-    EqBandSpec(BandKind.PEAK, _hz(2000.0, 16000.0)),
-    EqBandSpec(BandKind.HIGH_SHELF, _hz(3000.0, 18000.0)),
+from ..strip import (
+    COMPRESSOR_RANGES,
+    EQ_GAIN_DB,
+    EQ_LAYOUT_DEFAULT,
+    EQ_Q,
+    GAIN_DB,
+    PAN,
+    Compressor,
+    EqBand,
+    EqBandSpec,
+    Strip,
 )
-"""The project's EQ layout (see the module docstring for why it differs from Diff-MST's)."""
 
-EQ_LAYOUT_DIFF_MST: tuple[EqBandSpec, ...] = (
-    EqBandSpec(BandKind.LOW_SHELF, _hz(20.0, 2000.0)),
-    EqBandSpec(BandKind.PEAK, _hz(80.0, 2000.0)),
-    EqBandSpec(BandKind.PEAK, _hz(2000.0, 8000.0)),
-    EqBandSpec(BandKind.PEAK, _hz(8000.0, 12000.0)),
-    EqBandSpec(BandKind.PEAK, _hz(12000.0, 21050.0)),
-    EqBandSpec(BandKind.HIGH_SHELF, _hz(6000.0, 21050.0)),
-)
-"""Diff-MST's published EQ ranges (ISMIR 2024), kept for comparison experiments."""
 
-GAIN_DB = ParamRange(-48.0, 48.0, "dB")
-EQ_GAIN_DB = ParamRange(-12.0, 12.0, "dB")
-EQ_Q = ParamRange(0.27, 5.0, "", "log")  # 0.27 = 4 octaves, ReaEQ's widest bandwidth
-THRESHOLD_DB = ParamRange(-60.0, 0.0, "dB")
-RATIO = ParamRange(1.0, 10.0, "", "log")
-ATTACK_MS = ParamRange(5.0, 250.0, "ms", "log")
-RELEASE_MS = ParamRange(10.0, 250.0, "ms", "log")
-KNEE_DB = ParamRange(3.0, 12.0, "dB")
-MAKEUP_DB = ParamRange(0.0, 6.0, "dB")
-PAN = ParamRange(-1.0, 1.0, "")  # REAPER's D_PAN: -1 hard left, 0 centre, +1 hard right
-
-NEUTRAL_Q = 1.0 / math.sqrt(2.0)
+def _rows(values: Sequence[Sequence[float]] | Sequence[float]) -> Tensor:
+    return torch.tensor(values, dtype=torch.float64)
 
 
 @dataclass
@@ -135,7 +70,7 @@ class EqParams:
         return len(self.layout)
 
     def to_bands(self, index: int = 0) -> tuple[EqBand, ...]:
-        """Row ``index`` as physical :class:`~reaper_automix.changes.EqBand` values (for REAPER's ReaEQ)."""
+        """Row ``index`` as physical :class:`~reaper_automix.strip.EqBand` values."""
         return tuple(
             EqBand(spec.kind.value, float(self.freq_hz[index, i]), float(self.gain_db[index, i]),
                    float(self.q[index, i]))
@@ -143,34 +78,37 @@ class EqParams:
         )
 
     @classmethod
-    def from_bands(cls, bands: Sequence[EqBand], layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> EqParams:
-        """A batch of one from physical bands, which must match ``layout`` kind by kind."""
-        if [b.kind for b in bands] != [spec.kind.value for spec in layout]:
-            raise ValueError(
-                f"EQ bands {[b.kind for b in bands]} do not match the layout {[s.kind.value for s in layout]}"
-            )
-
-        def row(values: list[float]) -> Tensor:
-            return torch.tensor([values], dtype=torch.float64)
-
-        return cls(row([b.freq_hz for b in bands]), row([b.gain_db for b in bands]), row([b.q for b in bands]),
-                   layout)
+    def from_bands(
+        cls, rows: Sequence[Sequence[EqBand]], layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT
+    ) -> EqParams:
+        """A batch, one row per sequence of physical bands; each must match ``layout`` kind by kind."""
+        for bands in rows:
+            if [b.kind for b in bands] != [spec.kind.value for spec in layout]:
+                raise ValueError(
+                    f"EQ bands {[b.kind for b in bands]} do not match the layout {[s.kind.value for s in layout]}"
+                )
+        return cls(_rows([[b.freq_hz for b in r] for r in rows]), _rows([[b.gain_db for b in r] for r in rows]),
+                   _rows([[b.q for b in r] for r in rows]), layout)
 
     @classmethod
     def neutral(cls, batch: int, layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> EqParams:
-        """Flat EQ: 0 dB gains, centred frequencies, Q = 1/sqrt(2)."""
-        freq = torch.tensor([b.default_freq_hz for b in layout], dtype=torch.float64)
+        """Flat EQ: 0 dB gains at each band's neutral frequency and Q."""
         return cls(
-            freq_hz=freq.expand(batch, -1).clone(),
+            freq_hz=_rows([[b.neutral_freq_hz for b in layout]] * batch),
             gain_db=torch.zeros(batch, len(layout), dtype=torch.float64),
-            q=torch.full((batch, len(layout)), NEUTRAL_Q, dtype=torch.float64),
+            q=_rows([[b.neutral_q for b in layout]] * batch),
             layout=layout,
         )
+
+    def rows(self, index: Tensor) -> EqParams:
+        """Rows ``index`` of every field (e.g. one row per stem x excerpt)."""
+        return EqParams(self.freq_hz[index], self.gain_db[index], self.q[index], self.layout)
 
 
 @dataclass
 class CompressorParams:
-    """Feed-forward compressor settings; each field shaped ``(batch,)``."""
+    """Feed-forward compressor settings; each field shaped ``(batch,)``, named as
+    :class:`~reaper_automix.strip.Compressor`'s."""
 
     threshold_db: Tensor
     ratio: Tensor
@@ -179,23 +117,23 @@ class CompressorParams:
     knee_db: Tensor
     makeup_db: Tensor
 
-    def to_setting(self, index: int = 0) -> CompressorSetting:
-        """Row ``index`` as a physical :class:`~reaper_automix.changes.CompressorSetting` (for ReaComp)."""
-        return CompressorSetting(*(float(getattr(self, f.name)[index]) for f in fields(CompressorSetting)))
+    def to_compressor(self, index: int = 0) -> Compressor:
+        """Row ``index`` as a physical :class:`~reaper_automix.strip.Compressor`."""
+        return Compressor(**{f.name: float(getattr(self, f.name)[index]) for f in fields(Compressor)})
 
     @classmethod
-    def from_setting(cls, setting: CompressorSetting) -> CompressorParams:
-        """A batch of one from a physical setting."""
-        return cls(*(torch.tensor([getattr(setting, f.name)], dtype=torch.float64) for f in fields(CompressorSetting)))
+    def from_compressors(cls, compressors: Sequence[Compressor]) -> CompressorParams:
+        """A batch, one row per physical compressor."""
+        return cls(**{f.name: _rows([getattr(c, f.name) for c in compressors]) for f in fields(Compressor)})
 
     @classmethod
     def neutral(cls, batch: int) -> CompressorParams:
-        """A compressor that does nothing: ratio 1 (threshold and times at harmless mid values)."""
+        """A compressor that does nothing (ratio 1), batch rows of :class:`~reaper_automix.strip.Compressor`'s
+        defaults."""
+        return cls.from_compressors([Compressor()] * batch)
 
-        def full(v: float) -> Tensor:
-            return torch.full((batch,), v, dtype=torch.float64)
-
-        return cls(full(0.0), full(1.0), full(10.0), full(100.0), full(6.0), full(0.0))
+    def rows(self, index: Tensor) -> CompressorParams:
+        return CompressorParams(**{f.name: getattr(self, f.name)[index] for f in fields(Compressor)})
 
 
 @dataclass(frozen=True)
@@ -210,17 +148,6 @@ class DetectorSettings:
 
     detector: Literal["rms", "peak"] = "rms"
     rms_ms: float = 5.0
-
-
-# Order of the compressor's fields in a normalised parameter vector, with their ranges.
-_COMP_RANGES: tuple[tuple[str, ParamRange], ...] = (
-    ("threshold_db", THRESHOLD_DB),
-    ("ratio", RATIO),
-    ("attack_ms", ATTACK_MS),
-    ("release_ms", RELEASE_MS),
-    ("knee_db", KNEE_DB),
-    ("makeup_db", MAKEUP_DB),
-)
 
 
 @dataclass
@@ -238,12 +165,28 @@ class ChannelParams:
 
     @classmethod
     def neutral(cls, n_stems: int, layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> ChannelParams:
+        return cls.from_strips([Strip.neutral(layout)] * n_stems, layout)
+
+    @classmethod
+    def from_strips(cls, strips: Sequence[Strip], layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> ChannelParams:
+        """The console's tensors for physical strips, one row per strip."""
         return cls(
-            gain_db=torch.zeros(n_stems, dtype=torch.float64),
-            eq=EqParams.neutral(n_stems, layout),
-            comp=CompressorParams.neutral(n_stems),
-            pan=torch.zeros(n_stems, dtype=torch.float64),
+            gain_db=_rows([s.gain_db for s in strips]),
+            eq=EqParams.from_bands([s.eq for s in strips], layout),
+            comp=CompressorParams.from_compressors([s.compressor for s in strips]),
+            pan=_rows([s.pan for s in strips]),
         )
+
+    def to_strips(self) -> list[Strip]:
+        """Inverse of :meth:`from_strips`."""
+        return [
+            Strip(float(self.gain_db[i]), self.eq.to_bands(i), self.comp.to_compressor(i), float(self.pan[i]))
+            for i in range(self.n_stems)
+        ]
+
+    def rows(self, index: Tensor) -> ChannelParams:
+        """Rows ``index`` of every field (e.g. one strip per stem x excerpt)."""
+        return ChannelParams(self.gain_db[index], self.eq.rows(index), self.comp.rows(index), self.pan[index])
 
     @classmethod
     def from_normalised(
@@ -267,11 +210,18 @@ class MasterParams:
 
     @classmethod
     def neutral(cls, layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> MasterParams:
-        return cls(
-            gain_db=torch.zeros(1, dtype=torch.float64),
-            eq=EqParams.neutral(1, layout),
-            comp=CompressorParams.neutral(1),
-        )
+        return cls.from_strip(Strip.neutral(layout), layout)
+
+    @classmethod
+    def from_strip(cls, strip: Strip, layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> MasterParams:
+        """The master bus's tensors for a physical strip (its pan must be 0: the master is not panned)."""
+        if strip.pan != 0.0:
+            raise ValueError(f"a master strip has no pan, got pan {strip.pan}")
+        return cls(_rows([strip.gain_db]), EqParams.from_bands([strip.eq], layout),
+                   CompressorParams.from_compressors([strip.compressor]))
+
+    def to_strip(self) -> Strip:
+        return Strip(float(self.gain_db[0]), self.eq.to_bands(0), self.comp.to_compressor(0))
 
     @classmethod
     def from_normalised(cls, x: Tensor, layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> MasterParams:
@@ -280,6 +230,17 @@ class MasterParams:
 
     def to_normalised(self) -> Tensor:
         return _to_normalised(self.gain_db, self.eq, self.comp, None)
+
+
+def normalise(strips: Sequence[Strip], layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> Tensor:
+    """Strips as a ``(len(strips), n_params)`` float64 tensor in 0..1 (columns :func:`channel_param_names`);
+    values outside the ranges of :mod:`reaper_automix.strip` fall outside 0..1."""
+    return ChannelParams.from_strips(strips, layout).to_normalised()
+
+
+def denormalise(x: Tensor, layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> list[Strip]:
+    """Inverse of :func:`normalise`: ``x`` shaped ``(batch, n_params)`` in 0..1 -> one strip per row."""
+    return ChannelParams.from_normalised(x.detach().to(torch.float64), layout).to_strips()
 
 
 def channel_param_names(layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> list[str]:
@@ -292,11 +253,11 @@ def master_param_names(layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> li
     names = ["gain_db"]
     for i in range(len(layout)):
         names += [f"eq.{i}.freq_hz", f"eq.{i}.gain_db", f"eq.{i}.q"]
-    return names + [f"comp.{name}" for name, _ in _COMP_RANGES]
+    return names + [f"comp.{name}" for name in COMPRESSOR_RANGES]
 
 
 def _from_normalised(cls, x: Tensor, layout, *, with_pan: bool):
-    n_expected = 1 + 3 * len(layout) + len(_COMP_RANGES) + int(with_pan)
+    n_expected = 1 + 3 * len(layout) + len(COMPRESSOR_RANGES) + int(with_pan)
     if x.ndim != 2 or x.shape[1] != n_expected:
         raise ValueError(f"expected normalised parameters shaped (batch, {n_expected}), got {tuple(x.shape)}")
     col = iter(range(x.shape[1]))
@@ -307,7 +268,7 @@ def _from_normalised(cls, x: Tensor, layout, *, with_pan: bool):
         gain.append(EQ_GAIN_DB.to_physical(x[:, next(col)]))
         q.append(EQ_Q.to_physical(x[:, next(col)]))
     eq = EqParams(torch.stack(freq, 1), torch.stack(gain, 1), torch.stack(q, 1), layout)
-    comp = CompressorParams(**{name: rng.to_physical(x[:, next(col)]) for name, rng in _COMP_RANGES})
+    comp = CompressorParams(**{name: rng.to_physical(x[:, next(col)]) for name, rng in COMPRESSOR_RANGES.items()})
     if with_pan:
         return cls(gain_db=gain_db, eq=eq, comp=comp, pan=PAN.to_physical(x[:, next(col)]))
     return cls(gain_db=gain_db, eq=eq, comp=comp)
@@ -321,8 +282,7 @@ def _to_normalised(gain_db: Tensor, eq: EqParams, comp: CompressorParams, pan: T
             EQ_GAIN_DB.to_normalised(eq.gain_db[:, i]),
             EQ_Q.to_normalised(eq.q[:, i]),
         ]
-    cols += [rng.to_normalised(getattr(comp, name)) for name, rng in _COMP_RANGES]
+    cols += [rng.to_normalised(getattr(comp, name)) for name, rng in COMPRESSOR_RANGES.items()]
     if pan is not None:
         cols.append(PAN.to_normalised(pan))
     return torch.stack(cols, 1)
-

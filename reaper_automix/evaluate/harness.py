@@ -27,19 +27,18 @@ import numpy as np
 from ..analysis.loudness import integrated_loudness
 from ..audio.io import read_audio, write_audio
 from ..balance import FaderPlan
-from ..changes import CompressorSetting
 from ..demo import generate_demo
 from ..errors import AutomixError
 from ..matching.features import MixFeatures, distances, song_features
 from ..matching.optimise import (
     MatchOptions,
-    StemSettings,
     match_reference,
     render_console_mix,
 )
 from ..preview import render_mix
 from ..rpp.reader import load_session
 from ..stage1 import BalanceOptions, balance_session
+from ..strip import Compressor, Strip
 from .metrics import mrstft_distance, settings_errors
 
 METHODS = ("centroid", "f0", "lufs")
@@ -91,19 +90,19 @@ def raw_mix(project: Path) -> np.ndarray:
     return render_mix(session, FaderPlan())
 
 
-def random_settings(stems: Sequence[np.ndarray], rng: np.random.Generator) -> list[StemSettings]:
+def random_settings(stems: Sequence[np.ndarray], rng: np.random.Generator) -> list[Strip]:
     """Known console settings for a ground-truth reference (ranges above), within what matching can express."""
     out = []
-    neutral = StemSettings.neutral()
+    neutral = Strip.neutral()
     for s in stems:
         rms_db = 10 * np.log10(max(float(np.mean(np.square(s, dtype=np.float64))), 1e-10))
         eq = tuple(
             type(b)(b.kind, b.freq_hz, float(rng.uniform(-GT_EQ_DB, GT_EQ_DB)), b.q) for b in neutral.eq
         )
-        comp = CompressorSetting(float(rms_db + rng.uniform(0, 6)), float(rng.uniform(1, GT_RATIO)),
+        comp = Compressor(float(rms_db + rng.uniform(0, 6)), float(rng.uniform(1, GT_RATIO)),
                                  neutral.compressor.attack_ms, neutral.compressor.release_ms,
                                  neutral.compressor.knee_db, 0.0)
-        out.append(StemSettings(float(rng.uniform(-GT_GAIN_DB, GT_GAIN_DB)), eq, comp,
+        out.append(Strip(float(rng.uniform(-GT_GAIN_DB, GT_GAIN_DB)), eq, comp,
                                 float(rng.uniform(-GT_PAN, GT_PAN))))
     return out
 
@@ -193,7 +192,7 @@ def _ground_truth(stems, sample_rate, options, seed, work: Path, log: Log) -> di
     return record
 
 
-def _settings_dict(s: StemSettings) -> dict:
+def _settings_dict(s: Strip) -> dict:
     return {
         "gain_db": round(s.gain_db, 2),
         "eq_gain_db": [round(b.gain_db, 2) for b in s.eq],

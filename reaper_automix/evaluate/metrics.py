@@ -9,10 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..changes import EqBand
 from ..console.eq import eq_response_db
 from ..console.params import EqParams
-from ..matching.optimise import StemSettings
+from ..strip import EqBand, Strip
 
 MRSTFT_FFT_SIZES = (512, 2048, 8192)  # Diff-MST's training loss resolutions
 _EPS = 1e-8
@@ -48,12 +47,12 @@ def eq_curve_error_db(a: Sequence[EqBand], b: Sequence[EqBand], sample_rate: flo
     (different band layouts compare fairly: what is heard is the curve)."""
     top = min(16000.0, 0.45 * sample_rate)
     freqs = torch.logspace(math.log10(20.0), math.log10(top), points, dtype=torch.float64)
-    ra = eq_response_db(EqParams.from_bands(a), freqs, sample_rate)[0]
-    rb = eq_response_db(EqParams.from_bands(b), freqs, sample_rate)[0]
+    ra = eq_response_db(EqParams.from_bands([a]), freqs, sample_rate)[0]
+    rb = eq_response_db(EqParams.from_bands([b]), freqs, sample_rate)[0]
     return float(torch.sqrt(torch.mean((ra - rb) ** 2)))
 
 
-def settings_errors(truth: Sequence[StemSettings], found: Sequence[StemSettings], sample_rate: float) -> dict:
+def settings_errors(truth: Sequence[Strip], found: Sequence[Strip], sample_rate: float) -> dict:
     """Parameter-recovery errors, averaged over stems: ``gain_db`` (absolute error after removing the mean offset
     of each set: features do not fix the overall level), ``pan`` (absolute), ``eq_curve_db`` (RMS curve
     difference), ``ratio`` (absolute error of the compressor ratio)."""

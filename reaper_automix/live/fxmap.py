@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..changes import CompressorSetting, EqBand
+from ..strip import Compressor, EqBand
 from ..reaper.mappings import from_stored, load_fx_mappings, to_stored
 
 REAEQ = "ReaEQ (Cockos)"
@@ -69,7 +69,7 @@ def load_calibration(path: Path | None = None) -> dict[str, dict[int, ParamTable
     }
 
 
-def reacomp_params(setting: CompressorSetting, calibration: dict | None = None) -> tuple[list, list, list[str]]:
+def reacomp_params(setting: Compressor, calibration: dict | None = None) -> tuple[list, list, list[str]]:
     """(``[[param, x], ...]``, checks ``[[param, expected, floor, label], ...]``, notes) for ReaComp: the
     setting's six values, then the table's fixed parameters (no look-ahead, dry off, auto make-up/release off)."""
     tables = (calibration or {}).get(REACOMP, {})

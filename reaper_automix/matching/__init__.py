@@ -11,23 +11,19 @@ from .features import (
     torch_features,
 )
 from .optimise import (
-    MasterSettings,
     MatchOptions,
     MatchResult,
     ScaledStem,
-    StemSettings,
     level_matched_ab,
     match_reference,
     render_console_mix,
 )
 
 __all__ = [
-    "MasterSettings",
     "MatchOptions",
     "MatchResult",
     "MixFeatures",
     "ScaledStem",
-    "StemSettings",
     "average_features",
     "distances",
     "level_matched_ab",

@@ -23,6 +23,7 @@ Engines clamp (or parametrise) their outputs with these limits; :func:`violation
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,11 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..changes import CompressorSetting, EqBand
 from ..console.compressor import compress
 from ..console.eq import apply_eq
 from ..console.pan import PanLaw
 from ..console.params import CompressorParams, EqParams
+from ..strip import Compressor, EqBand
 from .features import BARK_EDGES_HZ, N_BANDS, N_FFT, bark_band_index
 
 LEVEL_BLOCK_S = 0.05  # stem level and gain reduction are measured on 50 ms blocks
@@ -90,14 +91,14 @@ def threshold_range_db(level_db: float, limits: PlausibilityLimits = LIMITS) -> 
     return level_db - limits.threshold_below_db, level_db + limits.threshold_above_db
 
 
-def gain_reduction(stem: np.ndarray, eq: Sequence[EqBand], compressor: CompressorSetting,
+def gain_reduction(stem: np.ndarray, eq: Sequence[EqBand], compressor: Compressor,
                    sample_rate: float) -> GainReduction:
     """What ``compressor`` does to ``stem`` ``(2, samples)`` after ``eq`` (the strip's order), measured on the
     console: the compressor's output over its input, sample by sample (one gain for both channels)."""
     x = torch.from_numpy(np.ascontiguousarray(stem, dtype=np.float64))[None]
     with torch.no_grad():
-        eqd, _ = apply_eq(x, EqParams.from_bands(eq), sample_rate)
-        squeezed, _ = compress(eqd, CompressorParams.from_setting(_without_makeup(compressor)), sample_rate)
+        eqd, _ = apply_eq(x, EqParams.from_bands([eq]), sample_rate)
+        squeezed, _ = compress(eqd, CompressorParams.from_compressors([_without_makeup(compressor)]), sample_rate)
     e = eqd[0].numpy()
     y = squeezed[0].numpy()
     strongest = np.argmax(np.abs(e), axis=0)  # the louder channel gives the best-conditioned ratio
@@ -120,8 +121,8 @@ def gain_reduction(stem: np.ndarray, eq: Sequence[EqBand], compressor: Compresso
     return GainReduction(float(np.mean(means)) if means else 0.0, peak)
 
 
-def _without_makeup(c: CompressorSetting) -> CompressorSetting:
-    return CompressorSetting(c.threshold_db, c.ratio, c.attack_ms, c.release_ms, c.knee_db, 0.0)
+def _without_makeup(c: Compressor) -> Compressor:
+    return dataclasses.replace(c, makeup_db=0.0)
 
 
 def gain_reduction_cap(reference_crest_db: float, mix_crest_db: float,
@@ -198,7 +199,7 @@ def pan_limit(reference: np.ndarray, sample_rate: float, limits: PlausibilityLim
                     f"stem panned at least {needed:.2f} produces")
 
 
-def violations(eq: Sequence[EqBand], compressor: CompressorSetting, pan: float, level_db: float,
+def violations(eq: Sequence[EqBand], compressor: Compressor, pan: float, level_db: float,
                reduction: GainReduction, *, pan_max: float = LIMITS.pan,
                mean_gain_reduction_max_db: float = LIMITS.mean_gain_reduction_db,
                limits: PlausibilityLimits = LIMITS, tolerance: float = 1e-6) -> list[str]:

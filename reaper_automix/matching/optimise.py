@@ -37,8 +37,9 @@ How, and why:
   centre, weighted by ``0.5 + stems x energy share + 8 x share below 200 Hz`` so that loud stems (the lead)
   and bass-heavy ones (bass, kick) stay near the centre as engineers keep them. Pans start at small seeded random positions: a centred stem's width has zero gradient in its pan
   (a saddle), so without the nudge no stem would ever move.
-* **Fixed EQ frequencies and Q**: the six bands sit at 100 Hz (low shelf), 250, 700, 2000, 5000 Hz (peaks,
-  Q 1, about 1.4 octaves) and 10 kHz (high shelf); only their gains are optimised. Free frequencies make the
+* **Fixed EQ frequencies and Q**: the six bands sit at the layout's neutral positions (``EQ_LAYOUT_DEFAULT`` in
+  :mod:`reaper_automix.strip`: 100 Hz low shelf, 250, 700, 2000, 5000 Hz peaks with Q 1, about 1.4 octaves, and
+  a 10 kHz high shelf); only their gains are optimised. Free frequencies make the
   problem multi-modal and let bands pile onto one spectral detail; six fixed bands per stem already give
   far more degrees of freedom than the 24 Bark bands of the target.
 * **Adam** (deterministic given ``seed``) in an unconstrained space mapped through tanh/sigmoid onto the limits.
@@ -53,7 +54,7 @@ import itertools
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -61,20 +62,13 @@ from torch import Tensor
 from torchcomp.core import compressor_core
 
 from ..analysis.loudness import integrated_loudness
-from ..changes import CompressorSetting, EqBand
 from ..console.compressor import gain_computer_db, time_constant_coef
 from ..console.eq import eq_response_db
 from ..console.mix import StripState, channel_strips, master_bus
 from ..console.pan import PanLaw
-from ..console.params import (
-    EQ_LAYOUT_DEFAULT,
-    THRESHOLD_DB,
-    ChannelParams,
-    CompressorParams,
-    EqParams,
-    MasterParams,
-)
+from ..console.params import ChannelParams, EqParams, MasterParams
 from ..errors import AutomixError
+from ..strip import EQ_GAIN_DB, EQ_LAYOUT_DEFAULT, GAIN_DB, RATIO, THRESHOLD_DB, Compressor, EqBand, Strip
 from .features import (
     BARK_EDGES_HZ,
     N_BANDS,
@@ -89,12 +83,10 @@ from .features import (
     torch_features_from_sums,
 )
 
-# The EQ's fixed bands: kind from the console layout, frequency and Q chosen here (module docstring).
-MATCH_EQ_FREQS_HZ = (100.0, 250.0, 700.0, 2000.0, 5000.0, 10000.0)
-MATCH_EQ_Q = (1 / math.sqrt(2), 1.0, 1.0, 1.0, 1.0, 1 / math.sqrt(2))
-COMP_ATTACK_MS = 20.0
-COMP_RELEASE_MS = 150.0
-COMP_KNEE_DB = 6.0
+# What the search keeps fixed: the EQ bands at the layout's neutral frequencies and Q, the compressor's times,
+# knee and makeup at their defaults (module docstring).
+_LAYOUT = EQ_LAYOUT_DEFAULT
+_FIXED_COMP = Compressor()
 SIGMA_GAIN_DB = 4.0
 SIGMA_EQ_DB = 3.0
 SIGMA_LOG2_RATIO = 1.0
@@ -124,10 +116,11 @@ class MatchOptions:
     excerpt_s: float = 4.0
     regularisation: float = 0.5
     learning_rate: float = 0.05
-    max_gain_db: float = 12.0
-    max_boost_db: float = 6.0
-    max_cut_db: float = 12.0
-    max_ratio: float = 4.0
+    # Limits: the strip ranges' (reaper_automix.strip); tighter ones may be asked for, wider ones not.
+    max_gain_db: float = GAIN_DB.high
+    max_boost_db: float = EQ_GAIN_DB.high
+    max_cut_db: float = -EQ_GAIN_DB.low
+    max_ratio: float = RATIO.high
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -139,38 +132,18 @@ class MatchOptions:
             raise AutomixError(f"excerpt length must be at least 1 s, got {self.excerpt_s}")
         if self.max_ratio < 1.0 or self.max_boost_db < 0 or self.max_cut_db < 0 or self.max_gain_db < 0:
             raise AutomixError("match limits must be non-negative (ratio at least 1)")
-
-
-@dataclass(frozen=True)
-class StemSettings:
-    """One stem's console strip in physical units (REAPER order: EQ -> compressor -> fader -> pan).
-    ``gain_db`` is relative to the stem's stage-1 level."""
-
-    gain_db: float
-    eq: tuple[EqBand, ...]
-    compressor: CompressorSetting
-    pan: float  # -1 left .. +1 right
-
-    @classmethod
-    def neutral(cls) -> StemSettings:
-        return cls(0.0, _eq_bands([0.0] * len(MATCH_EQ_FREQS_HZ)), _comp_setting(0.0, 1.0), 0.0)
-
-
-@dataclass(frozen=True)
-class MasterSettings:
-    eq: tuple[EqBand, ...]
-    compressor: CompressorSetting
-    gain_db: float = 0.0
-
-    @classmethod
-    def neutral(cls) -> MasterSettings:
-        return cls(_eq_bands([0.0] * len(MATCH_EQ_FREQS_HZ)), _comp_setting(0.0, 1.0))
+        if (self.max_gain_db > GAIN_DB.high or self.max_boost_db > EQ_GAIN_DB.high
+                or self.max_cut_db > -EQ_GAIN_DB.low or self.max_ratio > RATIO.high):
+            raise AutomixError(
+                f"match limits must stay within the strip ranges (gain +/-{GAIN_DB.high:g} dB, EQ "
+                f"{EQ_GAIN_DB.low:+g}..{EQ_GAIN_DB.high:+g} dB, ratio at most {RATIO.high:g})"
+            )
 
 
 @dataclass
 class MatchResult:
-    stems: list[StemSettings]
-    master: MasterSettings | None
+    stems: list[Strip]  # one per stem; gain relative to the stem's stage-1 level
+    master: Strip | None
     reference: MixFeatures  # whole song (averaged over references)
     before: MixFeatures  # the stage-1 mix, whole song
     after: MixFeatures  # the matched mix, whole song
@@ -182,52 +155,12 @@ class MatchResult:
 
 
 def _eq_bands(gains_db: Sequence[float]) -> tuple[EqBand, ...]:
-    return tuple(
-        EqBand(spec.kind.value, f, float(g), q)
-        for spec, f, g, q in zip(EQ_LAYOUT_DEFAULT, MATCH_EQ_FREQS_HZ, gains_db, MATCH_EQ_Q)
-    )
+    return tuple(EqBand(spec.kind.value, spec.neutral_freq_hz, float(g), spec.neutral_q)
+                 for spec, g in zip(_LAYOUT, gains_db))
 
 
-def _comp_setting(threshold_db: float, ratio: float) -> CompressorSetting:
-    return CompressorSetting(float(threshold_db), float(ratio), COMP_ATTACK_MS, COMP_RELEASE_MS, COMP_KNEE_DB, 0.0)
-
-
-# --- settings <-> console parameters -----------------------------------------------------------------------------
-
-
-def _eq_params(bands: Sequence[Sequence[EqBand]]) -> EqParams:
-    def col(attr: str) -> Tensor:
-        return torch.tensor([[getattr(b, attr) for b in row] for row in bands], dtype=torch.float64)
-
-    return EqParams(col("freq_hz"), col("gain_db"), col("q"), EQ_LAYOUT_DEFAULT)
-
-
-def _comp_params(settings: Sequence[CompressorSetting]) -> CompressorParams:
-    return CompressorParams(*(torch.tensor([getattr(s, f) for s in settings], dtype=torch.float64)
-                              for f in ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "makeup_db")))
-
-
-def channel_params(settings: Sequence[StemSettings]) -> ChannelParams:
-    """The console's :class:`ChannelParams` for a list of stem settings."""
-    return ChannelParams(
-        gain_db=torch.tensor([s.gain_db for s in settings], dtype=torch.float64),
-        eq=_eq_params([s.eq for s in settings]),
-        comp=_comp_params([s.compressor for s in settings]),
-        pan=torch.tensor([s.pan for s in settings], dtype=torch.float64),
-    )
-
-
-def master_params(settings: MasterSettings) -> MasterParams:
-    return MasterParams(torch.tensor([settings.gain_db], dtype=torch.float64), _eq_params([settings.eq]),
-                        _comp_params([settings.compressor]))
-
-
-def _repeat(params: ChannelParams, index: Tensor) -> ChannelParams:
-    """Rows ``index`` of ``params`` (one strip per stem x excerpt)."""
-    eq = EqParams(params.eq.freq_hz[index], params.eq.gain_db[index], params.eq.q[index], params.eq.layout)
-    comp = CompressorParams(*(getattr(params.comp, f)[index] for f in
-                              ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "makeup_db")))
-    return ChannelParams(params.gain_db[index], eq, comp, params.pan[index])
+def _compressor(threshold_db: float, ratio: float) -> Compressor:
+    return replace(_FIXED_COMP, threshold_db=float(threshold_db), ratio=float(ratio))
 
 
 # --- rendering -----------------------------------------------------------------------------------------------------
@@ -235,9 +168,9 @@ def _repeat(params: ChannelParams, index: Tensor) -> ChannelParams:
 
 def render_console_mix(
     stems: Sequence[np.ndarray],
-    settings: Sequence[StemSettings],
+    settings: Sequence[Strip],
     sample_rate: int,
-    master: MasterSettings | None = None,
+    master: Strip | None = None,
     *,
     chunk_samples: int = RENDER_CHUNK,
 ) -> np.ndarray:
@@ -248,8 +181,8 @@ def render_console_mix(
     if len(stems) != len(settings):
         raise ValueError(f"{len(stems)} stems but {len(settings)} settings")
     n = max(s.shape[1] for s in stems)
-    params = channel_params(settings)
-    mparams = None if master is None else master_params(master)
+    params = ChannelParams.from_strips(settings)
+    mparams = None if master is None else MasterParams.from_strip(master)
     out = np.zeros((2, n), dtype=np.float32)
     strip_state: StripState | None = None
     master_state: StripState | None = None
@@ -450,12 +383,8 @@ class _Physical:
 def _band_gain(eq_gain_db: Tensor, proxy: _Proxy, weights: Tensor, sample_rate: float) -> Tensor:
     """Energy gain of the fixed-frequency EQ per proxy band, weighted by the spectrum inside each band."""
     batch = eq_gain_db.shape[0]
-    eq = EqParams(
-        torch.tensor(MATCH_EQ_FREQS_HZ, dtype=torch.float64).expand(batch, -1),
-        eq_gain_db,
-        torch.tensor(MATCH_EQ_Q, dtype=torch.float64).expand(batch, -1),
-        EQ_LAYOUT_DEFAULT,
-    )
+    neutral = EqParams.neutral(batch, _LAYOUT)
+    eq = EqParams(neutral.freq_hz, eq_gain_db, neutral.q, _LAYOUT)
     response = 10.0 ** (eq_response_db(eq, proxy.freqs_hz, sample_rate) / 10.0)  # (batch, bins) energy gain
     return (weights * response) @ proxy.onehot  # (batch, bands)
 
@@ -464,11 +393,11 @@ def _ballistics_db(level_db: Tensor, threshold_db: Tensor, ratio: Tensor, proxy:
     """Compressor gain (dB) per frame for frame levels ``(batch, frames)``, ballistics restarting per excerpt."""
     batch, frames = level_db.shape
     target = gain_computer_db(level_db, threshold_db[:, None], ratio[:, None],
-                              torch.full((batch, 1), COMP_KNEE_DB, dtype=torch.float64))
+                              torch.full((batch, 1), _FIXED_COMP.knee_db, dtype=torch.float64))
     per = proxy.excerpt_frames
     target = target.reshape(batch * (frames // per), per)
-    attack = time_constant_coef(COMP_ATTACK_MS, proxy.frame_rate).expand(target.shape[0]).contiguous()
-    release = time_constant_coef(COMP_RELEASE_MS, proxy.frame_rate).expand(target.shape[0]).contiguous()
+    attack = time_constant_coef(_FIXED_COMP.attack_ms, proxy.frame_rate).expand(target.shape[0]).contiguous()
+    release = time_constant_coef(_FIXED_COMP.release_ms, proxy.frame_rate).expand(target.shape[0]).contiguous()
     gain = compressor_core(target.contiguous(), torch.zeros(target.shape[0], dtype=torch.float64), attack, release)
     return gain.reshape(batch, frames)
 
@@ -559,7 +488,7 @@ class _Search:
         if options.gain:
             self.vars["gain"] = zeros(n_stems)
         if options.eq:
-            self.vars["eq"] = torch.full((n_stems, len(MATCH_EQ_FREQS_HZ)), eq0, dtype=torch.float64)
+            self.vars["eq"] = torch.full((n_stems, len(_LAYOUT)), eq0, dtype=torch.float64)
         if options.compressor:
             self.vars["thr"] = zeros(n_stems)
             self.vars["ratio"] = torch.full((n_stems,), -4.0, dtype=torch.float64)
@@ -567,7 +496,7 @@ class _Search:
             self.vars["pan"] = 0.1 * torch.randn(n_stems, generator=gen, dtype=torch.float64)
         if options.master_bus:
             if options.eq:
-                self.vars["meq"] = torch.full((len(MATCH_EQ_FREQS_HZ),), eq0, dtype=torch.float64)
+                self.vars["meq"] = torch.full((len(_LAYOUT),), eq0, dtype=torch.float64)
             if options.compressor:
                 self.vars["mthr"] = zeros(())
                 self.vars["mratio"] = torch.tensor(-4.0, dtype=torch.float64)
@@ -590,14 +519,14 @@ class _Search:
 
         p = _Physical(
             gain_db=o.max_gain_db * torch.tanh(v["gain"]) if "gain" in v else zeros,
-            eq_gain_db=eq(v["eq"]) if "eq" in v else torch.zeros(s, len(MATCH_EQ_FREQS_HZ), dtype=torch.float64),
+            eq_gain_db=eq(v["eq"]) if "eq" in v else torch.zeros(s, len(_LAYOUT), dtype=torch.float64),
             threshold_db=(self.thr0 + 24 * torch.tanh(v["thr"])).clamp(THRESHOLD_DB.low, THRESHOLD_DB.high)
             if "thr" in v else torch.zeros(s, dtype=torch.float64),
             ratio=ratio(v["ratio"]) if "ratio" in v else torch.ones(s, dtype=torch.float64),
             pan=torch.tanh(v["pan"]) if "pan" in v else zeros,
         )
         if o.master_bus:
-            p.master_eq_gain_db = eq(v["meq"]) if "meq" in v else torch.zeros(len(MATCH_EQ_FREQS_HZ),
+            p.master_eq_gain_db = eq(v["meq"]) if "meq" in v else torch.zeros(len(_LAYOUT),
                                                                              dtype=torch.float64)
             p.master_threshold_db = (self.mix_thr0 + 24 * torch.tanh(v["mthr"])).clamp(
                 THRESHOLD_DB.low, THRESHOLD_DB.high) if "mthr" in v else torch.tensor(0.0, dtype=torch.float64)
@@ -618,27 +547,27 @@ class _Search:
         return self.o.regularisation * total
 
 
-def _settings(p: _Physical, strength: float) -> tuple[list[StemSettings], MasterSettings | None]:
+def _settings(p: _Physical, strength: float) -> tuple[list[Strip], Strip | None]:
     """Physical settings, interpolated from neutral by ``strength``."""
     s = strength
     stems = []
     for i in range(p.gain_db.shape[0]):
-        stems.append(StemSettings(
+        stems.append(Strip(
             gain_db=s * float(p.gain_db[i]),
             eq=_eq_bands([s * float(g) for g in p.eq_gain_db[i]]),
-            compressor=_comp_setting(float(p.threshold_db[i]), 1 + s * (float(p.ratio[i]) - 1)),
+            compressor=_compressor(float(p.threshold_db[i]), 1 + s * (float(p.ratio[i]) - 1)),
             pan=s * float(p.pan[i]),
         ))
     master = None
     if p.master_eq_gain_db is not None:
-        master = MasterSettings(_eq_bands([s * float(g) for g in p.master_eq_gain_db]),
-                                _comp_setting(float(p.master_threshold_db), 1 + s * (float(p.master_ratio) - 1)))
+        master = Strip(0.0, _eq_bands([s * float(g) for g in p.master_eq_gain_db]),
+                       _compressor(float(p.master_threshold_db), 1 + s * (float(p.master_ratio) - 1)))
     return stems, master
 
 
 def _excerpt_stats(
     stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sample_rate: int,
-    settings: Sequence[StemSettings], master: MasterSettings | None,
+    settings: Sequence[Strip], master: Strip | None,
 ) -> SignalStats:
     """Pooled exact-console statistics of the excerpts (each rendered from ``PREROLL_S`` before it)."""
     preroll = int(PREROLL_S * sample_rate)
@@ -650,7 +579,7 @@ def _excerpt_stats(
             part = s[:, start:b]
             batch[i * len(windows) + w, :, : part.shape[1]] = part
     index = torch.arange(len(stems)).repeat_interleave(len(windows))
-    params = _repeat(channel_params(settings), index)
+    params = ChannelParams.from_strips(settings).rows(index)
     with torch.no_grad():
         panned, _ = channel_strips(torch.from_numpy(batch), params, sample_rate)
         mixes = panned.reshape(len(stems), len(windows), 2, length).sum(dim=0)
@@ -658,7 +587,7 @@ def _excerpt_stats(
         for w, (a, b) in enumerate(windows):
             y = mixes[w]
             if master is not None:
-                y = master_bus(y, master_params(master), sample_rate)[0]
+                y = master_bus(y, MasterParams.from_strip(master), sample_rate)[0]
             skip = a - max(0, a - preroll)
             stats = signal_stats(y[:, skip : skip + b - a].numpy(), sample_rate)
             total = stats if total is None else total + stats
@@ -697,7 +626,7 @@ def match_reference(
         search.mix_thr0 = 10 * torch.log10(torch.quantile(mix_energy, 0.9).clamp_min(1e-10))
 
     # Excerpt target: the reference's whole-song features plus the stage-1 mix's excerpt-vs-song bias.
-    neutral = [StemSettings.neutral()] * len(stems)
+    neutral = [Strip.neutral(_LAYOUT)] * len(stems)
     excerpt0 = features_from_stats(_excerpt_stats(stems, windows, sample_rate, neutral, None))
     want = {k: torch.as_tensor(np.asarray(getattr(target, k)) + np.asarray(getattr(excerpt0, k))
                                - np.asarray(getattr(before, k)), dtype=torch.float64) for k in _TERMS}

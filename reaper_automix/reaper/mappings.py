@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from ..changes import CompressorSetting, EqBand
+from ..strip import Compressor, EqBand
 from .fxstate import FxStateError, ReaCompState, ReaEqBand, ReaEqState
 
 
@@ -97,7 +97,7 @@ def from_stored(entry: dict[str, Any], stored: float) -> float:
 def reaeq_state(
     bands: Sequence[EqBand], *, template: ReaEqState | None = None, mappings: FxMappings | None = None
 ) -> ReaEqState:
-    """ReaEQ state with one band per :class:`~reaper_automix.changes.EqBand`, in order.
+    """ReaEQ state with one band per :class:`~reaper_automix.strip.EqBand`, in order.
 
     ``template`` supplies what the bands do not set (version, tail with master gain and window size, header);
     REAPER's default ReaEQ otherwise.
@@ -123,7 +123,7 @@ def reaeq_state(
 
 
 def eq_bands(state: ReaEqState, *, mappings: FxMappings | None = None) -> tuple[EqBand, ...]:
-    """The bands of a ReaEQ state as physical :class:`~reaper_automix.changes.EqBand` values.
+    """The bands of a ReaEQ state as physical :class:`~reaper_automix.strip.EqBand` values.
 
     Raises FxStateError for band types the console has no shape for (pass, notch, legacy band...)."""
     m = mappings or load_fx_mappings()
@@ -148,13 +148,13 @@ _COMP_FIELDS = ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "
 
 
 def reacomp_state(
-    setting: CompressorSetting,
+    setting: Compressor,
     *,
     rms_ms: float = 5.0,
     template: ReaCompState | None = None,
     mappings: FxMappings | None = None,
 ) -> ReaCompState:
-    """ReaComp state for a :class:`~reaper_automix.changes.CompressorSetting`; ``rms_ms`` is the detector's RMS
+    """ReaComp state for a :class:`~reaper_automix.strip.Compressor`; ``rms_ms`` is the detector's RMS
     window (0 = peak detection). Parameters the setting does not cover come from ``template`` (REAPER's default
     ReaComp otherwise), with the table's ``fixed`` values forced."""
     m = mappings or load_fx_mappings()
@@ -172,7 +172,7 @@ def reacomp_state(
 
 def compressor_setting(
     state: ReaCompState, *, mappings: FxMappings | None = None
-) -> tuple[CompressorSetting, float]:
+) -> tuple[Compressor, float]:
     """The physical setting of a ReaComp state and its RMS window in ms (0 = peak detection)."""
     m = mappings or load_fx_mappings()
     values = {
@@ -180,7 +180,7 @@ def compressor_setting(
         for name in _COMP_FIELDS
     }
     rms = m.raw["reacomp"]["rms_ms"]
-    return CompressorSetting(**values), from_stored(rms, state.params[rms["index"]])
+    return Compressor(**values), from_stored(rms, state.params[rms["index"]])
 
 
 def pan_to_d_pan(pan: float) -> float:

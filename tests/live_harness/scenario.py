@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from reaper_automix.changes import BusChange, ChangeSet, CompressorSetting, EqBand, FaderChange, TakeGainChange
+from reaper_automix.changes import BusChange, ChangeSet, FaderChange, TakeGainChange
+from reaper_automix.strip import Compressor, EqBand
 from reaper_automix.session import Item, Session, Source, SourceKind, Take, Track
 
 
@@ -46,7 +47,7 @@ def make_changes(session: Session, n_groups: int, per_group: int, foldered: int,
             eq = (EqBand("low_shelf", rng.uniform(60, 200), rng.uniform(-6, 6), 0.7),
                   EqBand("peak", rng.uniform(300, 3000), rng.uniform(-6, 6), rng.uniform(0.5, 4)),
                   EqBand("high_shelf", rng.uniform(4000, 12000), rng.uniform(-6, 6), 0.7))
-            comp = CompressorSetting(threshold_db=rng.uniform(-30, -5), ratio=rng.uniform(1.5, 8),
+            comp = Compressor(threshold_db=rng.uniform(-30, -5), ratio=rng.uniform(1.5, 8),
                                      attack_ms=rng.uniform(1, 50), release_ms=rng.uniform(50, 500),
                                      knee_db=rng.uniform(0, 12), makeup_db=rng.uniform(-6, 0))
         buses.append(BusChange(f"Group {g}", members, folder_guid=guid(1000 + g) if g < foldered else None,
