@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from reaper_automix.errors import AutomixError
-from reaper_automix.live.install import (KEYMAP, MANIFEST, SCRIPTS_DIR, action_scripts, command_id, ini_get,
-                                         ini_set, install, uninstall)
+from reaper_automix import __version__
+from reaper_automix.live.install import (INSTALLED_SCRIPTS, KEYMAP, MANIFEST, REAPACK_SCRIPTS, SCRIPTS_DIR,
+                                         action_scripts, command_id, ini_get, ini_set, install, script_files,
+                                         uninstall)
 
 REAPER_INI = (b"[REAPER]\r\nlastproject=C:\\Music\\song.rpp\r\ncsurf_cnt=1\r\n"
               b"csurf_0=MCU 0 0 1 0 0 0\r\nreascript=0\r\n\r\n[verchk]\r\nlastcheck=123\r\n")
@@ -46,10 +49,17 @@ def test_install_writes_what_reaper_and_reapy_read(resource):
     kb = (resource / "reaper-kb.ini").read_text()
     assert kb.startswith(KB_INI.decode())
     scr = re.findall(r'^SCR 4 0 (RS[0-9a-f]{40}) "Custom: (Automix: [^"]+)" "([^"]+)"$', kb, re.MULTILINE)
-    assert {d for _, d, _ in scr} == {d for _, d in action_scripts()} and len(scr) == 7
-    assert all(Path(p).exists() and i == command_id(Path(p)) for i, _, p in scr)
+    assert {d for _, d, _ in scr} == {d for _, d in action_scripts()} and len(scr) == 8
+    # every action runs REAPER's own copy, in a folder named after the version: nothing points into the package
+    copies = resource / "Scripts" / "reaper-automix" / __version__
+    assert all(Path(p).parent == copies and i == command_id(Path(p)) for i, _, p in scr)
+    assert sorted(p.name for p in copies.iterdir()) == sorted(p.name for p in script_files())
+    assert all((copies / p.name).read_bytes() == p.read_bytes() for p in script_files())
+    assert str(SCRIPTS_DIR) not in "".join(p.read_text(errors="replace") for p in resource.rglob("*") if p.is_file()
+                                           and p.name != MANIFEST)
     ext = (resource / "reaper-extstate.ini").read_text()
-    server_id = command_id(SCRIPTS_DIR / "automix_server.py")
+    assert ini_get(ext, "reaper_automix", "python") == sys.executable
+    server_id = command_id("automix_server.py")
     assert json.loads(ini_get(ext, "reapy", "activate_reapy_server")) == "_" + server_id  # reapy json-decodes it
     assert json.loads(ini_get(ext, "reaper_automix", "worker"))[1:] == ["-m", "reaper_automix.live.worker"]
     keymap = (resource / KEYMAP).read_text()
@@ -90,3 +100,34 @@ def test_uninstall_removes_created_files_and_keeps_later_edits(tmp_path):
 ])
 def test_ini_set_edits_one_line(text, expected):
     assert ini_set(text, "s", "k", "v") == expected
+
+
+def test_upgrade_replaces_the_older_copy_and_keeps_command_ids(resource, monkeypatch):
+    import reaper_automix.live.install as inst
+
+    before = snapshot(resource)
+    monkeypatch.setattr(inst, "INSTALLED_SCRIPTS", Path("Scripts") / "reaper-automix" / "0.0.9")
+    install(resource)
+    old_kb = (resource / "reaper-kb.ini").read_text()
+    monkeypatch.setattr(inst, "INSTALLED_SCRIPTS", INSTALLED_SCRIPTS)
+    install(resource)
+    assert not (resource / "Scripts" / "reaper-automix" / "0.0.9").exists()
+    kb = (resource / "reaper-kb.ini").read_text()
+    assert kb == old_kb.replace("/0.0.9/", f"/{__version__}/")  # same lines, same ids, same places
+    uninstall(resource)
+    assert snapshot(resource) == before
+
+
+def test_scripts_installed_by_reapack_are_used_in_place_and_not_registered_twice(resource):
+    reapack = resource / REAPACK_SCRIPTS
+    reapack.mkdir(parents=True)
+    for p in script_files():
+        (reapack / p.name).write_bytes(p.read_bytes())
+    before = snapshot(resource)
+    install(resource)
+    assert (resource / "reaper-kb.ini").read_bytes() == KB_INI  # ReaPack registered the actions already
+    assert not (resource / INSTALLED_SCRIPTS).exists()
+    ext = (resource / "reaper-extstate.ini").read_text()
+    assert ini_get(ext, "reaper_automix", "worker") and ini_get(ext, "reapy", "activate_reapy_server") is None
+    uninstall(resource)
+    assert snapshot(resource) == before

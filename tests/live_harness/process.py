@@ -12,7 +12,7 @@ from pathlib import Path
 from reaper_automix.session import Session
 
 REPO = Path(__file__).resolve().parents[2]
-SERVER_SCRIPT = REPO / "reascripts" / "automix_server.py"
+SERVER_SCRIPT = REPO / "reaper_automix" / "reascripts" / "automix_server.py"
 
 
 def spec_from_session(session: Session, **extra) -> dict:

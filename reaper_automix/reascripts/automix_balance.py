@@ -1,8 +1,5 @@
+# @noindex
 # @description Automix: Balance levels within folders
-# @version 0.1.0
-# @author reaper-automix
-# @changelog Initial release.
-# @provides [nomain] automix_action.py
 # @about
 #   Balances track levels inside each folder (group) with the remembered settings; works on the selected tracks/folders when there is a selection. One undo point.
 """REAPER action: Automix: Balance levels within folders"""

@@ -1,8 +1,5 @@
+# @noindex
 # @description Automix: Mix selected folders to reference
-# @version 0.1.0
-# @author reaper-automix
-# @changelog Initial release.
-# @provides [nomain] automix_action.py
 # @about
 #   Like 'Mix to reference track' but only for the selected folders, with the remembered reference.
 """REAPER action: Automix: Mix selected folders to reference"""

@@ -1,8 +1,5 @@
+# @noindex
 # @description Automix: Mix selected folders to reference...
-# @version 0.1.0
-# @author reaper-automix
-# @changelog Initial release.
-# @provides [nomain] automix_action.py
 # @about
 #   Asks for the reference and strength, then mixes only the selected folders to it.
 """REAPER action: Automix: Mix selected folders to reference..."""

@@ -1,8 +1,5 @@
+# @noindex
 # @description Automix: Mix to reference track
-# @version 0.1.0
-# @author reaper-automix
-# @changelog Initial release.
-# @provides [nomain] automix_action.py
 # @about
 #   Mixes the groups to the remembered reference (a file or a track) without asking. One undo point.
 """REAPER action: Automix: Mix to reference track"""

@@ -1,7 +1,5 @@
+# @noindex
 # @description Automix: Start safe reapy server (127.0.0.1, allow-listed)
-# @version 0.1.0
-# @author reaper-automix
-# @changelog Initial release: reapy wire protocol, localhost only, allow-list of reapy's API and automix operations.
 # @about
 #   Keeps reapy's protocol (so `import reapy` outside REAPER works) but binds 127.0.0.1 only and runs only
 #   reapy's API and reaper-automix's REAPER operations; any other function a client names is refused.
@@ -16,14 +14,17 @@ import reaper_python as _rpr
 
 
 def _package_on_path():
+    """REAPER's embedded Python does not see the environment reaper-automix was installed into: add the folder
+    ``reaper-automix reaper install`` recorded (or, inside the package's own data, the folder above it)."""
     try:
         import reaper_automix  # noqa: F401
     except ImportError:
         here = os.path.dirname(os.path.abspath(__file__))
-        extra = [_rpr.RPR_GetExtState("reaper_automix", "package_path"), os.path.dirname(here)]
+        extra = [_rpr.RPR_GetExtState("reaper_automix", "package_path"), os.path.dirname(os.path.dirname(here))]
         for folder in extra:
             if folder and os.path.isdir(os.path.join(folder, "reaper_automix")) and folder not in sys.path:
                 sys.path.insert(0, folder)
+                break
 
 
 def _port():

@@ -1,8 +1,5 @@
+# @noindex
 # @description Automix: Mix to reference track...
-# @version 0.1.0
-# @author reaper-automix
-# @changelog Initial release.
-# @provides [nomain] automix_action.py
 # @about
 #   Asks for the reference (an audio file or a track name) and strength (remembered), then sets gain, EQ, compression and pan of the group buses to match it. One undo point.
 """REAPER action: Automix: Mix to reference track..."""

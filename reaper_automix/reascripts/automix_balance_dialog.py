@@ -1,8 +1,5 @@
+# @noindex
 # @description Automix: Balance levels within folders...
-# @version 0.1.0
-# @author reaper-automix
-# @changelog Initial release.
-# @provides [nomain] automix_action.py
 # @about
 #   Asks for the method, strength and whether to balance the groups too (remembered), then balances. One undo point.
 """REAPER action: Automix: Balance levels within folders..."""
