@@ -21,22 +21,30 @@ ACTIONS = {
     "automix_mix_reference_dialog.py": "Automix: Mix to reference track...",
     "automix_mix_selected.py": "Automix: Mix selected folders to reference",
     "automix_mix_selected_dialog.py": "Automix: Mix selected folders to reference...",
+    "automix_cancel.py": "Automix: Cancel running job",
 }
 
 
-def run_action(tmp_path, monkeypatch, script, *, user_inputs=(), ext_state=None, selected=(), starts=True):
+def run_action(tmp_path, monkeypatch, script, *, user_inputs=(), ext_state=None, selected=(), starts=True,
+               names=("Drums", "Kick", "Ref"), file_picks=(), mode="", then=None):
+    """Run ``script`` in the stand-in host with the stub worker; ``then(host)`` runs once the worker started."""
     argv_file = tmp_path / "argv.json"
+    argv_file.unlink(missing_ok=True)
     monkeypatch.setenv("AUTOMIX_STUB_ARGV", str(argv_file))
-    tracks = [{"name": n, "guid": "{%d}" % i, "selected": n in selected} for i, n in enumerate(["Drums", "Kick", "Ref"])]
+    monkeypatch.setenv("AUTOMIX_STUB_MODE", mode)
+    tracks = [{"name": n, "guid": "{%d}" % i, "selected": n in selected} for i, n in enumerate(names)]
     tracks[0]["folder_depth"], tracks[1]["folder_depth"] = 1, -1
     state = {"reaper_automix/worker": json.dumps([sys.executable, str(STUB)]), **(ext_state or {})}
-    spec = {"tracks": tracks, "user_inputs": list(user_inputs), "ext_state": state}
-    with Host(spec, tmp_path, scripts=(SERVER_SCRIPT, SCRIPTS_DIR / script)) as host:
+    spec = {"tracks": tracks, "user_inputs": list(user_inputs), "ext_state": state, "file_picks": list(file_picks)}
+    actions = {"cancel": SCRIPTS_DIR / "automix_cancel.py", "again": SCRIPTS_DIR / script}
+    with Host(spec, tmp_path, scripts=(SERVER_SCRIPT, SCRIPTS_DIR / script), actions=actions) as host:
         done = Path(str(argv_file) + ".done")
         deadline = time.monotonic() + (15 if starts else 0.5)
         while not done.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.2)  # the poll's last ticks
+        if then is not None:
+            then(host)
+        time.sleep(0.3)  # the poll's last ticks
         dump = host.stop()
     done.unlink(missing_ok=True)
     argv = json.loads(argv_file.read_text()) if argv_file.exists() else None
@@ -110,3 +118,74 @@ def test_action_scripts_import_only_the_standard_library():
                 assert name.split(".")[0] in allowed | {"reaper_automix"}, (path.name, name)
                 if path.name != "automix_server.py":
                     assert name.split(".")[0] != "reaper_automix", path.name
+
+
+def boxes(dump) -> list[str]:
+    return [c for c in dump["console"] if c.startswith("[message box]")]
+
+
+def test_dialog_explains_every_bad_field_and_asks_again(tmp_path, monkeypatch):
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_balance_dialog.py",
+                            user_inputs=["xyz,1.5,maybe", "LUFS,0.25,no"])
+    (box,) = boxes(dump)
+    assert "Method (centroid / f0 / lufs): 'xyz' must be one of centroid / f0 / lufs" in box
+    assert "Strength (0..1): '1.5' must be from 0 to 1" in box and "'maybe' must be y or n" in box
+    assert argv[:6] == ["live", "balance", "--method", "lufs", "--strength", "0.25"] and "--no-between-groups" in argv
+    assert dump["calls"]["GetUserInputs"] == 2 and dump["ext_state"]["reaper_automix/method"] == "lufs"
+
+
+def test_bad_remembered_settings_are_explained_not_used(tmp_path, monkeypatch):
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_balance.py",
+                            ext_state={"reaper_automix/strength": "2"}, starts=False)
+    assert argv is None
+    (box,) = boxes(dump)
+    assert "'2' must be from 0 to 1" in box and "'...' version" in box
+
+
+def test_reference_file_picker_and_unknown_reference(tmp_path, monkeypatch):
+    ref = tmp_path / "ref mix.wav"
+    ref.write_bytes(b"")
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_mix_reference_dialog.py", user_inputs=[",0.7"],
+                            file_picks=[str(ref)])
+    assert argv[argv.index("--reference") + 1] == str(ref) and dump["calls"]["GetUserFileNameForRead"] == 1
+    assert dump["ext_state"]["reaper_automix/reference"] == str(ref)  # remembered for the headless twin
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_mix_reference_dialog.py", user_inputs=[",0.7"],
+                            starts=False)  # picker cancelled
+    assert argv is None and not boxes(dump)
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_mix_reference_dialog.py", user_inputs=["Reff,0.7"],
+                            starts=False)
+    assert argv is None and "No file and no track is named 'Reff'" in boxes(dump)[0]
+    assert "Drums, Kick, Ref" in boxes(dump)[0]
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_mix_reference.py", starts=False,
+                            ext_state={"reaper_automix/reference": str(tmp_path / "gone.wav")})
+    assert argv is None and "gone.wav' does not exist" in boxes(dump)[0]
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_mix_reference.py", starts=False,
+                            names=("Drums", "Ref", "Ref"), ext_state={"reaper_automix/reference": "Ref"})
+    assert argv is None and "2 tracks are named 'Ref'" in boxes(dump)[0]
+
+
+def test_worker_error_and_its_error_output_reach_the_console(tmp_path, monkeypatch):
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_balance.py", mode="fail")
+    lines = [c.strip() for c in dump["console"]]
+    assert "Automix balance: ERROR: Kick.wav: not a sound file" in lines
+    assert "SoundFileError: Kick.wav" in lines and any("error output" in c for c in lines)
+    assert "reaper_automix/job_pid" not in dump["ext_state"]
+
+
+def test_cancel_stops_the_worker_and_one_job_runs_at_a_time(tmp_path, monkeypatch):
+    import urllib.request
+
+    def second_then_cancel(host):
+        urllib.request.urlopen(f"http://127.0.0.1:{host.web_port}/_/again").read()
+        time.sleep(0.5)
+        urllib.request.urlopen(f"http://127.0.0.1:{host.web_port}/_/cancel").read()
+        time.sleep(1.5)
+
+    started = time.monotonic()
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_balance.py", mode="slow", then=second_then_cancel)
+    assert time.monotonic() - started < 20  # the 60 s worker did not run to its end
+    lines = [c.strip() for c in dump["console"]]
+    assert any("An Automix job is still running" in c for c in boxes(dump))
+    assert any(c.startswith("Automix balance: CANCELLED:") for c in lines)
+    assert any("cancelling the running job" in c for c in lines)
+    assert "reaper_automix/job_pid" not in dump["ext_state"]

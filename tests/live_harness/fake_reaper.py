@@ -159,6 +159,8 @@ class FakeReaper:
         self.calls: dict[str, int] = {}
         self.faults: dict[str, tuple[int, str]] = dict(spec.get("faults", {}))
         self.user_inputs: list = list(spec.get("user_inputs", ()))
+        self.file_picks: list = list(spec.get("file_picks", ()))  # GetUserFileNameForRead answers ("" = cancel)
+        self.message_box_answers: list = list(spec.get("message_box_answers", ()))  # ShowMessageBox returns
         self.named_commands: dict[str, int] = dict(spec.get("named_commands", {}))
         self.rendered: list[str] = []
 
@@ -614,7 +616,12 @@ def build_module(r: FakeReaper, run_action=None) -> types.ModuleType:
     @api
     def ShowMessageBox(msg, title, kind):
         r.console.append(f"[message box] {title}: {msg}")
-        return 1
+        return r.message_box_answers.pop(0) if r.message_box_answers else 1
+
+    @api
+    def GetUserFileNameForRead(filename, title, defext):
+        picked = r.file_picks.pop(0) if r.file_picks else ""
+        return bool(picked), picked, title, defext
 
     @api
     def GetUserInputs(title, n, captions, values, sz):
