@@ -124,3 +124,37 @@ def test_live_balance_command_end_to_end(tmp_path):
         assert volumes[f.track_guid] == pytest.approx(f.volume_after, rel=1e-9)
     last = progress.read_text().splitlines()[-1]
     assert last.startswith("DONE: " + expected.description)
+
+
+@pytest.mark.parametrize("answer,policy,applied", [(7, "ask", False), (6, "ask", True), (None, "stop", False),
+                                                   (None, "apply", True)])
+def test_faders_moved_during_the_analysis_are_named_and_asked_about(tmp_path, monkeypatch, answer, policy, applied):
+    """The user moves Kick's fader while the job analyses: the job names it in a Yes/No box in REAPER and
+    applies only on Yes (or with --faders-changed apply); otherwise nothing changes and the error says why."""
+    import reaper_automix.live.session as live_session
+    from reaper_automix.live.commands import live
+
+    layout = [("Drums", 1, 0, 0), ("Kick", 0, 60.0, 0.8), ("Snare", -1, 200.0, 0.05)]
+    session = sine_session(tmp_path, layout)
+    real_track_audio = live_session.track_audio
+
+    def user_moves_kick(bridge, sess, guids):
+        audio = real_track_audio(bridge, sess, guids)
+        api = RemoteApi(bridge)
+        api.SetMediaTrackInfo_Value(api.GetTrack(0, 1), "D_VOL", 0.5)
+        return audio
+
+    monkeypatch.setattr(live_session, "track_audio", user_moves_kick)
+    spec = spec_from_session(session, message_box_answers=[answer] if answer else [])
+    with Host(spec, tmp_path / "host") as host:
+        result = CliRunner().invoke(live, ["balance", "--web-port", str(host.web_port), "--faders-changed", policy])
+        dump = host.stop()
+    boxes = [c for c in dump["console"] if c.startswith("[message box]")]
+    assert len(boxes) == (policy == "ask")
+    if boxes:
+        assert "Kick: fader +0.00 -> -6.02 dB" in boxes[0]
+    assert (result.exit_code == 0) == applied, result.output
+    assert bool(dump["undo"]) == applied
+    if not applied:
+        assert "nothing was applied: Kick: fader +0.00 -> -6.02 dB" in str(result.exception or result.output)
+        assert dump["tracks"][1]["volume"] == 0.5  # the user's move stands

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from reaper_automix.errors import AutomixError
+from reaper_automix.files import write_atomic
 
 # Largest up/down factor for resampling between rates whose exact ratio needs bigger integers (e.g. 44100 ->
 # 48001, or a playrate of 1.0137). Rounding to denominators <= 2**16 changes a ratio near 1 by < 3e-7 relative
@@ -159,14 +159,7 @@ def write_audio(
     if not sf.check_format(fmt, subtype):
         valid = ", ".join(sf.available_subtypes(fmt))
         raise AutomixError(f"{path}: subtype {subtype!r} does not fit {fmt} files (valid: {valid})")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, x.T, int(sr), subtype=subtype, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: sf.write(tmp, x.T, int(sr), subtype=subtype, format=fmt))
 
 
 def _format_for(path: Path) -> str:

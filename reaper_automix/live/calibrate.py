@@ -10,12 +10,11 @@ mappings marked unverified in reaper.md are replaced by measurements without cod
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..files import write_bytes_atomic
 from ..reaper.mappings import load_fx_mappings
 from . import fxmap, ops
 from .bridge import Bridge
@@ -65,10 +64,7 @@ def calibrate(bridge: Bridge, output: Path | None = None, tolerance: float = 0.0
                 tables[str(param)] = {"name": name, "points": kept}
         result["fx"][fx_name] = tables
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=output.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"fx": result["fx"]}, f, indent=1)
-    os.replace(tmp, output)
+    write_bytes_atomic(output, json.dumps({"fx": result["fx"]}, indent=1).encode("utf-8"))
     result["file"] = str(output)
     result["round_trips"] = bridge.round_trips - before
     return result

@@ -8,6 +8,7 @@ worker process with ``--progress-file``: each progress line goes there too, and 
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import click
 
 from ..errors import AutomixError
 from ..session import Session, Track
+from ..units import gain_to_db
 
 
 class _Progress:
@@ -24,8 +26,9 @@ class _Progress:
         self.path = path
         self._last: tuple[str, int] | None = None
 
-    def line(self, text: str) -> None:
-        click.echo(text, err=True)
+    def line(self, text: str, *, echo: bool = True) -> None:
+        if echo:
+            click.echo(text, err=True)
         if self.path is not None:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(text.replace("\n", " | ") + "\n")
@@ -88,19 +91,24 @@ def _scope(live, tracks: str | None, progress: _Progress) -> Session:
 
 
 def _finish(progress: _Progress, run) -> None:
+    """Run the job; its one-line outcome ends the progress file (the error itself reaches the terminal once,
+    from the command line's error handler)."""
     try:
         summary = run()
     except AutomixError as exc:
-        progress.line(f"ERROR: {exc}")
+        progress.line(f"ERROR: {exc}", echo=False)
         raise
     except Exception as exc:  # a bug: still tell REAPER's console before the traceback
-        progress.line(f"ERROR: unexpected {type(exc).__name__}: {exc}")
+        progress.line(f"ERROR: unexpected {type(exc).__name__}: {exc}", echo=False)
         raise
     progress.line(f"DONE: {summary}")
 
 
 _common = [
     click.option("--tracks", help="Comma-separated track GUIDs to work on (default: REAPER's selection, else all)."),
+    click.option("--faders-changed", type=click.Choice(["ask", "apply", "stop"]), default="ask", show_default=True,
+                 help="When faders or pans the analysis read were moved in REAPER meanwhile: ask in REAPER "
+                      "(a message box naming them), overwrite them, or stop without changing anything."),
     click.option("--progress-file", type=click.Path(path_type=Path), help="Append progress lines here."),
     click.option("--web-port", type=int, help="REAPER's web interface port (default 2307)."),
     click.option("--unbatched", is_flag=True, help="One round-trip per API call (slow; for comparison)."),
@@ -119,9 +127,48 @@ def live() -> None:
     """Act on the project open in REAPER (through the safe reapy server action)."""
 
 
-def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: bool, unbatched: bool, compute) -> str:
+def moved_faders(before: Session, now: Session) -> list[str]:
+    """One line per track of ``before`` whose fader or pan differs in ``now`` (tracks matched by GUID)."""
+    current = {t.guid: t for t in now.tracks}
+    out = []
+    for t in before.tracks:
+        n = current.get(t.guid)
+        if n is None:
+            continue  # deleted: applying names it and changes nothing
+        what = []
+        if not math.isclose(n.volume, t.volume, rel_tol=1e-9, abs_tol=1e-12):
+            what.append(f"fader {gain_to_db(t.volume):+.2f} -> {gain_to_db(n.volume):+.2f} dB")
+        if not math.isclose(n.pan, t.pan, abs_tol=1e-9):
+            what.append(f"pan {t.pan:+.2f} -> {n.pan:+.2f}")
+        if what:
+            out.append(f"{t.name}: " + ", ".join(what))
+    return out
+
+
+def _check_faders(bridge, session: Session, policy: str) -> None:
+    """Before applying: the faders the analysis read must be where they were, or the user agrees to overwrite
+    the ones moved meanwhile (``policy`` ask/apply/stop)."""
+    from .bridge import RemoteApi
+    from .session import read_live_session
+
+    moved = moved_faders(session, read_live_session(bridge).session)
+    if not moved or policy == "apply":
+        return
+    listed = "\n".join(moved[:12]) + (f"\n... and {len(moved) - 12} more" if len(moved) > 12 else "")
+    if policy == "ask":
+        question = (f"These faders or pans were changed in REAPER while Automix was analysing:\n\n{listed}\n\n"
+                    "Overwrite them with Automix's result? (No: change nothing)")
+        if RemoteApi(bridge).ShowMessageBox(question, "Automix", 4) == 6:  # 4 = Yes/No; 6 = Yes
+            return
+    raise AutomixError("faders or pans changed in REAPER during the analysis, nothing was applied: "
+                       + "; ".join(moved) + " (run again, or pass --faders-changed apply)")
+
+
+def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: bool, unbatched: bool, compute,
+                       faders_changed: str = "ask") -> str:
     """Render the session's audio through REAPER (offline renderer as fallback), ``compute(renderer)`` the
-    ChangeSet, and apply it as one undo point; returns the summary line."""
+    ChangeSet, check that the faders it read were not moved meanwhile, and apply it as one undo point;
+    returns the summary line."""
     from .apply import apply_changes
     from .session import track_audio
 
@@ -130,6 +177,7 @@ def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: b
     changes = compute(audio.render_track)
     if dry_run:
         return f"{changes.description} (dry run: nothing changed)"
+    _check_faders(bridge, session, faders_changed)
     applied = apply_changes(bridge, changes, batched=not unbatched)
     for line in applied.lines()[1:]:
         progress.line(line)
@@ -141,7 +189,8 @@ def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: b
 @click.option("--method", type=click.Choice(["centroid", "f0", "lufs"]), default="centroid", show_default=True)
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True)
 @click.option("--no-between-groups", is_flag=True, help="Leave the groups' relative levels alone.")
-def balance_cmd(tracks, progress_file, web_port, unbatched, dry_run, method, strength, no_between_groups) -> None:
+def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, method, strength,
+                no_between_groups) -> None:
     """Balance levels within folders of the open project (one undo point)."""
     progress = _Progress(progress_file)
 
@@ -156,6 +205,7 @@ def balance_cmd(tracks, progress_file, web_port, unbatched, dry_run, method, str
         return _compute_and_apply(
             bridge, session, progress, dry_run, unbatched,
             lambda render: stage1.balance_session(session, options, progress=progress, renderer=render).changes,
+            faders_changed,
         )
 
     _finish(progress, run)
@@ -166,7 +216,7 @@ def balance_cmd(tracks, progress_file, web_port, unbatched, dry_run, method, str
 @click.option("--reference", required=True,
               help="Reference mix: an audio file, or 'track:NAME' for a track of the open project.")
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True)
-def mix_cmd(tracks, progress_file, web_port, unbatched, dry_run, reference, strength) -> None:
+def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, reference, strength) -> None:
     """Mix the open project's groups to a reference (gain, EQ, compression, pan on folder buses)."""
     progress = _Progress(progress_file)
 
@@ -196,6 +246,7 @@ def mix_cmd(tracks, progress_file, web_port, unbatched, dry_run, reference, stre
             bridge, session, progress, dry_run, unbatched,
             lambda render: mix_session(session, [reference_path], match_options=MatchOptions(strength=strength),
                                        progress=progress, renderer=render).changes,
+            faders_changed,
         )
 
     _finish(progress, run)

@@ -31,12 +31,12 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
 from ..errors import AutomixError
+from ..files import write_bytes_atomic
 from .reapack import SCRIPTS_DIR, headers
 
 MANIFEST = "reaper-automix-install.json"
@@ -154,10 +154,8 @@ def ini_set(text: str, section: str, key: str, value: str) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    """An edited file keeps its permissions; a new one gets the user's default."""
+    write_bytes_atomic(path, data, mode=path.stat().st_mode & 0o777 if path.exists() else None)
 
 
 class _Editor:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Union
 
 from reaper_automix.errors import AutomixError, ProjectParseError
+from reaper_automix.files import user_file_mode
 from reaper_automix.rpp.tokens import format_token, split_tokens
 
 _BOM = "\ufeff"
@@ -455,7 +456,7 @@ def write_document(document: Document, path: Path | str, *, overwrite: bool = Fa
         mode = path.stat().st_mode & 0o777
         exists = True
     except FileNotFoundError:
-        mode, exists = 0o644, False
+        mode, exists = user_file_mode(), False
     except OSError as exc:
         raise AutomixError(f"{path}: cannot write the project: {exc.strerror or exc}") from None
     if exists and not overwrite:
