@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 # inside the commands that need them, so `info` and `--help` start in a fraction of a second
 # (tests/test_cli_startup.py checks which modules `info` loads).
 
-console = Console(stderr=True)
+# Status and error lines are never wrapped: off a terminal rich would break them at 80 columns, mid-sentence.
+console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 
@@ -63,13 +64,16 @@ def _plain_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def progress_bar() -> Progress:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=console,
         transient=True,
     )
@@ -388,3 +392,7 @@ from .live.commands import live, reaper  # noqa: E402
 main.add_command(make_batch_command(_balance_options, _match_options, _make_options, _make_match_options))
 main.add_command(live)
 main.add_command(reaper)
+
+
+if __name__ == "__main__":
+    main()

@@ -186,8 +186,11 @@ def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: b
 
 @live.command("balance")
 @common
-@click.option("--method", type=click.Choice(["centroid", "f0", "lufs"]), default="centroid", show_default=True)
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True)
+@click.option("--method", type=click.Choice(["centroid", "f0", "lufs"]), default="centroid", show_default=True,
+              help="Band each track is measured in: spectral centroid +/- half bandwidth, 2-4x its f0, or the "
+                   "whole spectrum (plain LUFS).")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="How far to move the faders from where they are toward the computed balance.")
 @click.option("--no-between-groups", is_flag=True, help="Leave the groups' relative levels alone.")
 def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, method, strength,
                 no_between_groups) -> None:
@@ -215,7 +218,8 @@ def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_
 @common
 @click.option("--reference", required=True,
               help="Reference mix: an audio file, or 'track:NAME' for a track of the open project.")
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True)
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="How far to move the bus settings from neutral toward the full match.")
 def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, reference, strength) -> None:
     """Mix the open project's groups to a reference (gain, EQ, compression, pan on folder buses)."""
     progress = _Progress(progress_file)
@@ -261,7 +265,8 @@ def reaper() -> None:
 @click.option("--resource-path", type=click.Path(path_type=Path, file_okay=False),
               help="REAPER's resource folder (default: the standard one for this OS).")
 @click.option("--keymap", is_flag=True, help="Also write a key map with suggested shortcuts.")
-@click.option("--web-port", type=int, default=2307, show_default=True)
+@click.option("--web-port", type=int, default=2307, show_default=True,
+              help="Port of the web interface install adds, through which reapy finds REAPER.")
 def install_cmd(resource_path, keymap, web_port) -> None:
     """Register the Automix actions, enable Python ReaScript and reapy (backs up every file it edits)."""
     from .install import install
@@ -271,7 +276,8 @@ def install_cmd(resource_path, keymap, web_port) -> None:
 
 
 @reaper.command("uninstall")
-@click.option("--resource-path", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--resource-path", type=click.Path(path_type=Path, file_okay=False),
+              help="REAPER's resource folder (default: the standard one for this OS).")
 def uninstall_cmd(resource_path) -> None:
     """Restore the files install changed from their backups."""
     from .install import uninstall
@@ -283,7 +289,7 @@ def uninstall_cmd(resource_path) -> None:
 @reaper.command("calibrate")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Where to write the tables (default: the user config folder).")
-@click.option("--web-port", type=int)
+@click.option("--web-port", type=int, help="REAPER's web interface port (default 2307).")
 def calibrate_cmd(output, web_port) -> None:
     """Measure ReaComp/ReaEQ parameter mappings from the running REAPER."""
     from .calibrate import calibrate
