@@ -16,6 +16,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import AutomixError
+from .options import balance_options, make_balance_options, make_match_options, match_options, report_option
 from .projects import default_output
 
 if TYPE_CHECKING:
@@ -147,49 +148,6 @@ def info(project: Path) -> None:
 # --- analyze / balance -----------------------------------------------------------------------------------------
 
 
-def _balance_options(f):
-    options = [
-        click.option("--method", type=click.Choice(["centroid", "f0", "lufs"]), default="centroid", show_default=True,
-                     help="Loudness measure: in the band around the spectral centroid, in 2-4x the pitch (PESTO), "
-                          "or plain LUFS (the paper's baseline)."),
-        click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                     help="YAML settings: group overrides, excluded/locked tracks, offsets in dB."),
-        click.option("--filter-order", type=click.Choice(["1", "2", "4"]), default="1", show_default=True,
-                     help="Band filter slope: 1 = 6 dB/octave as the paper's authors used; 2, 4 = Butterworth."),
-        click.option("--ceiling", type=float, default=-1.0, show_default=True, help="Peak of the balanced mix, dBFS."),
-        click.option("--group-peak", type=float, default=-0.1, show_default=True,
-                     help="Peak of each group stem before the between-group gain, dBFS (the paper's rule)."),
-        click.option("--silence", type=float, default=-60.0, show_default=True,
-                     help="Tracks quieter than this (LUFS) are left untouched."),
-        click.option("--no-between-groups", is_flag=True,
-                     help="Do not balance the groups against each other (each stem keeps its -0.1 dBFS peak level)."),
-        click.option("--skip-missing", is_flag=True,
-                     help="Leave tracks with missing or unreadable media out instead of stopping."),
-        click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
-                     help="Worker processes for analysis."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def _make_options(method, filter_order, ceiling, group_peak, silence, no_between_groups, skip_missing, workers,
-                  strength=1.0):
-    from .stage1 import BalanceOptions
-
-    return BalanceOptions(
-        method=method,
-        filter_order=int(filter_order),
-        mix_ceiling_dbfs=ceiling,
-        group_peak_dbfs=group_peak,
-        silence_lufs=silence,
-        between_groups=not no_between_groups,
-        strength=strength,
-        skip_missing=skip_missing,
-        workers=workers,
-    )
-
-
 def _run_balance(project: Path, options, config_path: Path | None):
     from .config import BalanceConfig, load_config
     from .rpp.reader import load_session
@@ -203,13 +161,13 @@ def _run_balance(project: Path, options, config_path: Path | None):
 
 @main.command()
 @click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
-@_balance_options
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report.")
+@balance_options
+@report_option
 def analyze(project: Path, config_path, report_path, **kw) -> None:
     """Measure PROJECT.rpp and show the balance stage 1 would set, without writing a project."""
     from .report import balance_report, print_balance_table, write_json
 
-    result, _ = _run_balance(project, _make_options(**kw), config_path)
+    result, _ = _run_balance(project, make_balance_options(**kw), config_path)
     report = balance_report(result)
     print_balance_table(report, out)
     if report_path:
@@ -242,8 +200,8 @@ def output_path(project: Path, output: Path | None, in_place: bool) -> Path:
 @_output_options
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How far to move the faders from where they are toward the computed balance.")
-@_balance_options
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report.")
+@balance_options
+@report_option
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Render the balanced mix to this WAV file.")
 def balance(project: Path, output, in_place, force, strength, config_path, report_path, preview, **kw) -> None:
@@ -259,7 +217,7 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
     target = output_path(project, output, in_place)
     config = load_config(config_path) if config_path else BalanceConfig()
     with progress_bar() as bar:
-        run = balance_project(project, target, _make_options(strength=strength, **kw), config, in_place=in_place,
+        run = balance_project(project, target, make_balance_options(strength=strength, **kw), config, in_place=in_place,
                               force=force, report_path=report_path, progress=_Reporter(bar))
     result, written = run.result, run.written
     print_balance_table(run.report, out)
@@ -277,27 +235,6 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 # --- mix (stage 1 + stage 2) ------------------------------------------------------------------------------------
 
 
-def _match_options(f):
-    """Stage 2's aspect switches (mix, batch --mix)."""
-    for option in reversed([
-        click.option("--no-gain", is_flag=True, help="Do not change the groups' levels."),
-        click.option("--no-eq", is_flag=True, help="Add no EQ."),
-        click.option("--no-comp", is_flag=True, help="Add no compressor."),
-        click.option("--no-pan", is_flag=True, help="Leave the buses' pans alone."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed of the optimisation (same seed, same mix)."),
-    ]):
-        f = option(f)
-    return f
-
-
-def _make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed):
-    from .matching import MatchOptions
-
-    return MatchOptions(strength=strength, gain=not no_gain, eq=not no_eq, compressor=not no_comp, pan=not no_pan,
-                        seed=seed)
-
-
 @main.command()
 @click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-r", "--reference", "references", multiple=True, required=True,
@@ -306,9 +243,9 @@ def _make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed):
 @_output_options
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How far to move the bus settings from neutral toward the full match.")
-@_match_options
-@_balance_options
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report.")
+@match_options
+@balance_options
+@report_option
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Render the matched mix of the groups to this WAV; PREVIEW-before.wav beside it is the stage-1 "
                    "mix at the same loudness, for a fair A/B.")
@@ -327,10 +264,10 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
 
     target = output_path(project, output, in_place)
     config = load_config(config_path) if config_path else BalanceConfig()
-    match_options = _make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
+    matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
     with progress_bar() as bar:
-        run = mix_project(project, target, references, balance_options=_make_options(**kw),
-                          match_options=match_options, config=config, in_place=in_place, force=force,
+        run = mix_project(project, target, references, balance_options=make_balance_options(**kw),
+                          match_options=matching, config=config, in_place=in_place, force=force,
                           report_path=report_path, progress=_Reporter(bar))
     result, written, session = run.result, run.written, run.result.balance.session
     print_mix_table(run.report, out)
@@ -389,7 +326,7 @@ def demo(out_dir: Path, tracks, length_s, seed, overwrite, run_pipeline) -> None
 from .batch.command import make_batch_command  # noqa: E402  (registered last: the commands above come first)
 from .live.commands import live, reaper  # noqa: E402
 
-main.add_command(make_batch_command(_balance_options, _match_options, _make_options, _make_match_options))
+main.add_command(make_batch_command(balance_options, match_options, make_balance_options, make_match_options))
 main.add_command(live)
 main.add_command(reaper)
 

@@ -45,3 +45,12 @@ def test_version_and_an_unwrapped_error_off_a_terminal(tmp_path):
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(project) in lines[0], done.stderr
     assert "\x1b[" not in done.stderr  # no colour codes in a file or pipe
+
+
+def test_live_commands_take_their_offline_twins_options():
+    offline_only = {"output", "in_place", "force", "preview", "project", "references"}
+    live = main.commands["live"]
+    for name in ("balance", "mix"):
+        offline = {p.name for p in main.commands[name].params} - offline_only
+        missing = offline - {p.name for p in live.commands[name].params}
+        assert not missing, (name, missing)

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from ..errors import AutomixError
+from ..options import balance_options, make_balance_options, make_match_options, match_options, report_option
 from ..session import Session, Track
 from ..units import gain_to_db
 
@@ -165,16 +166,19 @@ def _check_faders(bridge, session: Session, policy: str) -> None:
 
 
 def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: bool, unbatched: bool, compute,
-                       faders_changed: str = "ask") -> str:
+                       faders_changed: str = "ask", report=None) -> str:
     """Render the session's audio through REAPER (offline renderer as fallback), ``compute(renderer)`` the
-    ChangeSet, check that the faders it read were not moved meanwhile, and apply it as one undo point;
-    returns the summary line."""
+    result (its ``changes``), ``report(result)`` it when asked, check that the faders it read were not moved
+    meanwhile, and apply the changes as one undo point; returns the summary line."""
     from .apply import apply_changes
     from .session import track_audio
 
     audio = track_audio(bridge, session, [t.guid for t in session.tracks if t.has_audio])
     progress.line(f"audio rendered by {audio.method}" + (f" ({audio.reason})" if audio.reason else ""))
-    changes = compute(audio.render_track)
+    result = compute(audio.render_track)
+    if report is not None:
+        progress.line(report(result))
+    changes = result.changes
     if dry_run:
         return f"{changes.description} (dry run: nothing changed)"
     _check_faders(bridge, session, faders_changed)
@@ -184,31 +188,51 @@ def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: b
     return applied.lines()[0]
 
 
+def _load_config(config_path: Path | None):
+    from ..config import BalanceConfig, load_config
+
+    return load_config(config_path) if config_path else BalanceConfig()
+
+
+def _reporter(report_path: Path | None, make_report):
+    """``result -> line``: writes ``make_report(result)`` as JSON to ``report_path`` (None: no report)."""
+    if report_path is None:
+        return None
+
+    def write(result) -> str:
+        from ..report import write_json
+
+        write_json(make_report(result), report_path)
+        return f"report: {report_path}"
+
+    return write
+
+
 @live.command("balance")
 @common
-@click.option("--method", type=click.Choice(["centroid", "f0", "lufs"]), default="centroid", show_default=True,
-              help="Band each track is measured in: spectral centroid +/- half bandwidth, 2-4x its f0, or the "
-                   "whole spectrum (plain LUFS).")
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How far to move the faders from where they are toward the computed balance.")
-@click.option("--no-between-groups", is_flag=True, help="Leave the groups' relative levels alone.")
-def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, method, strength,
-                no_between_groups) -> None:
-    """Balance levels within folders of the open project (one undo point)."""
+@balance_options
+@report_option
+def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, strength, config_path,
+                report_path, **kw) -> None:
+    """Balance levels within folders of the open project (one undo point); the options of ``balance``."""
     progress = _Progress(progress_file)
+    options = make_balance_options(strength=strength, **kw)
+    config = _load_config(config_path)  # a bad settings file stops the job before REAPER is touched
 
     def run() -> str:
-        from .. import stage1
+        from ..report import balance_report
+        from ..stage1 import balance_session
         from .session import read_live_session
 
         bridge = _connect(web_port)
         live_session = read_live_session(bridge)
         session = _scope(live_session, tracks, progress)
-        options = stage1.BalanceOptions(method=method, strength=strength, between_groups=not no_between_groups)
         return _compute_and_apply(
             bridge, session, progress, dry_run, unbatched,
-            lambda render: stage1.balance_session(session, options, progress=progress, renderer=render).changes,
-            faders_changed,
+            lambda render: balance_session(session, options, config, progress=progress, renderer=render),
+            faders_changed, _reporter(report_path, balance_report),
         )
 
     _finish(progress, run)
@@ -220,12 +244,20 @@ def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_
               help="Reference mix: an audio file, or 'track:NAME' for a track of the open project.")
 @click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How far to move the bus settings from neutral toward the full match.")
-def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, reference, strength) -> None:
-    """Mix the open project's groups to a reference (gain, EQ, compression, pan on folder buses)."""
+@match_options
+@balance_options
+@report_option
+def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, reference, strength, no_gain,
+            no_eq, no_comp, no_pan, seed, config_path, report_path, **kw) -> None:
+    """Mix the open project's groups to a reference (gain, EQ, compression, pan on folder buses); the options
+    of ``mix``."""
     progress = _Progress(progress_file)
+    matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
+    balancing = make_balance_options(**kw)
+    config = _load_config(config_path)
 
     def run() -> str:
-        from ..matching import MatchOptions
+        from ..report import mix_report
         from ..stage2 import mix_session
         from .session import read_live_session, track_audio
 
@@ -248,9 +280,9 @@ def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run,
                 raise AutomixError(f"reference file {reference_path} does not exist")
         return _compute_and_apply(
             bridge, session, progress, dry_run, unbatched,
-            lambda render: mix_session(session, [reference_path], match_options=MatchOptions(strength=strength),
-                                       progress=progress, renderer=render).changes,
-            faders_changed,
+            lambda render: mix_session(session, [reference_path], balance_options=balancing, match_options=matching,
+                                       config=config, progress=progress, renderer=render),
+            faders_changed, _reporter(report_path, mix_report),
         )
 
     _finish(progress, run)
