@@ -97,9 +97,7 @@ def mix_session(
         balance = balance_session(session, balance_options, config, stem_dir=Path(stem_dir), progress=progress,
                                   renderer=renderer)
         stems = [ScaledStem(StemFile(r.stem_file), r.gain_db) for r in balance.groups]
-        note("matching the reference", 0, 1)
-        match = match_reference(stems, session.sample_rate, references, match_options)
-        note("matching the reference", 1, 1)
+        match = match_reference(stems, session.sample_rate, references, match_options, progress=note)
         stage1_mix = np.zeros((2, max(stem.shape[1] for stem in stems)), dtype=np.float32)
         for stem in stems:  # one stem in memory at a time
             stage1_mix[:, : stem.shape[1]] += stem[:, :]

@@ -193,3 +193,12 @@ def test_errors_are_clear(stems, tmp_path):
         match_reference(silent, SR, [], reference=song_features(sum(stems), SR))
     with pytest.raises(AutomixError, match="strength"):
         MatchOptions(strength=1.5)
+
+
+def test_progress_is_reported_per_round(stems):
+    reference = truth_reference(stems, [0.0, -3.0, 2.0], [0.0, 0.2, -0.2])
+    calls = []
+    options = MatchOptions(**FAST)
+    match_reference(stems, SR, [], options, reference=reference, progress=lambda *a: calls.append(a))
+    total = options.rounds + 1
+    assert calls == [("matching the reference", i, total) for i in range(total + 1)]

@@ -53,7 +53,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -601,12 +601,14 @@ def match_reference(
     options: MatchOptions = MatchOptions(),
     *,
     reference: MixFeatures | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> MatchResult:
     """Console settings per stem so that the mix matches the reference(s) (see the module docstring).
 
     ``stems``: the stage-1 stems, float32 ``(2, samples)`` each, at their stage-1 level (group gain applied);
     memory-mapped arrays are fine. ``references``: audio files (several: their features are averaged);
     ``reference`` instead gives the target features directly (then ``references`` may be empty).
+    ``progress("matching the reference", done, total)`` is called after each round and after the final render.
     """
     if not stems:
         raise AutomixError("reference matching needs at least one stem")
@@ -632,8 +634,11 @@ def match_reference(
                                - np.asarray(getattr(before, k)), dtype=torch.float64) for k in _TERMS}
     history: list[float] = []
     optimiser = torch.optim.Adam(list(search.vars.values()), lr=options.learning_rate)
+    rounds = options.rounds if search.vars else 0
+    note = progress or (lambda *_: None)
+    note("matching the reference", 0, rounds + 1)
     if search.vars:
-        for _ in range(options.rounds):
+        for done in range(options.rounds):
             with torch.no_grad():
                 p = search.physical()
                 now_proxy = _feature_vector(_proxy_features(p, proxy, sample_rate, law))
@@ -648,10 +653,12 @@ def match_reference(
                 loss.backward()
                 optimiser.step()
                 history.append(float(loss.detach()))
+            note("matching the reference", done + 1, rounds + 1)
     with torch.no_grad():
         stem_settings, master = _settings(search.physical(), options.strength)
     after_mix = render_console_mix(stems, stem_settings, sample_rate, master)
     after = song_features(after_mix, sample_rate)
+    note("matching the reference", rounds + 1, rounds + 1)
     return MatchResult(
         stems=stem_settings,
         master=master,
