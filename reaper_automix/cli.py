@@ -6,7 +6,9 @@ track or line, with exit status 2; a failed batch exits 1.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +18,8 @@ from rich.console import Console
 
 from . import __version__
 from .errors import AutomixError
-from .options import balance_options, make_balance_options, make_match_options, match_options, report_option
+from .options import (balance_options, make_balance_options, make_match_options, match_options, plot_option,
+                      report_option)
 from .projects import default_output
 
 if TYPE_CHECKING:
@@ -163,16 +166,35 @@ def _run_balance(project: Path, options, config_path: Path | None):
 @click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
 @balance_options
 @report_option
-def analyze(project: Path, config_path, report_path, **kw) -> None:
+@plot_option
+def analyze(project: Path, config_path, report_path, plot_dir, **kw) -> None:
     """Measure PROJECT.rpp and show the balance stage 1 would set, without writing a project."""
     from .report import balance_report, print_balance_table, write_json
 
+    plots = _plot_folder(plot_dir)
     result, _ = _run_balance(project, make_balance_options(**kw), config_path)
     report = balance_report(result)
     print_balance_table(report, out)
     if report_path:
         write_json(report, report_path)
         console.print(f"report: {report_path}")
+    if plots:
+        from .plots import draw_balance
+
+        _print_pictures(draw_balance(report, plots))
+
+
+def _plot_folder(plot_dir: Path | None) -> Path | None:
+    """--plot's folder, checked (and created) before any audio work."""
+    if plot_dir is None:
+        return None
+    from .plots import plot_folder
+
+    return plot_folder(plot_dir)
+
+
+def _print_pictures(paths: list[Path]) -> None:
+    console.print("pictures: " + ", ".join(str(p) for p in paths))
 
 
 def _output_options(f):
@@ -202,9 +224,11 @@ def output_path(project: Path, output: Path | None, in_place: bool) -> Path:
               help="How far to move the faders from where they are toward the computed balance.")
 @balance_options
 @report_option
+@plot_option
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Render the balanced mix to this WAV file.")
-def balance(project: Path, output, in_place, force, strength, config_path, report_path, preview, **kw) -> None:
+def balance(project: Path, output, in_place, force, strength, config_path, report_path, plot_dir, preview,
+            **kw) -> None:
     """Balance the tracks inside each folder of PROJECT.rpp and write the faders to a new project.
 
     Track faders get the within-group balance, folder faders the group levels. Gains beyond REAPER's
@@ -215,6 +239,7 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
     from .report import print_balance_table
 
     target = output_path(project, output, in_place)
+    plots = _plot_folder(plot_dir)
     config = load_config(config_path) if config_path else BalanceConfig()
     with progress_bar() as bar:
         run = balance_project(project, target, make_balance_options(strength=strength, **kw), config, in_place=in_place,
@@ -224,6 +249,10 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
     console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
     if report_path:
         console.print(f"report: {report_path}")
+    if plots:
+        from .plots import draw_balance
+
+        _print_pictures(draw_balance(run.report, plots))
     if preview:
         from .preview import render_preview
 
@@ -246,11 +275,12 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 @match_options
 @balance_options
 @report_option
+@plot_option
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Render the matched mix of the groups to this WAV; PREVIEW-before.wav beside it is the stage-1 "
                    "mix at the same loudness, for a fair A/B.")
 def mix(project: Path, references, output, in_place, force, strength, no_gain, no_eq, no_comp, no_pan, seed,
-        config_path, report_path, preview, **kw) -> None:
+        config_path, report_path, plot_dir, preview, **kw) -> None:
     """Balance PROJECT.rpp (stage 1), then mix its groups to match a reference (stage 2).
 
     Each group gets a bus track (its folder track, or a new folder track over its tracks) with ReaEQ, ReaComp,
@@ -263,17 +293,24 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
     from .report import print_mix_table
 
     target = output_path(project, output, in_place)
+    plots = _plot_folder(plot_dir)
     config = load_config(config_path) if config_path else BalanceConfig()
     matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
-    with progress_bar() as bar:
-        run = mix_project(project, target, references, balance_options=make_balance_options(**kw),
-                          match_options=matching, config=config, in_place=in_place, force=force,
-                          report_path=report_path, progress=_Reporter(bar))
-    result, written, session = run.result, run.written, run.result.balance.session
-    print_mix_table(run.report, out)
-    console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
-    if report_path:
-        console.print(f"report: {report_path}")
+    with contextlib.ExitStack() as stack:
+        stems = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="automix-stems-"))) if plots else None
+        with progress_bar() as bar:
+            run = mix_project(project, target, references, balance_options=make_balance_options(**kw),
+                              match_options=matching, config=config, in_place=in_place, force=force,
+                              report_path=report_path, progress=_Reporter(bar), stem_dir=stems)
+        result, written, session = run.result, run.written, run.result.balance.session
+        print_mix_table(run.report, out)
+        console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
+        if report_path:
+            console.print(f"report: {report_path}")
+        if plots:  # while the stage-1 stems exist
+            from .plots import draw_mix
+
+            _print_pictures(draw_mix(result, run.report, plots))
     if preview:
         from .audio.io import write_audio
 

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import click
 
+plot_option = click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+                           help="Draw PNG pictures of the run into this folder: loudness before/after per track "
+                                "and group; with mix also Bark mid/side spectra, each bus's EQ curve and its "
+                                "compressor's gain reduction over time.")
 report_option = click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
                              help="Write a JSON report (every measurement and decision).")
 

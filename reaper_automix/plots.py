@@ -8,8 +8,10 @@
 - ``gain_reduction.png`` (``mix``): how hard does each bus's compressor work, and when? Its gain reduction over
   the song.
 
-The figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state, no display),
-from plain numbers: this module computes nothing about the mix itself.
+The figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state, no display).
+:func:`draw_balance` and :func:`draw_mix` take a run's result and report; the EQ curves are the console's
+exact response (:func:`~reaper_automix.console.eq.eq_response_db`) and the gain reduction is the console's
+compressor run on the bus's stage-1 stem after its EQ.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def loudness_figure(report: Mapping, path: Path) -> Path:
     ax.set_xlabel("loudness in the track's band at its fader (LUFS); groups: stem before / after the group gain")
     ax.set_title(f"Stage 1: {report['summary']}", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return _save(figure, path)
 
 
@@ -171,3 +173,88 @@ def gain_reduction_figure(curves: Sequence[Curve], path: Path) -> Path:
     axes[-1].set_xlabel("time (s)")
     figure.suptitle("Bus compressor gain reduction (dB)", fontsize=10)
     return _save(figure, path)
+
+
+# --- from a run to the figures ---------------------------------------------------------------------------------
+
+
+def eq_curve(label: str, bands, sample_rate: float, n_points: int = 400) -> Curve:
+    """The magnitude response of ``bands`` (:class:`~reaper_automix.strip.EqBand`) from 20 Hz to 20 kHz."""
+    import torch
+
+    from .console.eq import eq_response_db
+    from .console.params import EqParams
+
+    freqs = np.geomspace(20.0, 20000.0, n_points)
+    response = eq_response_db(EqParams.from_bands([bands]), torch.from_numpy(freqs), sample_rate)[0].numpy()
+    return Curve(label, freqs, response)
+
+
+def gain_reduction_curve(label: str, stem, bands, compressor, sample_rate: float, block_s: float = 0.05,
+                         chunk_s: float = 20.0) -> Curve:
+    """A bus compressor's gain reduction over the song, dB (>= 0): per ``block_s`` block, the level of the EQ'd
+    stem over the compressor's output without make-up gain (blocks without signal read 0). ``stem`` is
+    ``(2, samples)`` (memory-mapped is fine), processed in ``chunk_s`` chunks with the filters' state carried."""
+    from dataclasses import replace
+
+    import torch
+
+    from .console.compressor import compress
+    from .console.eq import apply_eq
+    from .console.params import CompressorParams, EqParams
+
+    eq = EqParams.from_bands([bands]) if bands else None
+    comp = CompressorParams.from_compressors([replace(compressor, makeup_db=0.0)])
+    block = max(1, int(round(block_s * sample_rate)))
+    chunk = block * max(1, int(chunk_s / block_s))
+    eq_state = comp_state = None
+    levels_in, levels_out = [], []
+    n = stem.shape[1]
+    with torch.no_grad():
+        for start in range(0, n - n % block, chunk):
+            x = torch.from_numpy(np.ascontiguousarray(stem[:, start:min(start + chunk, n - n % block)],
+                                                      dtype=np.float64))[None]
+            if eq is not None:
+                x, eq_state = apply_eq(x, eq, sample_rate, eq_state)
+            y, comp_state = compress(x, comp, sample_rate, state=comp_state)
+            blocks = x.shape[-1] // block
+            levels_in.append(np.mean(np.square(x[0].numpy()).reshape(2, blocks, block), axis=(0, 2)))
+            levels_out.append(np.mean(np.square(y[0].numpy()).reshape(2, blocks, block), axis=(0, 2)))
+    power_in = np.concatenate(levels_in) if levels_in else np.zeros(0)
+    power_out = np.concatenate(levels_out) if levels_out else np.zeros(0)
+    audible = power_in > 1e-10
+    reduction = np.zeros_like(power_in)
+    reduction[audible] = np.maximum(0.0, 10.0 * np.log10(power_in[audible] / np.maximum(power_out[audible], 1e-30)))
+    times = (np.arange(power_in.size) + 0.5) * block / sample_rate
+    return Curve(label, times, reduction)
+
+
+def draw_balance(report: Mapping, folder: Path) -> list[Path]:
+    """The pictures of a stage-1 run (``analyze``, ``balance``) into ``folder``."""
+    return [loudness_figure(report, Path(folder) / "loudness.png")]
+
+
+def draw_mix(result, report: Mapping, folder: Path) -> list[Path]:
+    """The pictures of a ``mix`` run into ``folder``. ``result``'s stage-1 stem files must still exist (run
+    :func:`~reaper_automix.stage2.mix_session` with a ``stem_dir``) for the gain reduction over time."""
+    from .matching.optimise import ScaledStem
+    from .stage1 import StemFile
+
+    folder = Path(folder)
+    sample_rate = result.balance.session.sample_rate
+    m = result.match
+    paths = [loudness_figure(report, folder / "loudness.png"),
+             spectra_figure([("stage 1", m.before.bark_mid_db, m.before.bark_side_db),
+                             ("matched", m.after.bark_mid_db, m.after.bark_side_db),
+                             ("reference", m.reference.bark_mid_db, m.reference.bark_side_db)],
+                            folder / "spectra.png")]
+    buses = list(zip(result.changes.buses, result.balance.groups))
+    eq = [eq_curve(bus.group, bus.eq, sample_rate) for bus, _ in buses if bus.eq]
+    if eq:
+        paths.append(eq_figure(eq, folder / "eq.png"))
+    reduction = [gain_reduction_curve(bus.group, ScaledStem(StemFile(group.stem_file), group.gain_db), bus.eq,
+                                      bus.compressor, sample_rate)
+                 for bus, group in buses if bus.compressor is not None]
+    if reduction:
+        paths.append(gain_reduction_figure(reduction, folder / "gain_reduction.png"))
+    return paths

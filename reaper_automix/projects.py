@@ -83,10 +83,11 @@ def mix_project(
     report_path: Path | None = None,
     progress: Progress | None = None,
     renderer: Renderer | None = None,
+    stem_dir: Path | None = None,
 ) -> ProjectRun:
     """Stages 1 and 2 on ``project`` against ``references`` (audio files) or the project's own track named
     ``reference_track`` (rendered pre-fader by the offline renderer and left out of the mix, fader untouched).
-    ``renderer``: as for :func:`~reaper_automix.stage2.mix_session`.
+    ``renderer``, ``stem_dir``: as for :func:`~reaper_automix.stage2.mix_session`.
     """
     from .report import mix_report, write_json
     from .rpp.apply import write_project
@@ -105,7 +106,7 @@ def mix_project(
             config = replace(config, exclude=config.exclude + (glob.escape(reference_track),))
         result = mix_session(session, references, balance_options=balance_options or BalanceOptions(),
                              match_options=match_options or MatchOptions(), config=config, progress=progress,
-                             renderer=renderer)
+                             renderer=renderer, stem_dir=stem_dir)
     report = mix_report(result)
     written = write_project(document, session, result.changes, target, in_place=in_place, force=force)
     if report_path is not None:

@@ -18,6 +18,7 @@ stage 1 (:func:`~reaper_automix.balance.plan_faders`).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -87,14 +88,19 @@ def mix_session(
     config: BalanceConfig | None = None,
     progress: Progress | None = None,
     renderer: Renderer | None = None,
+    stem_dir: Path | None = None,
 ) -> MixResult:
-    """Run stage 1 and match its group stems to ``references`` (audio files; several are averaged)."""
+    """Run stage 1 and match its group stems to ``references`` (audio files; several are averaged).
+
+    The stage-1 stems are written to a temporary folder, or to ``stem_dir`` (which then keeps them: the result's
+    ``balance.groups[i].stem_file``, for pictures of the buses)."""
     references = [Path(r) for r in references]
     if not references:
         raise AutomixError("stage 2 needs a reference mix (--reference FILE)")
     note = progress or (lambda *_: None)
-    with tempfile.TemporaryDirectory(prefix="automix-stems-") as stem_dir:
-        balance = balance_session(session, balance_options, config, stem_dir=Path(stem_dir), progress=progress,
+    keep = contextlib.nullcontext(stem_dir) if stem_dir else None
+    with keep or tempfile.TemporaryDirectory(prefix="automix-stems-") as folder:
+        balance = balance_session(session, balance_options, config, stem_dir=Path(folder), progress=progress,
                                   renderer=renderer)
         stems = [ScaledStem(StemFile(r.stem_file), r.gain_db) for r in balance.groups]
         match = match_reference(stems, session.sample_rate, references, match_options, progress=note)

@@ -159,9 +159,10 @@ def test_cli_balance_writes_report_preview_and_new_project(tmp_path):
     runner = CliRunner()
     result = runner.invoke(
         main, ["balance", str(path), "--report", str(tmp_path / "r.json"), "--preview", str(tmp_path / "m.wav"),
-               "--workers", "1"],
+               "--workers", "1", "--plot", str(tmp_path / "pictures")],
     )
     assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "pictures").iterdir()] == ["loudness.png"]
     assert path.read_bytes() == original
     assert (tmp_path / "song-automix.rpp").exists()
     import json

@@ -143,9 +143,16 @@ def test_cli_mix_writes_project_report_and_level_matched_previews(project, tmp_p
     original = path.read_bytes()
     out = tmp_path / "out.rpp"
     result = CliRunner().invoke(main, ["mix", str(path), "-r", str(ref), "-o", str(out), "--workers", "1",
-                                       "--report", str(tmp_path / "r.json"), "--preview", str(tmp_path / "p.wav")])
+                                       "--report", str(tmp_path / "r.json"), "--preview", str(tmp_path / "p.wav"),
+                                       "--plot", str(tmp_path / "pictures")])
     assert result.exit_code == 0, result.output
     assert path.read_bytes() == original and out.exists()
+    from tests.test_plots import assert_drawn, read_png
+
+    pictures = sorted(p.name for p in (tmp_path / "pictures").iterdir())
+    assert pictures == ["eq.png", "gain_reduction.png", "loudness.png", "spectra.png"]
+    for name in pictures:
+        assert_drawn(read_png(tmp_path / "pictures" / name), {"eq.png": 3 * 3.4}.get(name, 8.5))
     report = json.loads((tmp_path / "r.json").read_text())
     assert {b["group"] for b in report["stage2"]["buses"]} == {"Drums", "Vocals", "BVs", "other", "bass"}
     assert report["stage2"]["distances_after"]["total"] < report["stage2"]["distances_before"]["total"]

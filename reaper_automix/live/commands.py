@@ -8,14 +8,17 @@ worker process with ``--progress-file``: each progress line goes there too, and 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
 from ..errors import AutomixError
-from ..options import balance_options, make_balance_options, make_match_options, match_options, report_option
+from ..options import (balance_options, make_balance_options, make_match_options, match_options, plot_option,
+                       report_option)
 from ..session import Session, Track
 from ..units import gain_to_db
 
@@ -194,16 +197,23 @@ def _load_config(config_path: Path | None):
     return load_config(config_path) if config_path else BalanceConfig()
 
 
-def _reporter(report_path: Path | None, make_report):
-    """``result -> line``: writes ``make_report(result)`` as JSON to ``report_path`` (None: no report)."""
-    if report_path is None:
+def _reporter(report_path: Path | None, plots: Path | None, make_report, draw):
+    """``result -> line``: writes ``make_report(result)`` as JSON to ``report_path`` and ``draw(result, report,
+    plots)``'s pictures (None when neither is asked for)."""
+    if report_path is None and plots is None:
         return None
 
     def write(result) -> str:
         from ..report import write_json
 
-        write_json(make_report(result), report_path)
-        return f"report: {report_path}"
+        report = make_report(result)
+        lines = []
+        if report_path is not None:
+            write_json(report, report_path)
+            lines.append(f"report: {report_path}")
+        if plots is not None:
+            lines.append("pictures: " + ", ".join(str(p) for p in draw(result, report, plots)))
+        return "; ".join(lines)
 
     return write
 
@@ -214,12 +224,16 @@ def _reporter(report_path: Path | None, make_report):
               help="How far to move the faders from where they are toward the computed balance.")
 @balance_options
 @report_option
+@plot_option
 def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, strength, config_path,
-                report_path, **kw) -> None:
+                report_path, plot_dir, **kw) -> None:
     """Balance levels within folders of the open project (one undo point); the options of ``balance``."""
+    from ..plots import draw_balance, plot_folder
+
     progress = _Progress(progress_file)
     options = make_balance_options(strength=strength, **kw)
-    config = _load_config(config_path)  # a bad settings file stops the job before REAPER is touched
+    config = _load_config(config_path)  # a bad settings file or --plot folder stops the job before REAPER is touched
+    plots = plot_folder(plot_dir) if plot_dir else None
 
     def run() -> str:
         from ..report import balance_report
@@ -232,7 +246,7 @@ def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_
         return _compute_and_apply(
             bridge, session, progress, dry_run, unbatched,
             lambda render: balance_session(session, options, config, progress=progress, renderer=render),
-            faders_changed, _reporter(report_path, balance_report),
+            faders_changed, _reporter(report_path, plots, balance_report, lambda r, rep, f: draw_balance(rep, f)),
         )
 
     _finish(progress, run)
@@ -247,14 +261,18 @@ def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_
 @match_options
 @balance_options
 @report_option
+@plot_option
 def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, reference, strength, no_gain,
-            no_eq, no_comp, no_pan, seed, config_path, report_path, **kw) -> None:
+            no_eq, no_comp, no_pan, seed, config_path, report_path, plot_dir, **kw) -> None:
     """Mix the open project's groups to a reference (gain, EQ, compression, pan on folder buses); the options
     of ``mix``."""
+    from ..plots import draw_mix, plot_folder
+
     progress = _Progress(progress_file)
     matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
     balancing = make_balance_options(**kw)
     config = _load_config(config_path)
+    plots = plot_folder(plot_dir) if plot_dir else None
 
     def run() -> str:
         from ..report import mix_report
@@ -281,11 +299,13 @@ def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run,
         return _compute_and_apply(
             bridge, session, progress, dry_run, unbatched,
             lambda render: mix_session(session, [reference_path], balance_options=balancing, match_options=matching,
-                                       config=config, progress=progress, renderer=render),
-            faders_changed, _reporter(report_path, mix_report),
+                                       config=config, progress=progress, renderer=render, stem_dir=stems),
+            faders_changed, _reporter(report_path, plots, mix_report, draw_mix),
         )
 
-    _finish(progress, run)
+    with contextlib.ExitStack() as stack:  # --plot: the stage-1 stems are kept until the pictures are drawn
+        stems = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="automix-stems-"))) if plots else None
+        _finish(progress, run)
 
 
 @click.group("reaper")
