@@ -26,7 +26,7 @@ ACTIONS = {
 
 
 def run_action(tmp_path, monkeypatch, script, *, user_inputs=(), ext_state=None, selected=(), starts=True,
-               names=("Drums", "Kick", "Ref"), file_picks=(), mode="", then=None):
+               names=("Drums", "Kick", "Ref"), file_picks=(), mode="", then=None, server=True):
     """Run ``script`` in the stand-in host with the stub worker; ``then(host)`` runs once the worker started."""
     argv_file = tmp_path / "argv.json"
     argv_file.unlink(missing_ok=True)
@@ -37,7 +37,8 @@ def run_action(tmp_path, monkeypatch, script, *, user_inputs=(), ext_state=None,
     state = {"reaper_automix/worker": json.dumps([sys.executable, str(STUB)]), **(ext_state or {})}
     spec = {"tracks": tracks, "user_inputs": list(user_inputs), "ext_state": state, "file_picks": list(file_picks)}
     actions = {"cancel": SCRIPTS_DIR / "automix_cancel.py", "again": SCRIPTS_DIR / script}
-    with Host(spec, tmp_path, scripts=(SERVER_SCRIPT, SCRIPTS_DIR / script), actions=actions) as host:
+    scripts = (SERVER_SCRIPT, SCRIPTS_DIR / script) if server else (SCRIPTS_DIR / script,)
+    with Host(spec, tmp_path, scripts=scripts, actions=actions) as host:
         done = Path(str(argv_file) + ".done")
         deadline = time.monotonic() + (15 if starts else 0.5)
         while not done.exists() and time.monotonic() < deadline:
@@ -189,3 +190,11 @@ def test_cancel_stops_the_worker_and_one_job_runs_at_a_time(tmp_path, monkeypatc
     assert any(c.startswith("Automix balance: CANCELLED:") for c in lines)
     assert any("cancelling the running job" in c for c in lines)
     assert "reaper_automix/job_pid" not in dump["ext_state"]
+
+
+def test_scripts_installed_by_reapack_find_their_server_action(tmp_path, monkeypatch):
+    """No server_action recorded (ReaPack registered the scripts, with REAPER's own ids) and no server running:
+    the action registers/looks up the server script beside it and starts it, then the job."""
+    argv, dump = run_action(tmp_path, monkeypatch, "automix_balance.py", server=False)
+    assert argv is not None and argv[:2] == ["live", "balance"]
+    assert dump["calls"]["AddRemoveReaScript"] == 1 and dump["calls"]["Main_OnCommand"] == 1

@@ -172,6 +172,11 @@ def dependencies_ok():
         return None
     if not rpr.RPR_GetExtState("reapy", "server_port"):
         server = rpr.RPR_NamedCommandLookup(rpr.RPR_GetExtState(SECTION, "server_action"))
+        beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "automix_server.py")
+        if not server and os.path.isfile(beside):
+            # installed by ReaPack: REAPER gave the server action its own id; registering the same file again
+            # returns that id (and registers it if ReaPack had not)
+            server = rpr.RPR_AddRemoveReaScript(True, 0, beside, True)
         if not server:
             message("The action 'Automix: Start safe reapy server' is not registered: run\n"
                     "    reaper-automix reaper install")

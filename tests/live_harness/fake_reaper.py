@@ -645,6 +645,14 @@ def build_module(r: FakeReaper, run_action=None) -> types.ModuleType:
         return 0, section, idx, ""
 
     @api
+    def AddRemoveReaScript(add, section, filename, commit):
+        """Registers ``filename`` as an action (once) and returns its command id, as REAPER does."""
+        key = "script:" + filename
+        if key not in r.named_commands:
+            r.named_commands[key] = 50000 + len(r.named_commands)
+        return r.named_commands[key]
+
+    @api
     def NamedCommandLookup(name):
         return r.named_commands.get(name.lstrip("_"), 0)
 
