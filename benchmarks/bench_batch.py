@@ -4,8 +4,8 @@
 Writes ``--projects`` projects of 6 tracks x ``--seconds`` in 2 folders (each with its own media), then runs
 stage 1 on all of them with each engine, each run in a fresh process with an empty output folder (so no
 engine inherits another's warm caches), ``--repeat`` times alternating. Prints per engine: start-up time (pool or
-cluster creation), batch wall time and projects per minute (best of the repeats, start-up excluded), the
-cluster's overhead as the ratio of its batch time to the pool's, and peak resident memory per worker (the
+cluster creation; the cluster's includes loading the pipeline on every worker), batch wall time and projects per minute (best of the repeats, start-up excluded), the
+cluster's overhead as the ratio of its batch time to the pool's (and of the totals with start-up), and peak resident memory per worker (the
 largest of the workers, reported by each job). Target (issue 10): the cluster within 10 % of the pool.
 
     .venv/bin/python benchmarks/bench_batch.py                     # 24 projects x 10 s, 2 workers
@@ -113,10 +113,13 @@ def main() -> None:
         print(f"{name:<8} {row['startup_s']:10.1f} {row['batch_s']:8.1f} {60 * args.projects / row['batch_s']:13.1f} "
               f"{row['batch_s'] * args.workers / args.projects:10.2f} {row['peak_rss_worker_mb']:19.0f}")
     ratio = best["cluster"]["batch_s"] / best["pool"]["batch_s"]
-    print(f"cluster / pool batch time: {ratio:.3f} (target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'})")
+    whole = {name: min(r["startup_s"] + r["batch_s"] for r in rows) for name, rows in runs.items()}
+    print(f"cluster / pool batch time: {ratio:.3f} (target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'}); "
+          f"with start-up: {whole['cluster'] / whole['pool']:.3f}")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if k not in ("run", "folder", "json")},
-                                         "runs": runs, "ratio": ratio}, indent=2))
+                                         "runs": runs, "ratio": ratio,
+                                         "ratio_with_startup": whole["cluster"] / whole["pool"]}, indent=2))
 
 
 if __name__ == "__main__":

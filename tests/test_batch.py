@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from audio_projects import SR, AudioTrack, band_noise, harmonic_tone, pink_noise, write_project
 from reaper_automix.cli import main
+from reaper_automix.errors import AutomixError
 
 
 N = SR  # one second of audio per track: enough for every measure, quick to analyse
@@ -155,6 +156,7 @@ def without_guids(text: str) -> str:
     return re.sub(r"\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}", "{GUID}", text)
 
 
+@pytest.mark.slow  # stage 2 in a fresh worker process: loading torch alone takes most of it
 def test_out_folder_mirrors_the_tree_and_mix_matches_the_mix_entry_point(tmp_path):
     from reaper_automix.batch.engines import PoolEngine
     from reaper_automix.batch.jobs import StageSpec, find_projects
@@ -187,6 +189,23 @@ def test_out_folder_mirrors_the_tree_and_mix_matches_the_mix_entry_point(tmp_pat
     assert without_guids(written.read_text()) == without_guids(expected.read_text())
     assert "ReaEQ" in written.read_text() and "../../in/alpha/media/t01.wav" in written.read_text()
     assert json.loads((out / "alpha" / "alpha-automix-report.json").read_text())["groups"]
+
+    # --reference-track: the project's own track is the reference, and stays out of the mix
+    n = 6 * SR  # a reference needs at least 5 s
+    song = write_project(tmp_path / "own", [
+        AudioTrack("Keys", depth=1),
+        AudioTrack("Piano", harmonic_tone(n, 220.0), gain_db=-6),
+        AudioTrack("Organ", harmonic_tone(n, 330.0, 4), gain_db=-20, depth=-1),
+        AudioTrack("Reference mix", pink_noise(n, rng), gain_db=-10),
+    ], "own.rpp")
+    own = mix_project(song, tmp_path / "own" / "own-automix.rpp", reference_track="Reference mix",
+                      balance_options=BalanceOptions(workers=1), match_options=fast)
+    balance = own.result.balance
+    ref = next(t.index for t in balance.session.tracks if t.name == "Reference mix")
+    assert ref in balance.excluded and all(ref not in r.relative_db for r in balance.groups)
+    assert {t for r in balance.groups for t in r.relative_db} == {1, 2}
+    with pytest.raises(AutomixError, match="reference track 'Bass': 0 tracks"):
+        mix_project(song, tmp_path / "own" / "none.rpp", reference_track="Bass", match_options=fast)
 
 
 def test_bad_option_combinations_are_refused_before_any_work(tmp_path):
@@ -273,7 +292,7 @@ def test_local_cluster_listens_on_loopback_and_only_to_its_own_certificate(tmp_p
         port = int(engine.address.rsplit(":", 1)[1])
         for address in (engine.address, f"tcp://127.0.0.1:{port}"):  # no certificate, or no TLS at all
             with pytest.raises((OSError, TimeoutError, TypeError, ValueError)):
-                distributed.Client(address, timeout=2)
+                distributed.Client(address, timeout=1)
         summary = run_batch(find_projects(root, recursive=True), root, root,
                             StageSpec(BalanceOptions(workers=1), BalanceConfig()), engine)
     finally:

@@ -148,7 +148,10 @@ class DaskEngine:
             # The scheduler's and workers' HTTP servers (metrics, dashboard) listen even without a dashboard:
             # with no routes they serve nothing.
             quiet = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0, **quiet}):
+            # The workers' statistical profiler samples every thread's stack every 10 ms, holding the GIL
+            # while our job runs: measurably slower projects for a dashboard nobody here watches.
+            lean = {"distributed.worker.profile.enabled": False}
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0, **quiet, **lean}):
                 self._cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=per_worker, processes=True, host="127.0.0.1",
                     protocol="tls", security=security, dashboard_address=None,
@@ -166,6 +169,24 @@ class DaskEngine:
                 self.client.close()
                 raise AutomixError(f"the Dask scheduler at {address} has no workers") from None
         self.address = self.client.scheduler.address
+        self._check_workers()
+
+    def _check_workers(self) -> None:
+        """Every worker must run this reaper-automix version (it needs the same environment as this machine)."""
+        from .. import __version__
+        from .jobs import worker_environment
+
+        try:
+            versions = self.client.run(worker_environment)
+        except Exception as exc:  # the worker could not even load the function: no reaper-automix there
+            self.close()
+            raise AutomixError(f"cluster workers cannot run reaper-automix ({exc!r}); install the same "
+                               f"reaper-automix[cluster] {__version__} on every worker") from None
+        wrong = {w: v for w, v in versions.items() if v != __version__}
+        if wrong:
+            self.close()
+            raise AutomixError(f"cluster workers run other reaper-automix versions than {__version__}: "
+                               + ", ".join(f"{w}: {v}" for w, v in sorted(wrong.items())))
 
     def worker_addresses(self) -> list[str]:
         return sorted(self.client.scheduler_info()["workers"])

@@ -113,6 +113,14 @@ def worker_name() -> str:
         return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def worker_environment() -> str:
+    """Run on each cluster worker when the batch starts: loads the pipeline (so the first projects do not pay
+    for it one by one) and returns the reaper-automix version the worker has."""
+    from .. import __version__, projects, stage1  # noqa: F401
+
+    return __version__
+
+
 # Stage 1's in-process analysis (one analysis worker, as batch uses) keeps per-process state, so two projects in
 # two threads of one process (a Dask worker with several threads) take turns.
 _one_project_per_process = threading.Lock()
