@@ -10,8 +10,10 @@ makes the media), then times in the same process:
   (b) ``balance_session`` with the centroid method on ``--workers`` processes;
   (c) ``balance_session`` with the f0 method (PESTO) on ``--workers`` processes (``--no-f0`` skips it).
 
-Prints wall times, the ratios to the baseline, and peak resident memory of the main process and of the largest
-worker. Targets (issue 3, 128 x 240 s on 2 cores): centroid < 30 s, f0 < 120 s, peak RSS < 1.5 GB.
+Each measurement runs in a fresh process, ``--repeats`` times alternating. Prints the median wall time and the
+spread (min-max), the ratios of the medians to the baseline, peak resident memory of the main process and of the
+largest worker, and the machine's core count and load averages (``--json`` writes them too). Targets (issue 3,
+128 x 240 s on 2 cores): centroid < 30 s, f0 < 120 s, peak RSS < 1.5 GB.
 
     .venv/bin/python benchmarks/bench_balance.py                          # full size
     .venv/bin/python benchmarks/bench_balance.py --tracks 32 --seconds 30 # quick check
@@ -21,6 +23,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -92,30 +97,49 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-tracks", type=int, default=8)
     parser.add_argument("--no-f0", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the results here")
     add_child_arguments(parser)
     args = parser.parse_args()
     if serve_child(args, run_one):
         return
 
+    whats = ["naive", "centroid"] + ([] if args.no_f0 else ["f0"])
+    runs: dict[str, list[dict]] = {w: [] for w in whats}
+    loads = [os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-balance-") as tmp:
         t0 = time.perf_counter()
         make_session(Path(tmp), args.tracks, args.seconds, 44100, 3)
         print(f"generated {args.tracks} tracks x {args.seconds:.0f} s in {time.perf_counter() - t0:.1f} s")
-        rows = []
         # Each measurement in a fresh process, so that peak memory is its own (not the generator's or the
         # baseline's) and no state is shared.
-        for what in ["naive", "centroid"] + ([] if args.no_f0 else ["f0"]):
-            rows.append(run_isolated(__file__, what, ["--folder", tmp, "--tracks", str(args.tracks),
-                       "--seconds", str(args.seconds), "--workers", str(args.workers),
-                       "--baseline-tracks", str(args.baseline_tracks)]))
-            print(f"  {what}: {rows[-1]['summary']}")
+        for _ in range(args.repeats):
+            for what in whats:
+                runs[what].append(run_isolated(__file__, what, ["--folder", tmp, "--tracks", str(args.tracks),
+                                  "--seconds", str(args.seconds), "--workers", str(args.workers),
+                                  "--baseline-tracks", str(args.baseline_tracks)]))
+                print(f"  {what}: {runs[what][-1]['wall_s']:.1f} s, {runs[what][-1]['summary']}")
+            loads.append(os.getloadavg())
 
-    naive = rows[0]["wall_s"]
-    print(f"\n{'what':36s} {'wall s':>8s} {'vs naive':>9s} {'RSS main MB':>12s} {'RSS worker MB':>14s}")
-    for r in rows:
-        label = "naive loop, 1 core" if r["what"] == "naive" else f"balance_session {r['what']}, {args.workers} workers"
-        print(f"{label:36s} {r['wall_s']:8.1f} {r['wall_s'] / naive:8.2f}x {r['rss_main_mb']:12.0f} "
-              f"{r['rss_worker_mb']:14.0f}")
+    naive = statistics.median(r["wall_s"] for r in runs["naive"])
+    print(f"\n{os.cpu_count()} cores; median of {args.repeats} (min-max); load averages (1, 5, 15 min) before and "
+          f"after each round: {[tuple(round(v, 1) for v in load) for load in loads]}")
+    print(f"{'what':36s} {'wall s':>20s} {'vs naive':>9s} {'RSS main MB':>12s} {'RSS worker MB':>14s}")
+    rows = []
+    for what, rs in runs.items():
+        walls = [r["wall_s"] for r in rs]
+        row = {"what": what, "median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls),
+               "rss_main_mb": max(r["rss_main_mb"] for r in rs), "rss_worker_mb": max(r["rss_worker_mb"] for r in rs)}
+        rows.append(row)
+        label = "naive loop, 1 core" if what == "naive" else f"balance_session {what}, {args.workers} workers"
+        spread = f"{row['median_s']:.1f} ({row['min_s']:.1f}-{row['max_s']:.1f})"
+        print(f"{label:36s} {spread:>20s} {row['median_s'] / naive:8.2f}x {row['rss_main_mb']:12.0f} "
+              f"{row['rss_worker_mb']:14.0f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"cores": os.cpu_count(), "tracks": args.tracks, "seconds": args.seconds,
+                                         "workers": args.workers, "repeats": args.repeats,
+                                         "load_averages_1_5_15": loads, "results": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -353,5 +353,5 @@ def sample_peak_dbfs(x: np.ndarray) -> float:
     x = np.asarray(x)
     if x.size == 0:
         return -math.inf
-    peak = float(np.max(np.abs(x)))
+    peak = max(float(np.max(x)), -float(np.min(x)))  # two reductions, no |x| temporary
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf
