@@ -38,7 +38,7 @@ from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import make_session  # noqa: E402
-from isolated import add_child_arguments, measurement, run_isolated, serve_child  # noqa: E402
+from isolated import add_child_arguments, cpu_s, measurement, run_isolated, serve_child  # noqa: E402
 
 from reaper_automix.session import Session, Track  # noqa: E402
 from reaper_automix.stage1 import BalanceOptions, balance_session  # noqa: E402
@@ -76,18 +76,20 @@ def run_one(what: str, folder: Path, args: argparse.Namespace) -> dict:
     """One measurement in this process (called in a fresh child process by :func:`main`)."""
 
     session = in_folders(make_session(folder, args.tracks, args.seconds, 44100, 3, write=False))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     if what == "naive":
         files = sorted(folder.glob("track*.wav"))[: args.baseline_tracks]
         for f in files:
             naive_track(f)
-        wall = (time.perf_counter() - t0) / len(files) * args.tracks
-        summary = f"extrapolated from {len(files)} tracks"
-    else:
-        result = balance_session(session, BalanceOptions(method=what, workers=args.workers))
-        wall = time.perf_counter() - t0
-        summary = f"{result.changes.description}, mix peak {result.mix_peak_dbfs:.2f} dBFS"
-    return measurement(what, wall, summary)
+        scale = args.tracks / len(files)
+        wall = (time.perf_counter() - t0) * scale
+        row = measurement(what, wall, f"extrapolated from {len(files)} tracks", c0)
+        row["cpu_s"] *= scale
+        return row
+    result = balance_session(session, BalanceOptions(method=what, workers=args.workers))
+    wall = time.perf_counter() - t0
+    summary = f"{result.changes.description}, mix peak {result.mix_peak_dbfs:.2f} dBFS"
+    return measurement(what, wall, summary, c0)
 
 
 def main() -> None:
@@ -124,16 +126,20 @@ def main() -> None:
     naive = statistics.median(r["wall_s"] for r in runs["naive"])
     print(f"\n{os.cpu_count()} cores; median of {args.repeats} (min-max); load averages (1, 5, 15 min) before and "
           f"after each round: {[tuple(round(v, 1) for v in load) for load in loads]}")
-    print(f"{'what':36s} {'wall s':>20s} {'vs naive':>9s} {'RSS main MB':>12s} {'RSS worker MB':>14s}")
+    naive_cpu = statistics.median(r["cpu_s"] for r in runs["naive"])
+    print(f"{'what':36s} {'wall s':>20s} {'vs naive':>9s} {'cpu s':>8s} {'vs naive':>9s} {'RSS main MB':>12s} "
+          f"{'RSS worker MB':>14s}")
     rows = []
     for what, rs in runs.items():
         walls = [r["wall_s"] for r in rs]
         row = {"what": what, "median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls),
+               "cpu_median_s": statistics.median(r["cpu_s"] for r in rs),
                "rss_main_mb": max(r["rss_main_mb"] for r in rs), "rss_worker_mb": max(r["rss_worker_mb"] for r in rs)}
         rows.append(row)
         label = "naive loop, 1 core" if what == "naive" else f"balance_session {what}, {args.workers} workers"
         spread = f"{row['median_s']:.1f} ({row['min_s']:.1f}-{row['max_s']:.1f})"
-        print(f"{label:36s} {spread:>20s} {row['median_s'] / naive:8.2f}x {row['rss_main_mb']:12.0f} "
+        print(f"{label:36s} {spread:>20s} {row['median_s'] / naive:8.2f}x {row['cpu_median_s']:8.1f} "
+              f"{row['cpu_median_s'] / naive_cpu:8.2f}x {row['rss_main_mb']:12.0f} "
               f"{row['rss_worker_mb']:14.0f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,10 @@ each in a fresh process and ``--repeats`` times alternating:
   (b) ``reaper-automix balance PROJECT -o OUT --workers N`` (method centroid), the whole command in one process;
   (c) the same with ``--method f0`` (``--no-f0`` skips it).
 
-Prints the median and the spread (min-max) of each, the ratios (b)/(a) and (c)/(b), peak resident memory of the
-command's main process and of its largest worker, and the machine's core count and load averages; writes the
-same as JSON (``--json``). ``--tracks`` takes several sizes for the scaling table. ``--profile FILE`` also runs
+Prints the median and the spread (min-max) of each, the ratios (b)/(a) and (c)/(b) of wall time and of processor
+time (user + system, all processes: less sensitive than wall time to what else runs on a shared machine), peak
+resident memory of the command's main process and of its largest worker, and the machine's core count and load
+averages; writes the same as JSON (``--json``). ``--tracks`` takes several sizes for the scaling table. ``--profile FILE`` also runs
 the command once in-process on one worker under cProfile and writes the top functions by cumulative time.
 Targets (issue 13, 128 x 240 s): (b) at most 1.5x (a); (c) at most 3x (b).
 
@@ -37,7 +38,7 @@ import soundfile as sf
 from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from isolated import measurement  # noqa: E402
+from isolated import cpu_s, measurement  # noqa: E402
 
 from reaper_automix.demo.project import ProjectItem, ProjectTrack, project_text  # noqa: E402
 
@@ -100,7 +101,7 @@ def media_files(project: Path, n_tracks: int) -> list[str]:
 
 def run_child(what: str, project: Path, args: argparse.Namespace) -> dict:
     """One measurement in this (fresh) process."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     if what == "read":
         files = media_files(project, args.n)
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -117,8 +118,8 @@ def run_child(what: str, project: Path, args: argparse.Namespace) -> dict:
         finally:
             wall = time.perf_counter() - t0
         summary = f"balance --method {method}: wrote {out.name}"
-        return measurement(what, wall, summary)
-    return measurement(what, time.perf_counter() - t0, summary)
+        return measurement(what, wall, summary, c0)
+    return measurement(what, time.perf_counter() - t0, summary, c0)
 
 
 def run_isolated(what: str, project: Path, args: argparse.Namespace) -> dict:
@@ -208,32 +209,37 @@ def summarise(n: int, args: argparse.Namespace, runs: dict[str, list[dict]], loa
     for what, rs in runs.items():
         walls = [r["wall_s"] for r in rs]
         row[what] = {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls),
+                     "cpu_median_s": statistics.median(r["cpu_s"] for r in rs),
                      "rss_main_mb": max(r["rss_main_mb"] for r in rs),
                      "rss_worker_mb": max(r["rss_worker_mb"] for r in rs)}
     row["centroid_over_read"] = row["centroid"]["median_s"] / row["read"]["median_s"]
+    row["centroid_over_read_cpu"] = row["centroid"]["cpu_median_s"] / row["read"]["cpu_median_s"]
     # the spread of the ratio: each repeat's centroid run against the read run just before it
     ratios = [c["wall_s"] / r["wall_s"] for c, r in zip(runs["centroid"], runs["read"])]
     row["centroid_over_read_range"] = [min(ratios), max(ratios)]
     if "f0" in runs:
         row["f0_over_centroid"] = row["f0"]["median_s"] / row["centroid"]["median_s"]
+        row["f0_over_centroid_cpu"] = row["f0"]["cpu_median_s"] / row["centroid"]["cpu_median_s"]
     return row
 
 
 def print_table(results: list[dict], args: argparse.Namespace) -> None:
     print(f"\n{os.cpu_count()} cores, {args.workers} workers, {args.seconds:g} s tracks, {args.groups} folders, "
           f"median of {args.repeats} (min-max)")
-    print(f"{'tracks':>6s} {'read s':>16s} {'balance s':>16s} {'ratio':>14s} {'f0 s':>16s} {'f0/centroid':>11s} "
-          f"{'RSS main+worker MB':>19s} {'load 1 min':>11s}")
+    print(f"{'tracks':>6s} {'read s':>16s} {'balance s':>16s} {'ratio':>14s} {'cpu ratio':>9s} {'f0 s':>16s} "
+          f"{'f0/centroid':>11s} {'f0 cpu':>7s} {'RSS main+worker MB':>19s} {'load 1 min':>11s}")
     for r in results:
         def cell(what: str) -> str:
             m = r.get(what)
             return f"{m['median_s']:.1f} ({m['min_s']:.1f}-{m['max_s']:.1f})" if m else "-"
         lo, hi = r["centroid_over_read_range"]
         f0 = f"{r['f0_over_centroid']:.2f}x" if "f0_over_centroid" in r else "-"
+        f0_cpu = f"{r['f0_over_centroid_cpu']:.2f}x" if "f0_over_centroid" in r else "-"
         rss = f"{r['centroid']['rss_main_mb']:.0f} + {r['centroid']['rss_worker_mb']:.0f}"
         load = statistics.median(load[0] for load in r["load_averages_1_5_15"])
         print(f"{r['tracks']:6d} {cell('read'):>16s} {cell('centroid'):>16s} "
-              f"{r['centroid_over_read']:5.2f}x ({lo:.1f}-{hi:.1f}) {cell('f0'):>16s} {f0:>11s} {rss:>19s} "
+              f"{r['centroid_over_read']:5.2f}x ({lo:.1f}-{hi:.1f}) {r['centroid_over_read_cpu']:8.2f}x "
+              f"{cell('f0'):>16s} {f0:>11s} {f0_cpu:>7s} {rss:>19s} "
               f"{load:11.1f}")
 
 
