@@ -84,6 +84,31 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     return total
 
 
+def mono_frames(x: np.ndarray, starts: np.ndarray, n_fft: int) -> np.ndarray:
+    """Frames ``x[:, s : s + n_fft]`` for each ``s`` in ``starts`` (zero outside ``x``) mixed to mono exactly as
+    :func:`to_mono` mixes the whole signal: float32 ``(len(starts), n_fft)``.
+
+    Only the frames are mixed, so a track analysed on a subset of its frames is never mixed or padded whole."""
+    n = x.shape[-1]
+    out = np.zeros((len(starts), n_fft), dtype=np.float32)
+    inside = (starts >= 0) & (starts + n_fft <= n)
+    rows, edges = np.flatnonzero(inside), np.flatnonzero(~inside)
+    for c, channel in enumerate(x):
+        if rows.size:
+            windows = np.lib.stride_tricks.sliding_window_view(channel, n_fft)[starts[rows]]
+            if c == 0:
+                out[rows] = windows
+            else:
+                out[rows] += windows
+        for r in edges:  # the few frames that reach past either end (zero padding)
+            lo, hi = max(starts[r], 0), min(starts[r] + n_fft, n)
+            if hi > lo:
+                out[r, lo - starts[r] : hi - starts[r]] += channel[lo:hi]
+    if x.shape[0] > 1:
+        out /= np.float32(x.shape[0])
+    return out
+
+
 def frame_features(
     x: np.ndarray,
     sample_rate: float,
@@ -93,20 +118,23 @@ def frame_features(
     frame_stride: int = 1,
 ) -> FrameFeatures:
     """Centroid, bandwidth (p=2) and RMS of every ``frame_stride``-th centred STFT frame of mono-mixed ``x``."""
-    mono = to_mono(x)
-    padded = np.pad(mono, n_fft // 2)
-    n_frames = 1 + mono.size // hop
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames:frame_stride]
+    x = np.asarray(x)
+    channels = x[np.newaxis] if x.ndim == 1 else x
+    if channels.ndim != 2:
+        raise ValueError(f"audio must be shaped (channels, samples), got shape {x.shape}")
+    n_frames = 1 + channels.shape[-1] // hop
+    frame_starts = np.arange(0, n_frames, frame_stride) * hop - n_fft // 2  # centred frames
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)  # periodic Hann
     freqs = np.arange(n_fft // 2 + 1) * (sample_rate / n_fft)
     freqs_squared = np.square(freqs)
     window_power = float(np.sum(np.square(window, dtype=np.float64)))
 
-    centroid = np.empty(len(frames))
-    bandwidth = np.empty(len(frames))
-    rms_dbfs = np.empty(len(frames))
-    for start in range(0, len(frames), _BATCH_FRAMES):
-        batch = frames[start : start + _BATCH_FRAMES] * window
+    centroid = np.empty(len(frame_starts))
+    bandwidth = np.empty(len(frame_starts))
+    rms_dbfs = np.empty(len(frame_starts))
+    for start in range(0, len(frame_starts), _BATCH_FRAMES):
+        batch = mono_frames(channels, frame_starts[start : start + _BATCH_FRAMES], n_fft)
+        batch *= window
         magnitude = np.abs(scipy.fft.rfft(batch, axis=-1, workers=1))
         total = magnitude.sum(axis=-1, dtype=np.float64)
         # einsum, not `@`: a matrix-vector product goes to BLAS, whose threads on a busy machine (or beside
