@@ -18,8 +18,8 @@ from rich.console import Console
 
 from . import __version__
 from .errors import AutomixError
-from .options import (balance_options, make_balance_options, make_match_options, match_options, plot_option,
-                      report_option)
+from .options import (balance_options, bus_strength_option, fader_strength_option, make_balance_options,
+                      make_match_options, match_options, plot_option, report_option)
 from .projects import default_output
 
 if TYPE_CHECKING:
@@ -220,8 +220,7 @@ def output_path(project: Path, output: Path | None, in_place: bool) -> Path:
 @main.command()
 @click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
 @_output_options
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="How far to move the faders from where they are toward the computed balance.")
+@fader_strength_option
 @balance_options
 @report_option
 @plot_option
@@ -270,8 +269,7 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Reference mix (WAV, FLAC, MP3..., any rate). Repeat for several: their features are averaged.")
 @_output_options
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="How far to move the bus settings from neutral toward the full match.")
+@bus_strength_option
 @match_options
 @balance_options
 @report_option

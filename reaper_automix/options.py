@@ -8,6 +8,12 @@ from pathlib import Path
 
 import click
 
+fader_strength_option = click.option(
+    "--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+    help="How far to move the faders from where they are toward the computed balance.")
+bus_strength_option = click.option(
+    "--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+    help="How far to move the bus settings from neutral toward the full match.")
 plot_option = click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
                            help="Draw PNG pictures of the run into this folder: loudness before/after per track "
                                 "and group; with mix also Bark mid/side spectra, each bus's EQ curve and its "

@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from ..errors import AutomixError
-from ..options import (balance_options, make_balance_options, make_match_options, match_options, plot_option,
-                       report_option)
+from ..options import (balance_options, bus_strength_option, fader_strength_option, make_balance_options,
+                       make_match_options, match_options, plot_option, report_option)
 from ..session import Session, Track
 from ..units import gain_to_db
 
@@ -220,8 +220,7 @@ def _reporter(report_path: Path | None, plots: Path | None, make_report, draw):
 
 @live.command("balance")
 @common
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="How far to move the faders from where they are toward the computed balance.")
+@fader_strength_option
 @balance_options
 @report_option
 @plot_option
@@ -256,8 +255,7 @@ def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_
 @common
 @click.option("--reference", required=True,
               help="Reference mix: an audio file, or 'track:NAME' for a track of the open project.")
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="How far to move the bus settings from neutral toward the full match.")
+@bus_strength_option
 @match_options
 @balance_options
 @report_option
