@@ -358,10 +358,10 @@ def demo(out_dir: Path, tracks, length_s, seed, overwrite, run_pipeline) -> None
 
 # --- REAPER: live project and installation ---------------------------------------------------------------------
 
-from .batch.command import make_batch_command  # noqa: E402  (registered last: the commands above come first)
+from .batch.command import batch  # noqa: E402  (registered last: the commands above come first in --help)
 from .live.commands import live, reaper  # noqa: E402
 
-main.add_command(make_batch_command(balance_options, match_options, make_balance_options, make_match_options))
+main.add_command(batch)
 main.add_command(live)
 main.add_command(reaper)
 
