@@ -102,8 +102,10 @@ class _Reporter:
 @main.command()
 @click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
 def info(project: Path) -> None:
-    """Show the tracks, folders, items and media of PROJECT.rpp, and what a balance would leave out and why."""
+    """Show the tracks, folders, items, media, plug-ins and sends of PROJECT.rpp, and what a balance would leave
+    out and why."""
     from .audio.render import check_media
+    from .fx_notes import dry_note, dry_warning, receive_labels, send_note, track_fx_summary
     from .grouping import group_tracks
     from .rpp.reader import load_session
 
@@ -121,7 +123,7 @@ def info(project: Path) -> None:
     from rich.table import Table
 
     table = Table()
-    for col in ("#", "track", "items", "sources", "group", "status"):
+    for col in ("#", "track", "items", "sources", "FX", "receives", "group", "status"):
         table.add_column(col)
     for t in session.tracks:
         depth = 0
@@ -130,49 +132,95 @@ def info(project: Path) -> None:
             depth += 1
             p = parents[p]
         kinds = sorted({i.take.source.kind.value for i in t.items if i.take} | ({"no take"} if any(i.take is None for i in t.items) else set()))
-        status = excluded.get(t.index, "")
+        status = [excluded[t.index]] if t.index in excluded else []
         if t.name in missing:
-            status = "missing media: " + ", ".join(missing[t.name])
+            status.append("missing media: " + ", ".join(missing[t.name]))
+        if t.index in group_of:
+            status += [n for n in (dry_note(t), send_note(session, t.index)) if n]
         table.add_row(
             str(t.index + 1),
             "  " * depth + ("[bold]" + t.name + "/[/]" if t.is_folder else t.name),
             str(len(t.items)),
             ",".join(kinds),
+            track_fx_summary(t),
+            receive_labels(session, t),
             group_of.get(t.index, ""),
-            status,
+            "; ".join(status),
         )
     out.print(table)
     for g in grouping.groups:
         out.print(f"group [bold]{g.name}[/] ({g.source}): {len(g.members)} tracks")
     n_missing = sum(len(v) for v in missing.values())
     out.print(f"missing or unreadable media files: {n_missing}" if n_missing else "all media found")
+    warning = dry_warning(session, group_of, renders_fx=False)
+    if warning:
+        out.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
 
 
 # --- analyze / balance -----------------------------------------------------------------------------------------
 
 
-def _run_balance(project: Path, options, config_path: Path | None):
+def _stems_option(f):
+    for option in reversed([
+        click.option("--stems", "stems_dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Measure stems rendered in REAPER (pre-fader, with FX; named by track number and name) "
+                          "instead of our own render [default: PROJECT-stems/ when the action \"Automix: Render "
+                          "stems for offline analysis...\" recorded it there]."),
+        click.option("--no-stems", is_flag=True, help="Use our own render even when recorded stems exist."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _stems_renderer(project: Path, config, stems_dir: Path | None, no_stems: bool):
+    """The ``--stems`` renderer, or None for our own render; recorded stems beside the project are used (and
+    said so) unless ``--no-stems``."""
+    from .audio.stems import load_stems, stems_folder
+    from .grouping import group_tracks
+    from .rpp.fx import fx_facts
+    from .rpp.reader import load_session
+
+    if no_stems:
+        if stems_dir is not None:
+            raise AutomixError("give either --stems or --no-stems, not both")
+        return None
+    if stems_dir is None:
+        recorded = stems_folder(project)
+        if not (recorded / fx_facts()["stems"]["manifest"]).is_file():
+            return None
+        stems_dir = recorded
+        console.print(f"measuring the stems REAPER rendered in {recorded} (--no-stems: our own render)")
+    session, _ = load_session(project)
+    grouping = group_tracks(session, config, renders_fx=True)
+    return load_stems(session, stems_dir, [t for g in grouping.groups for t in g.members])
+
+
+def _run_balance(project: Path, options, config_path: Path | None, *, stems_dir: Path | None = None,
+                 no_stems: bool = False):
     from .config import BalanceConfig, load_config
     from .rpp.reader import load_session
     from .stage1 import balance_session
 
     config = load_config(config_path) if config_path else BalanceConfig()
     session, document = load_session(project)
+    renderer = _stems_renderer(project, config, stems_dir, no_stems)
     with progress_bar() as bar:
-        return balance_session(session, options, config, progress=_Reporter(bar)), document
+        return balance_session(session, options, config, progress=_Reporter(bar), renderer=renderer), document
 
 
 @main.command()
 @click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
 @balance_options
+@_stems_option
 @report_option
 @plot_option
-def analyze(project: Path, config_path, report_path, plot_dir, **kw) -> None:
+def analyze(project: Path, config_path, report_path, plot_dir, stems_dir, no_stems, **kw) -> None:
     """Measure PROJECT.rpp and show the balance stage 1 would set, without writing a project."""
     from .report import balance_report, print_balance_table, write_json
 
     plots = _plot_folder(plot_dir)
-    result, _ = _run_balance(project, make_balance_options(**kw), config_path)
+    result, _ = _run_balance(project, make_balance_options(**kw), config_path, stems_dir=stems_dir,
+                             no_stems=no_stems)
     report = balance_report(result)
     print_balance_table(report, out)
     if report_path:
@@ -222,12 +270,13 @@ def output_path(project: Path, output: Path | None, in_place: bool) -> Path:
 @_output_options
 @fader_strength_option
 @balance_options
+@_stems_option
 @report_option
 @plot_option
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Render the balanced mix to this WAV file.")
 def balance(project: Path, output, in_place, force, strength, config_path, report_path, plot_dir, preview,
-            **kw) -> None:
+            stems_dir, no_stems, **kw) -> None:
     """Balance the tracks inside each folder of PROJECT.rpp and write the faders to a new project.
 
     Track faders get the within-group balance, folder faders the group levels. Gains beyond REAPER's
@@ -240,9 +289,11 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
     target = output_path(project, output, in_place)
     plots = _plot_folder(plot_dir)
     config = load_config(config_path) if config_path else BalanceConfig()
+    renderer = _stems_renderer(project, config, stems_dir, no_stems)
     with progress_bar() as bar:
         run = balance_project(project, target, make_balance_options(strength=strength, **kw), config, in_place=in_place,
-                              force=force, report_path=report_path, progress=_Reporter(bar))
+                              force=force, report_path=report_path, progress=_Reporter(bar),
+                              renderer=renderer)
     result, written = run.result, run.written
     print_balance_table(run.report, out)
     console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
@@ -272,13 +323,14 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 @bus_strength_option
 @match_options
 @balance_options
+@_stems_option
 @report_option
 @plot_option
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Render the matched mix of the groups to this WAV; PREVIEW-before.wav beside it is the stage-1 "
                    "mix at the same loudness, for a fair A/B.")
 def mix(project: Path, references, output, in_place, force, strength, no_gain, no_eq, no_comp, no_pan, seed,
-        config_path, report_path, plot_dir, preview, **kw) -> None:
+        config_path, report_path, plot_dir, preview, stems_dir, no_stems, **kw) -> None:
     """Balance PROJECT.rpp (stage 1), then mix its groups to match a reference (stage 2).
 
     Each group gets a bus track (its folder track, or a new folder track over its tracks) with ReaEQ, ReaComp,
@@ -293,13 +345,15 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
     target = output_path(project, output, in_place)
     plots = _plot_folder(plot_dir)
     config = load_config(config_path) if config_path else BalanceConfig()
+    renderer = _stems_renderer(project, config, stems_dir, no_stems)
     matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
     with contextlib.ExitStack() as stack:
         stems = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="automix-stems-"))) if plots else None
         with progress_bar() as bar:
             run = mix_project(project, target, references, balance_options=make_balance_options(**kw),
                               match_options=matching, config=config, in_place=in_place, force=force,
-                              report_path=report_path, progress=_Reporter(bar), stem_dir=stems)
+                              report_path=report_path, progress=_Reporter(bar), stem_dir=stems,
+                              renderer=renderer)
         result, written, session = run.result, run.written, run.result.balance.session
         print_mix_table(run.report, out)
         console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))

@@ -10,6 +10,7 @@ Example (every key optional)::
     offsets_db:                   # added to the computed gain
       tracks: {"Lead Vox": 3.0}
       groups: {"Backing Vocals": -2.0}
+    returns: group                # return tracks (sends only, e.g. reverbs): each its own group, or "exclude"
 
 Patterns match whole track names with shell wildcards (``*``, ``?``, ``[ab]``), ignoring case.
 """
@@ -32,6 +33,7 @@ class BalanceConfig:
     lock: tuple[str, ...] = ()
     track_offsets_db: dict[str, float] = field(default_factory=dict)
     group_offsets_db: dict[str, float] = field(default_factory=dict)
+    returns: str = "group"  # return tracks: "group" (each its own group) or "exclude"
 
     def group_override(self, track_name: str) -> str | None:
         """The group a YAML pattern assigns ``track_name`` to (first match in file order), if any."""
@@ -58,7 +60,8 @@ def matches_any(name: str, patterns: tuple[str, ...] | list[str]) -> bool:
     return any(fnmatch.fnmatchcase(lowered, p.casefold()) for p in patterns)
 
 
-_TOP_KEYS = {"groups", "exclude", "lock", "offsets_db"}
+_TOP_KEYS = {"groups", "exclude", "lock", "offsets_db", "returns"}
+RETURNS = ("group", "exclude")
 
 
 def load_config(path: Path) -> BalanceConfig:
@@ -103,7 +106,11 @@ def load_config(path: Path) -> BalanceConfig:
     offsets = data.get("offsets_db") or {}
     if not isinstance(offsets, dict) or set(offsets) - {"tracks", "groups"}:
         raise AutomixError(f"{path}: 'offsets_db' takes the keys 'tracks' and 'groups'")
+    returns = data.get("returns", "group")
+    if returns not in RETURNS:
+        raise AutomixError(f"{path}: 'returns' must be one of {', '.join(RETURNS)}, got {returns!r}")
     return BalanceConfig(
+        returns=returns,
         groups=groups,
         exclude=str_list(data.get("exclude") or [], "exclude"),
         lock=str_list(data.get("lock") or [], "lock"),

@@ -8,6 +8,11 @@ Rules, in order of precedence:
 3. Tracks outside every folder are grouped by name keywords (``data/group_keywords.yaml``) into drums, bass,
    vocals and other, the seed paper's source-separation scheme.
 
+Return tracks (sound from sends only, e.g. a reverb) are each their own group, or left out with ``returns:
+exclude`` in the settings file; instrument tracks (MIDI into an instrument plug-in) group like audio tracks.
+Both are only measurable when the audio includes plug-ins (REAPER's render, ``--stems``): otherwise they are
+left out with that reason.
+
 Tracks that cannot be balanced are left untouched and reported with the reason: excluded by the settings file,
 muted, without audio items (MIDI/click/empty only), or, after analysis, silent.
 """
@@ -22,6 +27,7 @@ from importlib import resources
 import yaml
 
 from .config import BalanceConfig
+from .fx_notes import instrument_reason, return_reason
 from .session import Session, Track
 
 KEYWORD_GROUPS = ("drums", "bass", "vocals")
@@ -37,7 +43,7 @@ class Group:
     name: str
     members: tuple[int, ...]  # track indices, project order
     folder: int | None
-    source: str  # "folder", "name", or "settings"
+    source: str  # "folder", "name", "settings", or "return" (a return track on its own)
 
 
 @dataclass(frozen=True)
@@ -85,12 +91,21 @@ def group_by_name(name: str) -> str:
     return OTHER
 
 
-def exclusion_reason(track: Track, config: BalanceConfig) -> str | None:
-    """Why a track is left out before any audio is read, or None."""
+def exclusion_reason(track: Track, config: BalanceConfig, session: Session, *, renders_fx: bool = False) -> str | None:
+    """Why a track is left out before any audio is read, or None.
+
+    ``renders_fx``: the audio will include plug-ins (REAPER's render or stems), so return and instrument
+    tracks can be measured. ``session`` (holding ``track``) names the tracks feeding a return track."""
     if config.is_excluded(track.name):
         return "excluded by settings file"
     if track.mute:
         return "muted"
+    if track.is_return:
+        if config.returns == "exclude":
+            return "return track (settings file: returns: exclude)"
+        return None if renders_fx else return_reason(session, track)
+    if track.is_instrument_track:
+        return None if renders_fx else instrument_reason(track)
     if not track.items:
         return None if track.is_folder else "no items"
     if track.is_midi_only:
@@ -100,21 +115,26 @@ def exclusion_reason(track: Track, config: BalanceConfig) -> str | None:
     return None
 
 
-def group_tracks(session: Session, config: BalanceConfig | None = None) -> Grouping:
-    """Group the session's audio tracks by settings, folders, then names."""
+def group_tracks(session: Session, config: BalanceConfig | None = None, *, renders_fx: bool = False) -> Grouping:
+    """Group the session's audio tracks by settings, folders, then names; return tracks on their own.
+
+    ``renders_fx``: the audio will include plug-ins, so return and instrument tracks are measured."""
     config = config or BalanceConfig()
     parents = session.parents()
     members: dict[tuple[str, int | None, str], list[int]] = {}
     excluded: list[Exclusion] = []
     for track in session.tracks:
-        reason = exclusion_reason(track, config)
+        reason = exclusion_reason(track, config, session, renders_fx=renders_fx)
         if reason is not None:
             excluded.append(Exclusion(track.index, reason))
             continue
-        if not track.has_audio:  # a folder track without items: it carries a group gain, it is not a member
+        sounding = track.has_audio or track.is_return or track.is_instrument_track
+        if not sounding:  # a folder track without items: it carries a group gain, it is not a member
             continue
         override = config.group_override(track.name)
-        if override is not None:
+        if track.is_return and override is None:
+            key = (track.name, None, "return")
+        elif override is not None:
             key = (override, None, "settings")
         else:
             folder = track.index if track.is_folder else parents[track.index]

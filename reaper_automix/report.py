@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .files import write_bytes_atomic
+from .fx_notes import dry_warning, fx_facts, track_notes
 from .stage1 import BalanceResult
 from .units import gain_to_db
 
@@ -62,6 +63,9 @@ def balance_report(result: BalanceResult) -> dict[str, Any]:
                 "gain_went_to": where,
                 "note": change.note if change and change.note else None,
                 "excluded": result.excluded.get(track.index),
+                "fx_notes": track_notes(session, track, renders_fx=result.measured_with_fx)
+                if track.index in result.analyses else [],
+                **fx_facts(session, track),
             }
         )
     groups = [
@@ -95,6 +99,8 @@ def balance_report(result: BalanceResult) -> dict[str, Any]:
         "groups": groups,
         "tracks": tracks,
         "notes": list(result.changes.notes),
+        "measured_with_fx": result.measured_with_fx,
+        "warnings": [w for w in [dry_warning(session, result.analyses, renders_fx=result.measured_with_fx)] if w],
     }
 
 
@@ -126,7 +132,9 @@ def print_balance_table(report: dict[str, Any], console: Console | None = None) 
         fader = db(t["fader_before_db"])
         if t["fader_after_db"] is not None:
             fader += f" -> {db(t['fader_after_db'])}"
-        note = f"left out: {t['excluded']}" if t["excluded"] else (t["analysis_note"] or "")
+        note = f"left out: {t['excluded']}" if t["excluded"] else "; ".join(
+            [n for n in [t["analysis_note"], *t["fx_notes"]] if n]
+        )
         table.add_row(
             t["group"] or "-",
             t["name"] + ("/" if t["folder"] else ""),
@@ -152,6 +160,8 @@ def print_balance_table(report: dict[str, Any], console: Console | None = None) 
         )
     console.print(groups)
     console.print(f"Balanced mix peak: {report['mix_peak_dbfs']} dBFS")
+    for warning in report["warnings"]:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
 
 
 def mix_report(result: MixResult) -> dict[str, Any]:
@@ -213,3 +223,8 @@ def print_mix_table(report: dict[str, Any], console: Console | None = None) -> N
         after = stage2["distances_after"][key]
         terms.add_row(key, f"{before:.3f}", f"{after:.3f}")
     console.print(terms)
+    for t in report["tracks"]:
+        for note in t["fx_notes"]:
+            console.print(f"{t['name']}: {note}", highlight=False)
+    for warning in report["warnings"]:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)

@@ -40,7 +40,15 @@ from .units import db_to_gain, gain_to_db
 
 METHODS = ("centroid", "f0", "lufs")
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
-Renderer = Callable[[Session, Track], np.ndarray]  # pre-fader track audio, float32 (channels, samples)
+# Pre-fader track audio, float32 (channels, samples). A renderer with a true ``renders_fx`` attribute (REAPER's
+# stems, --stems) delivers the tracks' plug-ins too, so return and instrument tracks are measured and nothing is
+# reported as measured dry.
+Renderer = Callable[[Session, Track], np.ndarray]
+
+
+def renders_fx(renderer: Renderer | None) -> bool:
+    """Whether ``renderer``'s audio includes the tracks' plug-ins (the offline renderer's does not)."""
+    return bool(getattr(renderer, "renders_fx", False))
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,7 @@ class BalanceResult:
     locked: frozenset[int] = frozenset()  # tracks that kept their fader (settings file)
     changes: ChangeSet = field(default_factory=lambda: ChangeSet(description=""))
     stem_dir: Path | None = None
+    measured_with_fx: bool = False  # the audio included the tracks' plug-ins (see renders_fx)
 
 
 # --- worker-process side -------------------------------------------------------------------------------------
@@ -256,7 +265,8 @@ def balance_session(
     rendered; by default the offline renderer, whose media is checked first.
     """
     config = config or BalanceConfig()
-    grouping = group_tracks(session, config)
+    with_fx = renders_fx(renderer)
+    grouping = group_tracks(session, config, renders_fx=with_fx)
     excluded: dict[int, str] = {e.track: e.reason for e in grouping.excluded}
 
     if renderer is None:
@@ -281,6 +291,7 @@ def balance_session(
             f"{session.path}: nothing to balance: "
             + (f"every track was left out ({'; '.join(reasons)})" if reasons else "the project has no audio tracks")
         )
+    result.measured_with_fx = with_fx
     if cleanup:
         result.groups = [replace(r, stem_file=None) for r in result.groups]
     else:

@@ -148,3 +148,27 @@ def test_receive_modes_mute_and_midi_only():
     assert not midi.audio and not midi.feeds_main_pair
     assert verb.audible_receives == (pre,)
     assert verb.is_return and not session.tracks[0].is_return
+
+
+# --- info ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("exvertus_test_track.rpp", ["iZotope", "Trash", "ValhallaRoom", "instrument:", "ReaSamplOmatic5000",
+                                     "instrument", "return", "side-chain", "3/4)", "Kick", "Duck", "measured",
+                                     "without", "4", "active", "plug-ins", "warning:", "--stems"]),
+        ("perlence-rpp_vst.RPP", ["ReaComp", "(VST)", "ReaSynth", "loser/3BandEQ", "(JS)", "(post-fader", "return"]),
+        ("vst-chunk-inspector_simple.RPP", ["Podolski", "(VST3)", "Zebralette", "1", "bypassed/offline"]),
+    ],
+)
+def test_info_lists_fx_instruments_and_receives(name, words, monkeypatch):
+    from click.testing import CliRunner
+
+    from reaper_automix import cli
+    from reaper_automix.cli import main
+
+    monkeypatch.setattr(cli.out, "width", 400)  # a wide terminal: no cell is cut short
+    result = CliRunner().invoke(main, ["info", str(FIXTURES / name)])
+    assert result.exit_code == 0, result.output
+    shown = set(result.output.replace("│", " ").replace(",", " ").split())
+    assert set(words) <= shown, set(words) - shown

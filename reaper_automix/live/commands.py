@@ -12,6 +12,7 @@ import contextlib
 import math
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -68,10 +69,12 @@ def restrict(session: Session, guids: list[str]) -> Session:
             p = parents[p]
         levels.append(level)
     out = []
+    new_index = {t.index: i for i, t in enumerate(keep)}
     for i, t in enumerate(keep):
         depth = (levels[i + 1] if i + 1 < len(keep) else 0) - levels[i]
-        out.append(Track(i, t.name, t.guid, t.volume, t.pan, t.mute, t.solo, depth, t.n_channels, t.items,
-                         dict(t.ext)))
+        # receives from tracks outside the scope cannot be followed there: they are dropped
+        received = tuple(replace(r, source=new_index[r.source]) for r in t.receives if r.source in new_index)
+        out.append(replace(t, index=i, folder_depth=depth, ext=dict(t.ext), receives=received))
     return Session(session.path, session.sample_rate, tuple(out))
 
 
@@ -176,9 +179,10 @@ def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: b
     from .apply import apply_changes
     from .session import track_audio
 
-    audio = track_audio(bridge, session, [t.guid for t in session.tracks if t.has_audio])
+    sounding = [t.guid for t in session.tracks if t.has_audio or t.is_return or t.is_instrument_track]
+    audio = track_audio(bridge, session, sounding)
     progress.line(f"audio rendered by {audio.method}" + (f" ({audio.reason})" if audio.reason else ""))
-    result = compute(audio.render_track)
+    result = compute(audio)
     if report is not None:
         progress.line(report(result))
     changes = result.changes

@@ -107,6 +107,39 @@ def _source_info(api: Api, src: str) -> dict:
     return info
 
 
+CHUNK_SIZE = 1 << 24  # GetTrackStateChunk's buffer (bytes): room for large sampler states
+
+
+def fx_skeleton(chunk: str) -> str:
+    """The parts of a ``<TRACK`` state chunk that say what its FX chain and receives are: the track's ``FX``
+    and ``AUXRECV`` lines and its ``<FXCHAIN`` with each plug-in's ``BYPASS`` line, opening line and ``FXID``
+    (no plug-in state, no items). Read by :mod:`reaper_automix.rpp.fx`, exactly as in a project file."""
+    keep = []
+    stack: list[str] = []
+
+    def in_chain(depth: int) -> bool:  # a depth-2 FXCHAIN chunk or a plug-in directly inside it
+        return depth == 2 and stack[1] == "FXCHAIN" or depth == 3 and stack[1] == "FXCHAIN"
+
+    for raw in chunk.splitlines():
+        line = raw.strip()
+        if line.startswith("<"):
+            stack.append(line[1:].split(" ", 1)[0])
+            if len(stack) == 1 or in_chain(len(stack)):
+                keep.append(line)
+        elif line == ">":
+            if stack and (len(stack) == 1 or in_chain(len(stack))):
+                keep.append(line)
+            if stack:
+                stack.pop()
+        else:
+            key = line.split(" ", 1)[0]
+            if len(stack) == 1 and key in ("FX", "AUXRECV"):
+                keep.append(line)
+            elif len(stack) == 2 and stack[1] == "FXCHAIN" and key in ("BYPASS", "FXID"):
+                keep.append(line)
+    return "\n".join(keep)
+
+
 def read_project(api: Api | None = None) -> dict:
     """Everything the session model needs, in one call: project rate and path, every track with its items."""
     api = api or Api()
@@ -152,6 +185,7 @@ def read_project(api: Api | None = None) -> dict:
             "solo": bool(value("I_SOLO")), "folder_depth": int(value("I_FOLDERDEPTH")),
             "n_channels": int(value("I_NCHAN")), "selected": bool(api.IsTrackSelected(tr)),
             "ext": ext, "items": items,
+            "fx_chunk": fx_skeleton(_out(api.GetTrackStateChunk(tr, "", CHUNK_SIZE, False), 2)),
         })
     return {"project_file": project_file, "sample_rate": int(round(rate)), "tracks": tracks}
 

@@ -15,8 +15,11 @@ from typing import Literal
 
 import numpy as np
 
+from ..changes import EXT_FX
 from ..errors import AutomixError
+from ..rpp.document import Chunk, parse_fragment
 from ..rpp.facts import rpp_facts
+from ..rpp.fx import fx_chain, fx_chain_enabled, receives
 from ..session import Fade, FadeShape, Item, Session, Source, SourceKind, Take, Track
 from . import ops
 from .bridge import Bridge
@@ -69,9 +72,14 @@ def session_from_data(data: dict, name: str = "live project") -> Session:
             items.append(Item(position_s=it["position_s"], length_s=it["length_s"], take=take, volume=it["volume"],
                               mute=it["mute"], loop=it["loop"], fade_in=_fade(it["fade_in"]),
                               fade_out=_fade(it["fade_out"])))
+        # The FX chain and receives: REAPER's own track state text, read as the .rpp reader reads it.
+        chunk = next((n for n in parse_fragment(t.get("fx_chunk") or "<TRACK\n>") if isinstance(n, Chunk)), None)
+        chunk = chunk or Chunk.new(["TRACK"])
+        ours = frozenset(t["ext"].get(EXT_FX, "").split())
         tracks.append(Track(index=t["index"], name=t["name"], guid=t["guid"], volume=t["volume"], pan=t["pan"],
                             mute=t["mute"], solo=t["solo"], folder_depth=t["folder_depth"],
-                            n_channels=t["n_channels"], items=tuple(items), ext=dict(t["ext"])))
+                            n_channels=t["n_channels"], items=tuple(items), ext=dict(t["ext"]),
+                            fx=fx_chain(chunk, ours), fx_enabled=fx_chain_enabled(chunk), receives=receives(chunk)))
     return Session(path=path, sample_rate=int(data["sample_rate"]), tracks=tuple(tracks))
 
 
@@ -92,6 +100,14 @@ class TrackAudio:
     method: Literal["reaper", "offline"]
     stems: dict[str, Path]  # guid -> rendered file ("reaper")
     reason: str = ""  # why the offline renderer was used
+
+    @property
+    def renders_fx(self) -> bool:
+        """REAPER's stems carry the tracks' plug-ins; the offline fallback's do not (see stage1.renders_fx)."""
+        return self.method == "reaper"
+
+    def __call__(self, session: Session, track: Track) -> np.ndarray:
+        return self.render_track(session, track)
 
     def render_track(self, session: Session, track: Track) -> np.ndarray:
         """Same contract as :func:`reaper_automix.audio.render.render_track`: float32 (channels, samples)."""

@@ -15,6 +15,7 @@ raise RuntimeError; ``"die"`` raises SystemExit (the server action being killed 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import types
 import uuid
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reaper_automix.reaper.mappings import from_stored, load_fx_mappings
+from reaper_automix.rpp.tokens import format_token
 
 NULL = "0x0000000000000000"
 _ids = itertools.count(0x10000)
@@ -61,8 +63,11 @@ EQ_DEFAULT_BANDS = [(1, 100.0), (2, 300.0), (2, 1000.0), (4, 5000.0)]  # (API ba
 
 @dataclass
 class Fx:
-    name: str
+    name: str  # ours: "ReaEQ (Cockos)"; the user's (from the spec): as REAPER shows it, "VST3: Amp (Vendor)"
     guid: str = field(default_factory=_guid)
+    custom: str = ""  # the user's name for it
+    bypassed: bool = False
+    offline: bool = False
     params: list = field(default_factory=list)  # normalized
     band_types: list = field(default_factory=list)  # ReaEQ: API band type per band
     band_enabled: list = field(default_factory=list)
@@ -134,6 +139,8 @@ class Track:
     ext: dict = field(default_factory=dict)
     items: list = field(default_factory=list)
     fx: list = field(default_factory=list)
+    fx_enabled: bool = True
+    receives: list = field(default_factory=list)  # {"source", "mode", "volume", "mute", "src_channel", "dest_channel"}
 
 
 class FakeReaper:
@@ -174,6 +181,11 @@ class FakeReaper:
                                      t.get("volume", 1.0), t.get("pan", 0.0), t.get("mute", False),
                                      t.get("solo", False), t.get("folder_depth", 0), t.get("n_channels", 2),
                                      t.get("selected", False), dict(t.get("ext", {}))))
+        for f in t.get("fx", ()):
+            track.fx.append(Fx(f["name"], f.get("guid") or _guid(), f.get("custom", ""), f.get("bypassed", False),
+                               f.get("offline", False)))
+        track.fx_enabled = t.get("fx_enabled", True)
+        track.receives = [dict(r) for r in t.get("receives", ())]
         for it in t.get("items", ()):
             take = None
             if it.get("take") is not None:
@@ -467,6 +479,34 @@ def build_module(r: FakeReaper, run_action=None) -> types.ModuleType:
     def PCM_Source_GetSectionInfo(src, offs, length, rev):
         s = r.get(src, Source)
         return s.type == "SECTION", src, s.section[0], s.section[1], s.section[2]
+
+    @api
+    def GetTrackStateChunk(tr, buf, size, is_undo):
+        """The track as REAPER writes it in a project (the parts the bridge reads, plus plug-in state and an
+        item that it must skip)."""
+        t = track(tr)
+        lines = [f"<TRACK {t.guid}", f"NAME {format_token(t.name)}", f"FX {int(t.fx_enabled)}"]
+        for rc in t.receives:
+            lines.append(f"AUXRECV {rc['source']} {rc.get('mode', 0)} {rc.get('volume', 1.0)!r} 0 "
+                         f"{int(rc.get('mute', False))} 0 0 {rc.get('src_channel', 0)} {rc.get('dest_channel', 0)} "
+                         "-1:U 0 -1 ''")
+        if t.fx:
+            lines += ["<FXCHAIN", "SHOW 0", "LASTSEL 0", "DOCKED 0"]
+            for f in t.fx:
+                lines.append(f"BYPASS {int(f.bypassed)} {int(f.offline)} 0")
+                shown = f.name if ":" in f.name else f"VST: {f.name}"
+                kind, _, plugin = shown.partition(": ")
+                if kind == "JS":
+                    lines += [f"<JS {plugin} {format_token(f.custom)}", "0 - - -", ">"]
+                else:
+                    lines += [f"<VST {format_token(shown)} plugin.dll 0 {format_token(f.custom)} 1<00> \"\"",
+                              "bWNlcu9e7f4EAAAAAQAAAAAAAAACAAAA", ">"]
+                lines += [f"FXID {f.guid}", "WAK 0 0"]
+            lines.append(">")
+        lines += ["<ITEM", "POSITION 0", "<SOURCE MIDI", "E 0 90 3c 60", ">", ">", ">"]
+        if len("\n".join(lines)) >= size:
+            return False, tr, "", size, is_undo
+        return True, tr, "\n".join(lines), size, is_undo
 
     # --- FX -----------------------------------------------------------------------------------------------------
     def fx_of(tr, idx) -> Fx:

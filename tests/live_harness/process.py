@@ -29,9 +29,16 @@ def spec_from_session(session: Session, **extra) -> dict:
                         "type": src.source_type or src.kind.name, "file": str(src.file or "")}
             items.append({"position_s": i.position_s, "length_s": i.length_s, "volume": i.volume,
                           "mute": i.mute, "take": take})
+        fx = [{"name": f"{f.format.value}{'i' if f.instrument else ''}: {f.plugin}",
+               "custom": f.name if f.name != f.plugin else "", "guid": f.fxid, "bypassed": f.bypassed,
+               "offline": f.offline} for f in t.fx]
+        modes = {"post-fader": 0, "pre-FX": 1, "post-FX": 3}
+        receives = [{"source": r.source, "mode": modes[r.mode.value], "volume": r.volume, "mute": r.mute,
+                     "src_channel": 0 if r.audio else -1, "dest_channel": r.dest_channel} for r in t.receives]
         tracks.append({"name": t.name, "guid": t.guid, "volume": t.volume, "pan": t.pan, "mute": t.mute,
                        "solo": t.solo, "folder_depth": t.folder_depth, "n_channels": t.n_channels,
-                       "ext": dict(t.ext), "items": items})
+                       "ext": dict(t.ext), "items": items, "fx": fx, "fx_enabled": t.fx_enabled,
+                       "receives": receives})
     return {"project_file": str(session.path), "sample_rate": session.sample_rate, "tracks": tracks, **extra}
 
 
