@@ -141,3 +141,13 @@ def fx_facts(session: Session, track: Track) -> dict:
         "return_track": track.is_return,
         "instrument_track": track.is_instrument_track,
     }
+
+
+def bus_fx_note(track: Track) -> str | None:
+    """For a bus that keeps the user's plug-ins: ours go before them, and the console does not model them."""
+    if not track.active_fx:
+        return None
+    return (
+        f"bus {track.name!r}: our EQ and compressor go first in its chain; the user's {fx_labels(track)} after "
+        "them are not modelled by the console, so the matched result is measured without them"
+    )

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .files import write_bytes_atomic
-from .fx_notes import dry_warning, fx_facts, track_notes
+from .fx_notes import bus_fx_note, dry_warning, fx_facts, track_notes
 from .stage1 import BalanceResult
 from .units import gain_to_db
 
@@ -170,7 +170,9 @@ def mix_report(result: MixResult) -> dict[str, Any]:
     report = balance_report(replace(result.balance, plan=result.plan, changes=result.changes))
     report["summary"] = result.changes.description
     buses = []
+    session = result.balance.session
     for group, new, bus, settings in zip(result.groups, result.new_bus, result.changes.buses, result.match.stems):
+        bus_track = session.track_by_guid(bus.folder_guid) if bus.folder_guid else None
         buses.append(
             {
                 "group": group.name,
@@ -185,8 +187,12 @@ def mix_report(result: MixResult) -> dict[str, Any]:
                 ] if bus.eq is not None else None,
                 "compressor": {k: _num(v) for k, v in asdict(bus.compressor).items()}
                 if bus.compressor is not None else None,
+                "user_fx_after_ours": [f.label for f in bus_track.active_fx] if bus_track else [],
             }
         )
+        note = bus_fx_note(bus_track) if bus_track else None
+        if note:
+            report["warnings"].append(note)
     m = result.match
     report["stage2"] = {
         "buses": buses,

@@ -99,9 +99,9 @@ def test_user_fx_on_the_bus_are_kept(tmp_path):
     path.write_bytes(document.to_bytes())
     _, document = apply_and_reparse(path, ChangeSet("t", buses=(bus,)))
     states = fx_states(track_chunks(document)[1])
-    assert [type(s).__name__ for s in states] == ["ReaEqState", "ReaCompState"]  # theirs kept, ours replaced
+    assert [type(s).__name__ for s in states] == ["ReaCompState", "ReaEqState"]  # theirs kept, ours replaced
     names = [vst.tokens[4] for vst in track_chunks(document)[1].find_chunk("FXCHAIN").chunks("VST")]
-    assert names == ["mine", "Automix Comp"]
+    assert names == ["Automix Comp", "mine"]  # ours first in the chain, before the user's
 
 
 def test_scattered_top_level_tracks_are_gathered_under_a_new_bus(tmp_path):

@@ -244,9 +244,10 @@ def _check_params(api: Api, tr: str, fx: int, checks: list) -> list[str]:
     return problems
 
 
-def _add_fx(api: Api, tr: str, spec: dict) -> tuple[str, list[str]]:
-    """Add one effect as ``spec`` describes; returns (FX GUID, check problems)."""
-    fx = api.TrackFX_AddByName(tr, spec["name"], False, -1)
+def _add_fx(api: Api, tr: str, spec: dict, position: int) -> tuple[str, list[str]]:
+    """Add one effect as ``spec`` describes at chain slot ``position`` (0 = first; SDK: an ``instantiate`` of
+    -1000 - n inserts at slot n); returns (FX GUID, check problems)."""
+    fx = api.TrackFX_AddByName(tr, spec["name"], False, -1000 - position)
     if fx < 0:
         raise RuntimeError(f"REAPER could not add {spec['name']!r}")
     for band in spec.get("eq_bands", ()):
@@ -350,8 +351,8 @@ def _apply_bus(api: Api, bus: dict, guids: dict[str, str], summary: dict) -> str
     if bus.get("fx") is not None:
         summary["fx_removed"] += _remove_our_fx(api, tr)
         fx_guids = []
-        for spec in bus["fx"]:
-            guid, problems = _add_fx(api, tr, spec)
+        for position, spec in enumerate(bus["fx"]):  # ours first, before the user's FX (as the .rpp path)
+            guid, problems = _add_fx(api, tr, spec, position)
             fx_guids.append(guid)
             summary["fx_added"] += 1
             summary["check_problems"] += [f"{bus['group']} {spec['name']}: {p}" for p in problems]

@@ -111,7 +111,10 @@ def _levels_of(tracks: list[Chunk]) -> list[int]:
 
 
 def _set_bus(folder: Chunk, bus: BusChange, platform: str) -> None:
-    """Fader, pan and our FX (ReaEQ, then ReaComp) on a bus track; FX a previous run added are replaced."""
+    """Fader, pan and our FX (ReaEQ, then ReaComp) on a bus track; FX a previous run added are replaced.
+
+    Ours go first in the chain, before the user's FX: they were computed on the group stem, which is exactly
+    what enters the chain's first slot, and the user's bus FX (a glue compressor) still see a matched stem."""
     set_track_ext(folder, EXT_BUS, bus.group)
     set_track_volume_pan(folder, volume=bus.volume, pan=bus.pan)
     if bus.eq is None and bus.compressor is None:
@@ -135,7 +138,7 @@ def _set_bus(folder: Chunk, bus: BusChange, platform: str) -> None:
         fx.append((reacomp_state(bus.compressor), plugin_file("reacomp", platform), "Automix Comp"))
     for k, (state, file, name) in enumerate(fx):
         lines = fx_block_lines(state, file, custom_name=name, fxid=present[k] if k < len(present) else None)
-        add_fx(folder, "\n".join(lines) + "\n")
+        add_fx(folder, "\n".join(lines) + "\n", position=k)
         added.append(next(line.split()[1] for line in lines if line.startswith("FXID ")))
     set_track_ext(folder, EXT_FX, " ".join(added))
 

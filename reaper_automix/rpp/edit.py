@@ -195,8 +195,9 @@ def wrap_in_folder(doc: Document, first_index: int, last_index: int, name: str) 
 
 
 # --- FX ---------------------------------------------------------------------------------------------------
-def add_fx(track: Chunk, fx_block_text: str) -> Chunk:
-    """Append an FX block to the track's FX chain (created if missing); returns the plugin chunk.
+def add_fx(track: Chunk, fx_block_text: str, position: int | None = None) -> Chunk:
+    """Put an FX block into the track's FX chain (created if missing): at chain slot ``position`` (0 = first;
+    past the end or None = last). Returns the plugin chunk.
 
     ``fx_block_text`` is the block as REAPER writes it: a ``BYPASS`` line, the plugin chunk (``<VST``, ``<JS``
     ...), then ``FLOATPOS``, ``FXID``, ``WAK`` and the like.
@@ -217,8 +218,14 @@ def add_fx(track: Chunk, fx_block_text: str) -> Chunk:
             len(track.children),
         )
         track.insert(position, chain)
-    for node in nodes:
-        chain.append(node)
+    blocks = _fx_blocks(chain)
+    if position is None or position >= len(blocks):
+        for node in nodes:
+            chain.append(node)
+    else:
+        at = blocks[max(0, position)][0]
+        for offset, node in enumerate(nodes):
+            chain.insert(at + offset, node)
     return plugins[0]
 
 

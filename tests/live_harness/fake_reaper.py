@@ -508,6 +508,11 @@ def build_module(r: FakeReaper, run_action=None) -> types.ModuleType:
             return False, tr, "", size, is_undo
         return True, tr, "\n".join(lines), size, is_undo
 
+    @api
+    def GetTrackNumSends(tr, category):
+        """SDK: category < 0 receives, 0 sends, > 0 hardware outputs (the stand-in models receives only)."""
+        return len(track(tr).receives) if category < 0 else 0
+
     # --- FX -----------------------------------------------------------------------------------------------------
     def fx_of(tr, idx) -> Fx:
         t = track(tr)
@@ -537,9 +542,10 @@ def build_module(r: FakeReaper, run_action=None) -> types.ModuleType:
                 fx.params += [eq_freq_x(hz), 0.5, 0.5]
         else:
             fx.params = list(COMP_DEFAULTS)
-        t.fx.append(fx)
+        at = len(t.fx) if instantiate > -1000 else min(len(t.fx), -1000 - instantiate)  # SDK: <= -1000 inserts
+        t.fx.insert(at, fx)
         r.changed(f"{t.name} add {name}")
-        return len(t.fx) - 1
+        return at
 
     @api
     def TrackFX_Delete(tr, idx):
@@ -730,6 +736,7 @@ def render(r: FakeReaper) -> None:
         )
         session = Session(Path(r.project_file or "live.rpp"), int(r.sample_rate), (STrack(0, t.name, t.guid, items=items),))
         audio = render_track(session, session.tracks[0])
-        name = r.project_strings["RENDER_PATTERN"].replace("$tracknumber", str(n)) + ".wav"
+        pattern = r.project_strings["RENDER_PATTERN"]  # wildcards as REAPER's: the number before the name
+        name = pattern.replace("$tracknumber", str(n)).replace("$track", t.name) + ".wav"
         sf.write(folder / name, audio.T, int(r.sample_rate), subtype="FLOAT")
         r.rendered.append(name)
