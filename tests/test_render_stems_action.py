@@ -64,6 +64,15 @@ def test_selected_tracks_only(tmp_path):
     assert [t["name"] for t in manifest["tracks"]] == ["Kick"]
 
 
+def test_headless_twin_uses_the_remembered_choice(tmp_path):
+    path, session = _project(tmp_path)
+    spec = spec_from_session(session, ext_state={"reaper_automix/stems_tracks": "selected"})
+    spec["tracks"][2]["selected"] = True
+    with Host(spec, tmp_path / "host", scripts=(SCRIPTS_DIR / "automix_render_stems.py",)) as host:
+        dump = host.stop()
+    assert dump["rendered"] == ["3 - Snare.wav"]
+
+
 def test_cancelled_dialog_renders_nothing(tmp_path):
     path, session = _project(tmp_path)
     spec = spec_from_session(session)  # no answer: the dialog is cancelled

@@ -1,8 +1,5 @@
+# @noindex
 # @description Automix: Render stems for offline analysis...
-# @version 0.1.0
-# @author reaper-automix
-# @changelog Initial release.
-# @provides [nomain] automix_action.py
 # @about
 #   Renders pre-fader stems (plug-ins included) of the selected tracks, or of every unmuted track with sound, into PROJECT-stems/ beside the project, named by track number and name, and records which track each stem came from, so that `reaper-automix balance` / `mix` on the saved project measure what you hear.
 """REAPER action: Automix: Render stems for offline analysis..."""
@@ -25,7 +22,7 @@ FOLDER_SUFFIX = "-stems"
 MANIFEST = "automix-stems.json"
 RENDER_ACTION = "File: Render project, using the most recent render settings, auto-close render dialog"
 RENDER_ACTION_FALLBACK_ID = 42230
-FIELDS = [("stems_tracks", "Tracks (selected / all)", "all")]
+FIELDS = [("stems_tracks", "Tracks (selected / all)", "all", automix_action.choice("selected", "all"))]
 
 
 def render_action():
@@ -47,20 +44,17 @@ def sounding(track):
     return rpr.RPR_CountTrackMediaItems(track) > 0 or rpr.RPR_GetTrackNumSends(track, -1) > 0
 
 
-def main():
+def main(dialog):
     project = rpr.RPR_EnumProjects(-1, "", 4096)[2]
     if not project:
         automix_action.message("Save the project first: the stems go into a folder beside it.")
         return
     tracks = [rpr.RPR_GetTrack(0, i) for i in range(rpr.RPR_CountTracks(0))]
     selected = [tr for tr in tracks if rpr.RPR_IsTrackSelected(tr)]
-    answers = automix_action.ask("Automix: Render stems for offline analysis", FIELDS)
+    answers = automix_action.settings("Automix: Render stems for offline analysis", FIELDS, dialog)
     if answers is None:
         return
-    which = answers["stems_tracks"].lower()
-    if which not in ("selected", "all"):
-        automix_action.message("Tracks: answer 'selected' or 'all'.")
-        return
+    which = answers["stems_tracks"]
     chosen = selected if which == "selected" else [tr for tr in tracks if sounding(tr)]
     if not chosen:
         automix_action.message("No tracks to render: select some, or answer 'all'.")
@@ -97,4 +91,5 @@ def main():
     )
 
 
-main()
+if __name__ == "__main__":
+    main(dialog=True)

@@ -12,6 +12,8 @@
 #   [main] automix_mix_selected.py
 #   [main] automix_mix_selected_dialog.py
 #   [main] automix_cancel.py
+#   [main] automix_render_stems.py
+#   [main] automix_render_stems_dialog.py
 #   [main] automix_server.py
 #   automix_action.py
 # @link Website https://github.com/reaper-automix/reaper-automix
