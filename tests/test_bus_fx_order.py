@@ -8,7 +8,7 @@ import numpy as np
 from rpp_helpers import TrackSpec, project_text
 
 from audio_projects import AudioTrack, pink_noise, write_project
-from reaper_automix.changes import BusChange, ChangeSet, CompressorSetting, EqBand
+from reaper_automix.changes import BusChange, ChangeSet
 from reaper_automix.fx_notes import bus_fx_note
 from reaper_automix.live.apply import apply_changes as apply_live
 from reaper_automix.live.bridge import connect
@@ -18,10 +18,11 @@ from reaper_automix.rpp.document import parse_document
 from reaper_automix.rpp.edit import add_fx
 from reaper_automix.rpp.reader import load_session, session_from_document
 from reaper_automix.rpp.edit import track_chunks
+from reaper_automix.strip import Compressor, EqBand
 from tests.live_harness.process import Host, spec_from_session
 
 EQ = (EqBand("low_shelf", 120.0, -2.0, 0.7), EqBand("peak", 1000.0, 1.5, 1.2), EqBand("high_shelf", 9000.0, 3.0, 0.7))
-COMP = CompressorSetting(threshold_db=-18.0, ratio=3.0, attack_ms=15.0, release_ms=120.0, knee_db=6.0, makeup_db=0.0)
+COMP = Compressor(threshold_db=-18.0, ratio=3.0, attack_ms=15.0, release_ms=120.0, knee_db=6.0, makeup_db=0.0)
 USER_FX = ["BYPASS 0 0 0", '<VST "VST3: Glue (Vendor)" Glue.vst3 0 "" 1{00} ""', "  AAAA", ">",
            "FXID {0000F000-0000-4000-8000-0000000000AA}", "WAK 0 0"]
 
