@@ -54,3 +54,11 @@ def test_live_commands_take_their_offline_twins_options():
         offline = {p.name for p in main.commands[name].params} - offline_only
         missing = offline - {p.name for p in live.commands[name].params}
         assert not missing, (name, missing)
+
+
+def test_a_live_error_is_printed_once_and_ends_the_progress_file(tmp_path):
+    progress = tmp_path / "progress.log"
+    done = run_cli("live", "balance", "--web-port", "1", "--progress-file", str(progress), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("REAPER is not reachable") == 1, done.stderr
+    assert progress.read_text().splitlines()[-1].startswith("ERROR: REAPER is not reachable")
