@@ -134,16 +134,11 @@ def plan_faders(
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be within 0..1, got {strength}")
-    parents = session.parents()
     current = {t.index: gain_to_db(t.volume) for t in session.tracks}
 
     def path_db(t: int, faders: dict[int, float]) -> float:
         """Sum of the faders above ``t`` (its folders), from ``faders`` where given, else current."""
-        total, p = 0.0, parents[t]
-        while p is not None:
-            total += faders.get(p, current[p])
-            p = parents[p]
-        return total
+        return sum(faders.get(p, current[p]) for p in session.ancestors(t))
 
     targets: dict[int, float] = {}  # effective gain (own fader + folders above) we want, per changed track
     own_take_db: dict[int, float] = {}  # gain a folder-with-audio member needs on its items

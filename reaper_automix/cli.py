@@ -110,7 +110,6 @@ def info(project: Path) -> None:
     from .rpp.reader import load_session
 
     session, _ = load_session(project)
-    parents = session.parents()
     grouping = group_tracks(session)
     missing = {}
     for name, path, why in check_media(session):
@@ -126,11 +125,7 @@ def info(project: Path) -> None:
     for col in ("#", "track", "items", "sources", "FX", "receives", "group", "status"):
         table.add_column(col)
     for t in session.tracks:
-        depth = 0
-        p = parents[t.index]
-        while p is not None:
-            depth += 1
-            p = parents[p]
+        depth = session.folder_level(t.index)
         kinds = sorted({i.take.source.kind.value for i in t.items if i.take} | ({"no take"} if any(i.take is None for i in t.items) else set()))
         status = [excluded[t.index]] if t.index in excluded else []
         if t.name in missing:

@@ -120,7 +120,6 @@ def group_tracks(session: Session, config: BalanceConfig | None = None, *, rende
 
     ``renders_fx``: the audio will include plug-ins, so return and instrument tracks are measured."""
     config = config or BalanceConfig()
-    parents = session.parents()
     members: dict[tuple[str, int | None, str], list[int]] = {}
     excluded: list[Exclusion] = []
     for track in session.tracks:
@@ -137,7 +136,7 @@ def group_tracks(session: Session, config: BalanceConfig | None = None, *, rende
         elif override is not None:
             key = (override, None, "settings")
         else:
-            folder = track.index if track.is_folder else parents[track.index]
+            folder = track.index if track.is_folder else session.parent(track.index)
             if folder is not None:
                 key = (session.tracks[folder].name, folder, "folder")
             else:

@@ -23,25 +23,13 @@ from .units import db_to_gain
 
 
 def audible_tracks(session: Session) -> list[int]:
-    parents = session.parents()
-
-    def muted(t: int | None) -> bool:
-        while t is not None:
-            if session.tracks[t].mute:
-                return True
-            t = parents[t]
-        return False
-
-    return [t.index for t in session.tracks if t.has_audio and not muted(t.index)]
+    return [t.index for t in session.tracks
+            if t.has_audio and not any(session.tracks[p].mute for p in session.fader_path(t.index))]
 
 
 def effective_gain_db(session: Session, plan: FaderPlan, track: int) -> float:
     """Own fader + every folder fader above + take gain, after ``plan``."""
-    parents = session.parents()
-    total, p = plan.fader_db(track, session), parents[track]
-    while p is not None:
-        total += plan.fader_db(p, session)
-        p = parents[p]
+    total = sum(plan.fader_db(p, session) for p in session.fader_path(track))
     change = plan.changes.get(track)
     return total + (change.take_gain_db if change else 0.0)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 
@@ -255,13 +256,10 @@ class Session:
         """End of the last item on any track (0 for an empty project)."""
         return max((i.end_s for t in self.tracks for i in t.items), default=0.0)
 
-    def parents(self) -> list[int | None]:
-        """For each track, the index of its folder parent (None at the top level).
+    # --- topology: the folder hierarchy, answered here once for every module ------------------------------------
 
-        Follows REAPER's rule: a track with depth 1 opens a folder for the tracks after it; a track with depth
-        -n closes n levels after itself. Closing more levels than are open is clamped at the top level, as
-        REAPER does.
-        """
+    @cached_property
+    def _parents(self) -> tuple[int | None, ...]:
         stack: list[int] = []
         result: list[int | None] = []
         for track in self.tracks:
@@ -270,12 +268,50 @@ class Session:
                 stack.append(track.index)
             elif track.folder_depth < 0:
                 del stack[max(0, len(stack) + track.folder_depth) :]
-        return result
+        return tuple(result)
+
+    def parents(self) -> list[int | None]:
+        """For each track, the index of its folder parent (None at the top level).
+
+        Follows REAPER's rule: a track with depth 1 opens a folder for the tracks after it; a track with depth
+        -n closes n levels after itself. Closing more levels than are open is clamped at the top level, as
+        REAPER does.
+        """
+        return list(self._parents)
+
+    def parent(self, track: int) -> int | None:
+        """The folder track directly above ``track`` (None at the top level)."""
+        return self._parents[track]
+
+    def ancestors(self, track: int) -> list[int]:
+        """The folder tracks above ``track``, nearest first (empty at the top level)."""
+        out: list[int] = []
+        p = self._parents[track]
+        while p is not None:
+            out.append(p)
+            p = self._parents[p]
+        return out
+
+    def fader_path(self, track: int) -> list[int]:
+        """``track`` and every folder above it: the faders (and mutes) its signal passes on its way to the master,
+        nearest first. A track's effective gain is the sum of these faders in dB."""
+        return [track, *self.ancestors(track)]
+
+    def folder_level(self, track: int) -> int:
+        """How many folders ``track`` is inside (0 at the top level)."""
+        return len(self.ancestors(track))
+
+    def subtree(self, track: int) -> list[int]:
+        """``track`` and every track inside it (a folder's whole contents; just ``track`` otherwise), in project
+        order. In REAPER a folder's contents are the tracks right after it, so this is a contiguous range."""
+        end = track + 1
+        while end < len(self.tracks) and track in self.fader_path(end):
+            end += 1
+        return list(range(track, end))
 
     def children(self, parent: int | None) -> list[Track]:
         """The tracks directly inside folder ``parent`` (None: the top level)."""
-        parents = self.parents()
-        return [t for t, p in zip(self.tracks, parents) if p == parent]
+        return [t for t, p in zip(self.tracks, self._parents) if p == parent]
 
     def track_by_guid(self, guid: str) -> Track:
         for t in self.tracks:

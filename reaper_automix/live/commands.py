@@ -48,26 +48,10 @@ class _Progress:
 def restrict(session: Session, guids: list[str]) -> Session:
     """The tracks named by ``guids`` and everything inside those that are folders, re-indexed, with folder
     depths recomputed so that the sub-session nests exactly as in REAPER."""
-    parents = session.parents()
     wanted = set(guids)
-    keep: list[Track] = []
-    for t in session.tracks:
-        p, inside = t.index, False
-        while p is not None:
-            if session.tracks[p].guid in wanted:
-                inside = True
-                break
-            p = parents[p]
-        if inside:
-            keep.append(t)
+    keep = [t for t in session.tracks if any(session.tracks[p].guid in wanted for p in session.fader_path(t.index))]
     kept = {t.index for t in keep}
-    levels = []
-    for t in keep:
-        level, p = 0, parents[t.index]
-        while p is not None:
-            level += p in kept
-            p = parents[p]
-        levels.append(level)
+    levels = [sum(p in kept for p in session.ancestors(t.index)) for t in keep]
     out = []
     new_index = {t.index: i for i, t in enumerate(keep)}
     for i, t in enumerate(keep):
