@@ -4,12 +4,8 @@ session -> stage 1 (group stems at their balanced level) -> reference matching (
 stem, :mod:`reaper_automix.matching`) -> :class:`~reaper_automix.changes.ChangeSet` with faders, take gains and
 one bus per group.
 
-Each group's bus must carry that group alone, since its EQ and compressor process everything routed through it:
-
-* a group whose REAPER folder holds exactly its tracks uses that folder track as its bus;
-* a group without a folder (grouped by name or by the settings file), or whose folder also holds other groups'
-  tracks (a "Vocals" folder with a nested "Backing Vocals" folder), gets a new folder track above its own tracks
-  (see :mod:`reaper_automix.rpp.apply`), named after the group; a second run finds it as a plain folder group.
+Where each group's bus goes is decided first, from the session alone (:func:`~reaper_automix.layout.plan_layout`):
+a layout that cannot work fails before any audio is rendered.
 
 Track faders carry the within-group balance and stage 1's group gain (so the bus compressor sees the stem at
 the level it was matched at), the bus fader the matched gain; faders are solved along the folder hierarchy like
@@ -30,7 +26,8 @@ from .balance import FaderPlan, plan_faders
 from .changes import BusChange, ChangeSet
 from .config import BalanceConfig
 from .errors import AutomixError
-from .grouping import Group
+from .grouping import Group, group_tracks
+from .layout import plan_layout
 from .matching import MatchOptions, MatchResult, ScaledStem, match_reference
 from .session import Session
 from .stage1 import (
@@ -56,29 +53,6 @@ class MixResult:
     stage1_mix: np.ndarray  # float32 (2, samples): the groups summed at their stage-1 levels (the A/B "before")
 
 
-def needs_new_bus(session: Session, group: Group) -> bool:
-    """True when ``group`` has no folder track that carries exactly its tracks (see the module docstring)."""
-    if group.folder is None:
-        return True
-    parents = session.parents()
-    members = set(group.members)
-    for track in session.tracks:
-        p = parents[track.index]
-        while p is not None and p != group.folder:
-            p = parents[p]
-        if p == group.folder and track.has_audio and track.index not in members:
-            return True
-    return False
-
-
-def bus_name(group: Group) -> str:
-    """The name of a new bus track: a name-keyword group's name capitalised ("Drums"); inside the group's own
-    folder (which also holds other groups), the folder's name plus " bus" ("Vocals bus")."""
-    if group.folder is not None:
-        return f"{group.name} bus"
-    return group.name.capitalize() if group.source == "name" else group.name
-
-
 def mix_session(
     session: Session,
     references: Sequence[Path],
@@ -98,6 +72,7 @@ def mix_session(
     if not references:
         raise AutomixError("stage 2 needs a reference mix (--reference FILE)")
     note = progress or (lambda *_: None)
+    layout = {bus.group: bus for bus in plan_layout(session, group_tracks(session, config or BalanceConfig()).groups)}
     keep = contextlib.nullcontext(stem_dir) if stem_dir else None
     with keep or tempfile.TemporaryDirectory(prefix="automix-stems-") as folder:
         balance = balance_session(session, balance_options, config, stem_dir=Path(folder), progress=progress,
@@ -110,7 +85,8 @@ def mix_session(
         del stems
 
     groups = [r.group for r in balance.groups]
-    new_bus = [needs_new_bus(session, g) for g in groups]
+    buses_of = [layout[g] for g in groups]
+    new_bus = [bus.created for bus in buses_of]
     # The console compressed each stem at its stage-1 level and then applied the matched gain and pan. The same
     # order in REAPER: the stage-1 group gain goes into the member faders (so the bus FX see the stem at the
     # level the console's compressor saw), the matched gain onto the bus fader, after the FX. A group that gets a
@@ -123,13 +99,13 @@ def mix_session(
     plan = plan_faders(session, track_gain_db, bus_gain_db, balance.locked, strength=balance_options.strength)
     stage1_changes = changes_from_plan(replace(balance, plan=plan))
     buses = []
-    for g, new, r, s in zip(groups, new_bus, balance.groups, match.stems):
-        members = tuple(session.tracks[t].guid for t in g.members if t in r.relative_db)
+    for bus, new, r, s in zip(buses_of, new_bus, balance.groups, match.stems):
+        members = tuple(session.tracks[t].guid for t in bus.members if t in r.relative_db)
         buses.append(
             BusChange(
-                group=bus_name(g) if new else g.name,
+                group=bus.name,
                 member_guids=members,
-                folder_guid=None if new else session.tracks[g.folder].guid,
+                folder_guid=None if bus.track is None else session.tracks[bus.track].guid,
                 volume=db_to_gain(s.gain_db) if new else None,
                 pan=s.pan if match_options.pan else None,
                 eq=s.eq if match_options.eq else None,
