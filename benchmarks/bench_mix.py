@@ -23,8 +23,10 @@ import numpy as np
 import scipy.signal
 import torch
 
+from reaper_automix.analysis.loudness import integrated_loudness
 from reaper_automix.audio.io import write_audio
-from reaper_automix.evaluate.harness import random_settings
+from reaper_automix.evaluate.cases import draw_truth
+from reaper_automix.matching.limits import stem_level_db
 from reaper_automix.matching import (
     MatchOptions,
     ScaledStem,
@@ -65,8 +67,10 @@ def main() -> None:
         folder = Path(tmp)
         paths = synthetic_stems(folder, args.stems, args.seconds)
         stems = [ScaledStem(np.load(p, mmap_mode="r"), -3.0) for p in paths]
-        reference = render_console_mix(stems, random_settings([s[:, : SR * 10] for s in stems],
-                                                             np.random.default_rng(1)), SR)
+        heads = [np.asarray(s[:, : SR * 10]) for s in stems]
+        truth = draw_truth(["stem"] * len(heads), [integrated_loudness(h, SR) for h in heads],
+                           [stem_level_db(h, SR) for h in heads], np.random.default_rng(1))
+        reference = render_console_mix(stems, truth, SR)
         write_audio(folder / "reference.wav", reference, SR, subtype="FLOAT")
         del reference
         render_console_mix([s[:, :SR] for s in stems], [Strip.neutral()] * len(stems), SR)  # compile, warm

@@ -1,8 +1,25 @@
-"""Objective evaluation of mixes against references: the harness (:mod:`.harness`) and its measures
-(:mod:`.metrics`). Used by ``benchmarks/evaluate.py``."""
+"""Objective evaluation of stage 2 on held-out songs with known answers: the cases (:mod:`.cases`), the rows and
+their measures (:mod:`.harness`, :mod:`.metrics`). Used by ``benchmarks/evaluate.py``."""
 
-from .harness import SongSpec, evaluate_song, format_table, summarise
-from .metrics import eq_curve_error_db, mrstft_distance, settings_errors
+from .cases import EvalCase, SongSpec, TruthPrior, build_case, draw_truth, ensure_song, held_out_songs
+from .harness import (
+    Row,
+    RowOutput,
+    engine_row,
+    evaluate_case,
+    format_table,
+    markdown_table,
+    matchering_row,
+    neutral_row,
+    prior_mean_row,
+    search_row,
+    stage1_row,
+    summarise,
+)
+from .metrics import eq_curve_error_db, mrstft_distance
 
-__all__ = ["SongSpec", "eq_curve_error_db", "evaluate_song", "format_table", "mrstft_distance", "settings_errors",
-           "summarise"]
+__all__ = [
+    "EvalCase", "Row", "RowOutput", "SongSpec", "TruthPrior", "build_case", "draw_truth", "engine_row",
+    "ensure_song", "eq_curve_error_db", "evaluate_case", "format_table", "held_out_songs", "markdown_table",
+    "matchering_row", "mrstft_distance", "neutral_row", "prior_mean_row", "search_row", "stage1_row", "summarise",
+]

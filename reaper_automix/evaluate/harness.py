@@ -1,23 +1,38 @@
-"""The evaluation harness: mixes of generated songs by several systems, measured against their references.
+"""The evaluation harness: rows (systems) run on held-out cases, measured against known answers.
 
-For each song (a :func:`~reaper_automix.demo.generate_demo` session and its reference, a different song):
+A **row** maps a case and a reference file to a :class:`RowOutput`: console settings per stem (or none) and the
+mix it yields on the input excerpt. Engines that predict settings plug in as plain callables
+``engine(stems, sample_rate, reference_paths) -> list[StemSettings]`` through :func:`engine_row`; the built-in
+rows are :func:`stage1_row` (stage 1 only: the stage-1 stems summed), :func:`neutral_row` (a neutral strip on
+every bus: the same audio as stage 1, the baseline for the settings columns), :func:`prior_mean_row` (the mean of
+the ground-truth distribution: each stem at its role's level; it knows the group names, which the engines do
+not), :func:`search_row` (the reference-matching search) and :func:`matchering_row` (the equal-loudness sum
+mastered by Matchering, run as an external program in its own interpreter: GPL, never imported).
 
-* ``raw``: every track at its original fader and pan, summed;
-* ``stage1_<method>``: stage 1 only (Rules 1-3) with each CFB method (centroid, f0, lufs);
-* ``matched``: stage 1 (centroid) + reference matching (:func:`~reaper_automix.matching.match_reference`);
-* ``matchering``: the equal-loudness sum (stage 1 with the ``lufs`` method: every track at equal LUFS)
-  mastered against the same reference by Matchering, run as an external program (GPL: never imported).
+Each row runs twice per case: against the same-song reference (its settings and mix are compared with the
+ground truth) and against the different-song reference (feature distance only). Columns per case
+(:func:`measure`):
 
-Each mix gets the per-term feature distances to the reference (:func:`~reaper_automix.matching.distances`).
-Ground-truth cases: the reference is the song's own stage-1 stems mixed through the console with known random
-settings; matching must then recover them (parameter errors) and come close to that mix (MRSTFT distance).
+* ``loudness_error_lu``: per stem, the integrated loudness of the stem alone through its written strip minus the
+  same through the ground-truth strip; mean removed over stems (the overall level is free), mean absolute value.
+* ``pan_error``: mean |pan - true pan|; ``eq_curve_error_db``: mean RMS difference of the EQ curves
+  (:func:`~reaper_automix.evaluate.metrics.eq_curve_error_db`).
+* ``gain_reduction_db`` / ``gain_reduction_peak_db``: the mean over buses of each compressor's average
+  reduction on its stem, and the largest peak reduction (:func:`~reaper_automix.matching.limits.gain_reduction`);
+  ``gain_reduction_error_db``: mean |average reduction - the ground truth's|.
+* ``mrstft``: multi-resolution STFT distance of the mix to the ground-truth mix, both at -23 LUFS.
+* ``feature_distance``: the total feature distance (:func:`~reaper_automix.matching.distances`) of the mix made
+  for the different-song reference to that reference (per-term values in the JSON).
+* ``violations``: buses that break a plausibility limit (:func:`~reaper_automix.matching.limits.violations`),
+  both runs counted; ``time_s``: the row's wall time per run (stage 1 only: stage 1's time on the whole song).
+
+Settings columns are ``None`` for rows that write no settings (stage 1 only, Matchering).
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
-import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,26 +41,13 @@ import numpy as np
 
 from ..analysis.loudness import integrated_loudness
 from ..audio.io import read_audio, write_audio
-from ..balance import FaderPlan
-from ..demo import generate_demo
 from ..errors import AutomixError
-from ..matching.features import MixFeatures, distances, song_features
-from ..matching.optimise import (
-    MatchOptions,
-    match_reference,
-    render_console_mix,
-)
-from ..preview import render_mix
-from ..rpp.reader import load_session
-from ..stage1 import BalanceOptions, balance_session
-from ..strip import Compressor, Strip
-from .metrics import mrstft_distance, settings_errors
+from ..matching.features import distances, load_reference, song_features
+from ..matching.limits import gain_reduction, gain_reduction_cap, pan_limit, violations
+from ..matching.optimise import MatchOptions, StemSettings, match_reference, render_console_mix
+from .cases import EvalCase, TruthPrior
+from .metrics import eq_curve_error_db, mrstft_distance
 
-METHODS = ("centroid", "f0", "lufs")
-GT_GAIN_DB = 6.0  # ground-truth settings: gains uniform in +/-6 dB, pans in +/-0.7, EQ gains in +/-6 dB,
-GT_PAN = 0.7  # compressor ratio 1..3 with the threshold 0..6 dB above the stem's RMS
-GT_EQ_DB = 6.0
-GT_RATIO = 3.0
 LEVEL_MATCH_LUFS = -23.0  # both mixes go to this loudness before an MRSTFT comparison
 
 MATCHERING_SCRIPT = """
@@ -56,59 +58,74 @@ mg.process(target=sys.argv[1], reference=sys.argv[2], results=[mg.Result(sys.arg
 """
 
 Log = Callable[[str], None]
+SettingsEngine = Callable[[Sequence[np.ndarray], int, Sequence[Path]], list[StemSettings]]
+
+
+@dataclass
+class RowOutput:
+    """What a row did on one case: ``settings`` per stem (``None``: no per-stem chain, e.g. Matchering) and the
+    resulting ``mix`` of the input excerpt, float32 ``(2, samples)``."""
+
+    settings: list[StemSettings] | None
+    mix: np.ndarray
+    writes_settings: bool = True  # False: ``settings`` only describe the audio (stage 1's neutral strips)
 
 
 @dataclass(frozen=True)
-class SongSpec:
-    seed: int
-    length_s: float
-    n_tracks: int
-
-    @property
-    def name(self) -> str:
-        return f"song{self.seed}-{self.n_tracks}x{self.length_s:g}s"
+class Row:
+    name: str
+    run: Callable[[EvalCase, Path], RowOutput]
 
 
-def ensure_song(root: Path, spec: SongSpec) -> Path:
-    """The song's folder under ``root``, generated on first use (deterministic in ``spec``)."""
-    folder = root / spec.name
-    if not (folder / "demo-manifest.json").exists():
-        generate_demo(folder, seed=spec.seed, length_s=spec.length_s, n_tracks=spec.n_tracks, overwrite=True)
-    return folder
+def engine_row(name: str, engine: SettingsEngine) -> Row:
+    """A row for any engine that predicts settings from the stems and the reference."""
+
+    def run(case: EvalCase, reference: Path) -> RowOutput:
+        settings = engine(case.stems, case.sample_rate, [reference])
+        if len(settings) != len(case.stems):
+            raise AutomixError(f"engine {name!r} returned {len(settings)} settings for {len(case.stems)} stems")
+        return RowOutput(list(settings), render_console_mix(case.stems, settings, case.sample_rate))
+
+    return Row(name, run)
 
 
-def stage1_stems(project: Path, method: str, stem_dir: Path, workers: int = 2) -> list[np.ndarray]:
-    """Stage-1 stems at their stage-1 level (group gain applied), float32 ``(2, samples)`` each."""
-    session, _ = load_session(project)
-    result = balance_session(session, BalanceOptions(method=method, workers=workers), stem_dir=stem_dir)
-    return [np.load(r.stem_file) * np.float32(10 ** (r.gain_db / 20)) for r in result.groups]
+def stage1_row() -> Row:
+    return Row("stage1", lambda case, reference: RowOutput([StemSettings.neutral()] * len(case.stems),
+                                                           np.sum(case.stems, axis=0), writes_settings=False))
 
 
-def raw_mix(project: Path) -> np.ndarray:
-    """Every track at its own fader and pan, summed (the session as recorded)."""
-    session, _ = load_session(project)
-    return render_mix(session, FaderPlan())
+def neutral_row() -> Row:
+    return engine_row("neutral", lambda stems, sample_rate, refs: [StemSettings.neutral()] * len(stems))
 
 
-def random_settings(stems: Sequence[np.ndarray], rng: np.random.Generator) -> list[Strip]:
-    """Known console settings for a ground-truth reference (ranges above), within what matching can express."""
-    out = []
-    neutral = Strip.neutral()
-    for s in stems:
-        rms_db = 10 * np.log10(max(float(np.mean(np.square(s, dtype=np.float64))), 1e-10))
-        eq = tuple(
-            type(b)(b.kind, b.freq_hz, float(rng.uniform(-GT_EQ_DB, GT_EQ_DB)), b.q) for b in neutral.eq
-        )
-        comp = Compressor(float(rms_db + rng.uniform(0, 6)), float(rng.uniform(1, GT_RATIO)),
-                                 neutral.compressor.attack_ms, neutral.compressor.release_ms,
-                                 neutral.compressor.knee_db, 0.0)
-        out.append(Strip(float(rng.uniform(-GT_GAIN_DB, GT_GAIN_DB)), eq, comp,
-                                float(rng.uniform(-GT_PAN, GT_PAN))))
-    return out
+def prior_mean_row(prior: TruthPrior = TruthPrior()) -> Row:
+    def run(case: EvalCase, reference: Path) -> RowOutput:
+        loudness = [integrated_loudness(s, case.sample_rate) for s in case.stems]
+        settings = prior.mean(case.groups, loudness, case.levels_db)
+        return RowOutput(settings, render_console_mix(case.stems, settings, case.sample_rate))
+
+    return Row("prior_mean", run)
+
+
+def search_row(options: MatchOptions = MatchOptions()) -> Row:
+    def engine(stems, sample_rate, references):
+        return match_reference(stems, sample_rate, references, options).stems
+
+    return engine_row("search", engine)
+
+
+def matchering_row(python: Path, work: Path) -> Row:
+    """Matchering (limiter on, as shipped) mastering the equal-loudness sum against the reference."""
+
+    def run(case: EvalCase, reference: Path) -> RowOutput:
+        return RowOutput(None, run_matchering(python, case.equal_loudness_mix, reference, case.sample_rate, work))
+
+    return Row("matchering", run)
 
 
 def run_matchering(python: Path, target: np.ndarray, reference: Path, sample_rate: int, work: Path) -> np.ndarray:
-    """Master ``target`` against ``reference`` with Matchering in its own interpreter (limiter on, as shipped)."""
+    """Master ``target`` against ``reference`` with Matchering in its own interpreter."""
+    work.mkdir(parents=True, exist_ok=True)
     target_path, out_path = work / "matchering-target.wav", work / "matchering-result.wav"
     write_audio(target_path, target, sample_rate, subtype="FLOAT")
     done = subprocess.run([str(python), "-c", MATCHERING_SCRIPT, str(target_path), str(reference), str(out_path)],
@@ -118,81 +135,79 @@ def run_matchering(python: Path, target: np.ndarray, reference: Path, sample_rat
     audio, rate = read_audio(out_path)
     if rate != sample_rate:
         raise AutomixError(f"Matchering wrote {rate} Hz, expected {sample_rate} Hz")
-    return audio
+    return audio[:, : target.shape[1]]
+
+
+# --- measures ------------------------------------------------------------------------------------------------------
 
 
 def _level(x: np.ndarray, sample_rate: int) -> np.ndarray:
     return x * np.float32(10 ** ((LEVEL_MATCH_LUFS - integrated_loudness(x, sample_rate)) / 20))
 
 
-def evaluate_song(
-    folder: Path,
-    *,
-    methods: Sequence[str] = METHODS,
-    match_options: MatchOptions | None = None,
-    matchering_python: Path | None = None,
-    ground_truth_seed: int | None = 0,
-    workers: int = 2,
-    log: Log = print,
-) -> tuple[dict, dict[str, MixFeatures]]:
-    """Every condition on one song. Returns ``(record, features)``: a JSON-ready record (distances, timings,
-    ground-truth errors) and the features of every mix (``"reference"`` included) for plots."""
-    match_options = match_options or MatchOptions()
-    project = folder / "demo.rpp"
-    reference_path = folder / "reference.wav"
-    manifest = json.loads((folder / "demo-manifest.json").read_text())
-    sample_rate = int(manifest["sample_rate"])
-    reference = song_features(read_audio(reference_path)[0], sample_rate)
-    features: dict[str, MixFeatures] = {"reference": reference}
-    record: dict = {"song": folder.name, "conditions": {}}
-
-    def add(name: str, mix: np.ndarray) -> None:
-        features[name] = song_features(mix, sample_rate)
-        record["conditions"][name] = distances(features[name], reference)
-        log(f"  {name}: total {record['conditions'][name]['total']:.2f}")
-
-    add("raw", raw_mix(project))
-    with tempfile.TemporaryDirectory(prefix="automix-eval-") as tmp:
-        work = Path(tmp)
-        stems: dict[str, list[np.ndarray]] = {}
-        for method in methods:
-            stems[method] = stage1_stems(project, method, work / method, workers)
-            add(f"stage1_{method}", sum(stems[method]))
-        base = stems.get("centroid") or stems[methods[0]]
-        result = match_reference(base, sample_rate, [reference_path], match_options)
-        add("matched", result.matched_mix)
-        record["matched_settings"] = [_settings_dict(s) for s in result.stems]
-        if matchering_python is not None:
-            equal = stems["lufs"] if "lufs" in stems else stage1_stems(project, "lufs", work / "lufs", workers)
-            add("matchering", run_matchering(matchering_python, sum(equal), reference_path, sample_rate, work))
-
-        if ground_truth_seed is not None:
-            record["ground_truth"] = _ground_truth(base, sample_rate, match_options, ground_truth_seed, work, log)
-    return record, features
+def per_stem_loudness(stems: Sequence[np.ndarray], settings: Sequence[StemSettings], sample_rate: int) -> np.ndarray:
+    """Integrated loudness (LUFS) of each stem alone through its strip (``-inf`` for a silent one)."""
+    return np.array([integrated_loudness(render_console_mix([s], [c], sample_rate), sample_rate)
+                     for s, c in zip(stems, settings)])
 
 
-def _ground_truth(stems, sample_rate, options, seed, work: Path, log: Log) -> dict:
-    truth = random_settings(stems, np.random.default_rng(seed))
-    target_mix = render_console_mix(stems, truth, sample_rate)
-    target_path = work / "ground-truth.wav"
-    write_audio(target_path, target_mix, sample_rate, subtype="FLOAT")
-    result = match_reference(stems, sample_rate, [target_path], options)
-    target = _level(target_mix, sample_rate)
-    record = {
-        "truth": [_settings_dict(s) for s in truth],
-        "found": [_settings_dict(s) for s in result.stems],
-        "recovery": settings_errors(truth, result.stems, sample_rate),
-        "distances_before": result.distances_before,
-        "distances_after": result.distances_after,
-        "mrstft_stage1": mrstft_distance(_level(sum(stems), sample_rate), target),
-        "mrstft_matched": mrstft_distance(_level(result.matched_mix, sample_rate), target),
+def loudness_error_lu(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean absolute per-stem loudness error after removing the mean (over stems audible in both)."""
+    ok = np.isfinite(found) & np.isfinite(truth)
+    if not ok.any():
+        return float("nan")
+    d = found[ok] - truth[ok]
+    return float(np.mean(np.abs(d - d.mean())))
+
+
+def _bus_checks(case: EvalCase, settings: Sequence[StemSettings], reference: Path) -> tuple[list, list[str]]:
+    """Gain reduction per bus and every plausibility violation, for settings made for ``reference``."""
+    audio = load_reference(reference, case.sample_rate)
+    pan_max, _ = pan_limit(audio, case.sample_rate)
+    stage1 = song_features(np.sum(case.stems, axis=0), case.sample_rate)
+    gr_max, _ = gain_reduction_cap(song_features(audio, case.sample_rate).crest_db, stage1.crest_db)
+    reductions, found = [], []
+    for group, stem, s, level in zip(case.groups, case.stems, settings, case.levels_db):
+        gr = gain_reduction(stem, s.eq, s.compressor, case.sample_rate)
+        reductions.append(gr)
+        found += [f"{group}: {v}" for v in violations(s.eq, s.compressor, s.pan, level, gr, pan_max=pan_max,
+                                                       mean_gain_reduction_max_db=gr_max)]
+    return reductions, found
+
+
+def measure(case: EvalCase, same: RowOutput, other: RowOutput, truth_loudness: np.ndarray,
+            truth_reduction_db: np.ndarray) -> dict:
+    """The columns of the module docstring for one row on one case."""
+    sr = case.sample_rate
+    out: dict = {
+        "mrstft": mrstft_distance(_level(same.mix, sr), _level(case.truth_mix, sr)),
     }
-    log(f"  ground truth: total {record['distances_before']['total']:.2f} -> {record['distances_after']['total']:.2f}, "
-        f"MRSTFT {record['mrstft_stage1']:.3f} -> {record['mrstft_matched']:.3f}")
-    return record
+    reference = song_features(load_reference(case.other_song_reference, sr), sr)
+    terms = distances(song_features(other.mix, sr), reference)
+    out["feature_distance"] = terms["total"]
+    out["feature_terms"] = terms
+    if same.settings is None:
+        return out
+    s = same.settings
+    out["loudness_error_lu"] = loudness_error_lu(per_stem_loudness(case.stems, s, sr), truth_loudness)
+    if not same.writes_settings:
+        return out
+    out["pan_error"] = float(np.mean([abs(a.pan - b.pan) for a, b in zip(s, case.truth)]))
+    out["eq_curve_error_db"] = float(np.mean([eq_curve_error_db(a.eq, b.eq, sr) for a, b in zip(s, case.truth)]))
+    reductions, found = _bus_checks(case, s, case.same_song_reference)
+    if other.settings is not None:
+        found += _bus_checks(case, other.settings, case.other_song_reference)[1]
+    mean_gr = np.array([r.mean_db for r in reductions])
+    out["gain_reduction_db"] = float(mean_gr.mean())
+    out["gain_reduction_peak_db"] = float(max(r.peak_db for r in reductions))
+    out["gain_reduction_error_db"] = float(np.mean(np.abs(mean_gr - truth_reduction_db)))
+    out["violations"] = len(found)
+    out["violation_notes"] = found
+    out["settings"] = [settings_dict(x) for x in s]
+    return out
 
 
-def _settings_dict(s: Strip) -> dict:
+def settings_dict(s: StemSettings) -> dict:
     return {
         "gain_db": round(s.gain_db, 2),
         "eq_gain_db": [round(b.gain_db, 2) for b in s.eq],
@@ -202,61 +217,112 @@ def _settings_dict(s: Strip) -> dict:
     }
 
 
-TERMS = ("crest_db", "width", "imbalance", "bark_mid_db", "bark_side_db", "total", "loudness_lu")
+def evaluate_case(case: EvalCase, rows: Sequence[Row], log: Log = print) -> dict:
+    """Every row on one case: ``{"song", "truth", "rows": {name: columns}}``."""
+    sr = case.sample_rate
+    truth_loudness = per_stem_loudness(case.stems, case.truth, sr)
+    truth_reduction = np.array([gain_reduction(stem, s.eq, s.compressor, sr).mean_db
+                                for stem, s in zip(case.stems, case.truth)])
+    record: dict = {"song": case.name, "groups": case.groups, "truth": [settings_dict(s) for s in case.truth],
+                    "truth_gain_reduction_db": [round(float(g), 2) for g in truth_reduction], "rows": {}}
+    for row in rows:
+        t0 = time.perf_counter()
+        same = row.run(case, case.same_song_reference)
+        t1 = time.perf_counter()
+        other = row.run(case, case.other_song_reference)
+        t2 = time.perf_counter()
+        columns = measure(case, same, other, truth_loudness, truth_reduction)
+        columns["time_s"] = case.stage1_s if row.name == "stage1" else (t2 - t0) / 2
+        record["rows"][row.name] = columns
+        log(f"  {row.name:<11} " + "  ".join(f"{k} {columns[k]:.3f}" for k in COLUMNS if columns.get(k) is not None)
+            + f"  ({t1 - t0:.1f} + {t2 - t1:.1f} s)")
+    return record
+
+
+# --- summary -------------------------------------------------------------------------------------------------------
+
+COLUMNS = ("loudness_error_lu", "pan_error", "eq_curve_error_db", "gain_reduction_db", "gain_reduction_peak_db",
+           "gain_reduction_error_db", "feature_distance", "mrstft", "violations", "time_s")
+HEADINGS = {
+    "loudness_error_lu": "loud LU", "pan_error": "pan", "eq_curve_error_db": "EQ dB", "gain_reduction_db": "GR dB",
+    "gain_reduction_peak_db": "GR pk dB", "gain_reduction_error_db": "GR err dB", "feature_distance": "feat (other)",
+    "mrstft": "MRSTFT", "violations": "limits", "time_s": "time s",
+}
 
 
 def summarise(records: Sequence[dict]) -> dict:
-    """Means over songs of every condition's distances, and the two acceptance checks:
-    ``matched_vs_stage1``: the reduction of the total distance by matching relative to stage 1 (centroid) only;
-    ``matched_vs_matchering``: per term, whether matching is closer to the reference than Matchering."""
-    conditions = list(records[0]["conditions"])
-    mean = {c: {t: float(np.mean([r["conditions"][c][t] for r in records])) for t in TERMS} for c in conditions}
-    summary: dict = {"songs": [r["song"] for r in records], "mean": mean}
-    stage1 = "stage1_centroid" if "stage1_centroid" in mean else next(c for c in conditions if c.startswith("stage1"))
-    summary["matched_vs_stage1"] = {
-        "reference_condition": stage1,
-        "total_reduction": 1 - mean["matched"]["total"] / mean[stage1]["total"],
-        "per_song_reduction": [1 - r["conditions"]["matched"]["total"] / r["conditions"][stage1]["total"]
-                               for r in records],
-    }
-    if "matchering" in mean:
-        summary["matched_vs_matchering"] = {
-            t: {"matched": mean["matched"][t], "matchering": mean["matchering"][t],
-                "better": mean["matched"][t] < mean["matchering"][t]}
-            for t in TERMS
-        }
-    truths = [r["ground_truth"] for r in records if "ground_truth" in r]
-    if truths:
-        summary["ground_truth"] = {
-            key: float(np.mean([g[key] for g in truths])) for key in ("mrstft_stage1", "mrstft_matched")
-        } | {
-            f"recovery_{k}": float(np.mean([g["recovery"][k] for g in truths])) for k in truths[0]["recovery"]
-        } | {
-            "total_before": float(np.mean([g["distances_before"]["total"] for g in truths])),
-            "total_after": float(np.mean([g["distances_after"]["total"] for g in truths])),
-        }
-    return summary
+    """Mean over songs of every column per row (``violations``: the sum), and the issue's checks for each engine
+    that writes settings against the baselines (:func:`checks`)."""
+    rows = list(records[0]["rows"])
+    mean: dict[str, dict[str, float | None]] = {}
+    for row in rows:
+        mean[row] = {}
+        for c in COLUMNS:
+            values = [r["rows"][row].get(c) for r in records]
+            values = [v for v in values if v is not None and np.isfinite(v)]
+            mean[row][c] = None if not values else float(np.sum(values) if c == "violations" else np.mean(values))
+    return {"songs": [r["song"] for r in records], "mean": mean, "checks": checks(mean)}
+
+
+def checks(mean: dict) -> dict:
+    """For each engine among search/learned/hybrid present: the "Done when" comparisons of issue 8."""
+    def get(row: str, column: str) -> float | None:
+        return mean.get(row, {}).get(column)
+
+    out = {}
+    for engine in ("search", "learned", "hybrid"):
+        if engine not in mean:
+            continue
+        c = {}
+        loud = get(engine, "loudness_error_lu")
+        c["loudness_beats_stage1"] = _lt(loud, get("stage1", "loudness_error_lu"))
+        if engine != "search":
+            c["loudness_beats_search"] = _lt(loud, get("search", "loudness_error_lu"))
+        c["pan_at_most_0.6x_centre"] = _lt(get(engine, "pan_error"), _scaled(get("neutral", "pan_error"), 0.6), True)
+        c["eq_at_most_0.8x_flat"] = _lt(get(engine, "eq_curve_error_db"),
+                                        _scaled(get("neutral", "eq_curve_error_db"), 0.8), True)
+        if engine != "search":
+            c["feature_within_15pct_of_search"] = _lt(get(engine, "feature_distance"),
+                                                      _scaled(get("search", "feature_distance"), 1.15), True)
+        c["feature_beats_matchering"] = _lt(get(engine, "feature_distance"), get("matchering", "feature_distance"))
+        c["no_limit_violations"] = get(engine, "violations") == 0
+        out[engine] = c
+    return out
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def _lt(a: float | None, b: float | None, or_equal: bool = False) -> bool | None:
+    if a is None or b is None:
+        return None
+    return a <= b if or_equal else a < b
 
 
 def format_table(summary: dict) -> str:
-    """The mean distances as a plain-text table (one row per condition), then the checks."""
-    head = f"{'condition':<18}" + "".join(f"{t:>14}" for t in TERMS)
-    rows = [head, "-" * len(head)]
-    for condition, values in summary["mean"].items():
-        rows.append(f"{condition:<18}" + "".join(f"{values[t]:>14.3f}" for t in TERMS))
-    check = summary["matched_vs_stage1"]
-    rows.append("")
-    rows.append(f"matching vs {check['reference_condition']}: total distance reduced by "
-                f"{100 * check['total_reduction']:.0f}% (per song: "
-                + ", ".join(f"{100 * r:.0f}%" for r in check["per_song_reduction"]) + "; target >= 50%)")
-    if "matched_vs_matchering" in summary:
-        worse = [t for t, v in summary["matched_vs_matchering"].items() if not v["better"]]
-        rows.append("matching vs Matchering: " + ("better on every term" if not worse else
-                                                  "NOT better on " + ", ".join(worse)))
-    if "ground_truth" in summary:
-        g = summary["ground_truth"]
-        rows.append(f"ground truth: total {g['total_before']:.2f} -> {g['total_after']:.2f}; MRSTFT "
-                    f"{g['mrstft_stage1']:.3f} (stage 1) -> {g['mrstft_matched']:.3f} (matched); recovery errors: "
-                    f"gain {g['recovery_gain_db']:.2f} dB, pan {g['recovery_pan']:.2f}, EQ curve "
-                    f"{g['recovery_eq_curve_db']:.2f} dB, ratio {g['recovery_ratio']:.2f}")
-    return "\n".join(rows)
+    """The means as a plain-text table, one line per row, then the checks."""
+    head = f"{'row':<12}" + "".join(f"{HEADINGS[c]:>13}" for c in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for row, values in summary["mean"].items():
+        cells = []
+        for c in COLUMNS:
+            v = values[c]
+            cells.append(f"{'-':>13}" if v is None else f"{v:>13.0f}" if c == "violations" else f"{v:>13.3f}")
+        lines.append(f"{row:<12}" + "".join(cells))
+    lines.append("")
+    for engine, c in summary["checks"].items():
+        parts = [f"{k} {'yes' if v else 'NO' if v is not None else 'n/a'}" for k, v in c.items()]
+        lines.append(f"{engine}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def markdown_table(summary: dict) -> str:
+    """The same table in Markdown (for the model card and the closing note)."""
+    lines = ["| row | " + " | ".join(HEADINGS[c] for c in COLUMNS) + " |",
+             "|---|" + "---:|" * len(COLUMNS)]
+    for row, values in summary["mean"].items():
+        cells = ["-" if values[c] is None else f"{values[c]:.0f}" if c == "violations" else f"{values[c]:.3f}"
+                 for c in COLUMNS]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,5 +1,5 @@
-"""Objective measures for evaluating mixes: multi-resolution STFT distance to a ground-truth mix, and how far
-recovered console settings are from known ones."""
+"""Objective measures for evaluating mixes: multi-resolution STFT distance to a ground-truth mix, and the
+distance between two EQ curves."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..changes import EqBand
 from ..console.eq import eq_response_db
 from ..console.params import EqParams
-from ..strip import EqBand, Strip
 
 MRSTFT_FFT_SIZES = (512, 2048, 8192)  # Diff-MST's training loss resolutions
 _EPS = 1e-8
@@ -47,20 +47,6 @@ def eq_curve_error_db(a: Sequence[EqBand], b: Sequence[EqBand], sample_rate: flo
     (different band layouts compare fairly: what is heard is the curve)."""
     top = min(16000.0, 0.45 * sample_rate)
     freqs = torch.logspace(math.log10(20.0), math.log10(top), points, dtype=torch.float64)
-    ra = eq_response_db(EqParams.from_bands([a]), freqs, sample_rate)[0]
-    rb = eq_response_db(EqParams.from_bands([b]), freqs, sample_rate)[0]
+    ra = eq_response_db(EqParams.from_bands(a), freqs, sample_rate)[0]
+    rb = eq_response_db(EqParams.from_bands(b), freqs, sample_rate)[0]
     return float(torch.sqrt(torch.mean((ra - rb) ** 2)))
-
-
-def settings_errors(truth: Sequence[Strip], found: Sequence[Strip], sample_rate: float) -> dict:
-    """Parameter-recovery errors, averaged over stems: ``gain_db`` (absolute error after removing the mean offset
-    of each set: features do not fix the overall level), ``pan`` (absolute), ``eq_curve_db`` (RMS curve
-    difference), ``ratio`` (absolute error of the compressor ratio)."""
-    gt = np.array([s.gain_db for s in truth])
-    gf = np.array([s.gain_db for s in found])
-    return {
-        "gain_db": float(np.mean(np.abs((gf - gf.mean()) - (gt - gt.mean())))),
-        "pan": float(np.mean([abs(a.pan - b.pan) for a, b in zip(truth, found)])),
-        "eq_curve_db": float(np.mean([eq_curve_error_db(a.eq, b.eq, sample_rate) for a, b in zip(truth, found)])),
-        "ratio": float(np.mean([abs(a.compressor.ratio - b.compressor.ratio) for a, b in zip(truth, found)])),
-    }
