@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,23 +159,32 @@ def _stage1(project: Path, method: str, stem_dir: Path, workers: int) -> tuple[l
     return [r.group.name for r in result.groups], stems
 
 
-def build_case(folder: Path, work: Path, seed: int, *, workers: int = 2,
+def build_case(folder: Path, work: Path, seed: int, *, workers: int = 2, reuse: bool = False,
                prior: TruthPrior = TruthPrior()) -> EvalCase:
-    """The case of the demo song in ``folder``; temporary files (stems, the same-song reference) go to ``work``.
-    ``seed`` draws the ground truth."""
-    import time
-
+    """The case of the demo song in ``folder``; its files (stage-1 stems, the same-song reference) go to ``work``.
+    ``reuse``: take the stage-1 stems saved there by an earlier call (same code assumed). ``seed`` draws the
+    ground truth."""
     work.mkdir(parents=True, exist_ok=True)
-    project = folder / "demo.rpp"
     sample_rate = int(json.loads((folder / "demo-manifest.json").read_text())["sample_rate"])
-    t0 = time.perf_counter()
-    names, stems = _stage1(project, "centroid", work / "centroid", workers)
-    stage1_s = time.perf_counter() - t0
-    _, equal = _stage1(project, "lufs", work / "lufs", workers)
-    n = max(s.shape[1] for s in stems)
+    saved = work / f"stage1-{seed}.npz"
+    if reuse and saved.exists():
+        data = np.load(saved)
+        names, stage1_s = [str(n) for n in data["names"]], float(data["stage1_s"])
+        stems, equal = list(data["stems"]), data["equal"]
+    else:
+        project = folder / "demo.rpp"
+        t0 = time.perf_counter()
+        names, stems = _stage1(project, "centroid", work / "centroid", workers)
+        stage1_s = time.perf_counter() - t0
+        _, equal_stems = _stage1(project, "lufs", work / "lufs", workers)
+        n = max(s.shape[1] for s in stems + equal_stems)
+        stems = [_pad(s, n) for s in stems]
+        equal = np.sum([_pad(s, n) for s in equal_stems], axis=0)
+        np.savez(saved, names=np.array(names), stage1_s=stage1_s, stems=np.stack(stems), equal=equal)
+    n = stems[0].shape[1]
     half = n // 2
-    first = [np.ascontiguousarray(_pad(s, n)[:, :half]) for s in stems]
-    second = [np.ascontiguousarray(_pad(s, n)[:, half:]) for s in stems]
+    first = [np.ascontiguousarray(s[:, :half]) for s in stems]
+    second = [np.ascontiguousarray(s[:, half:]) for s in stems]
     loudness = [integrated_loudness(s, sample_rate) for s in stems]
     levels = [stem_level_db(s, sample_rate) for s in first]
     truth = draw_truth(names, loudness, levels, np.random.default_rng([seed, 0x8E]), prior)
@@ -184,7 +194,7 @@ def build_case(folder: Path, work: Path, seed: int, *, workers: int = 2,
     write_audio(reference_path, reference, sample_rate, subtype="FLOAT")
     return EvalCase(
         name=folder.name, sample_rate=sample_rate, groups=names, stems=first,
-        equal_loudness_mix=sum(_pad(s, n)[:, :half] for s in equal),
+        equal_loudness_mix=np.ascontiguousarray(equal[:, :half]),
         truth=truth, truth_mix=render_console_mix(first, truth, sample_rate),
         same_song_reference=reference_path, other_song_reference=folder / "reference.wav",
         stage1_s=stage1_s, levels_db=levels,
