@@ -116,3 +116,21 @@ def test_violations_name_each_broken_limit():
     assert any("threshold -50.0" in f for f in found) and any("pan -0.80" in f for f in found)
     assert violations(FLAT, comp(-50.0, 1.0), 0.0, -18.0, GainReduction(0.0, 0.0)) == []  # ratio 1: inert
     assert violations(FLAT, comp(-20.0, 2.0), 0.8, -18.0, GainReduction(0.0, 0.0), pan_max=0.9) == []
+
+
+def test_long_stems_are_measured_on_spread_segments():
+    from reaper_automix.matching.limits import MEASURE_SEGMENT_S, MEASURE_SEGMENTS, measured_spans
+
+    assert measured_spans(10 * SR, SR) == [(0, 0, 10 * SR)]
+    spans = measured_spans(300 * SR, SR)
+    assert len(spans) == MEASURE_SEGMENTS and spans[0][1] == 0 and spans[-1][2] == 300 * SR
+    assert all(b - a == int(0.5 * SR) or a == 0 for a, b, _ in spans)
+    assert all(c - b == int(MEASURE_SEGMENT_S * SR) for _, b, c in spans)
+    x = sine(0.5, 40.0)  # 40 s: segmented, and a steady sine reads the same everywhere
+    level = 20 * math.log10(0.5) - 3.0103
+    gr = gain_reduction(x, FLAT, comp(-15.0, 4.0), SR)
+    assert gr.mean_db == pytest.approx((level + 15.0) * 0.75, abs=0.15)
+
+
+def test_heavy_compression_widens_the_threshold_range():
+    assert threshold_range_db(-20.0, heavy=True)[0] == -20.0 - LIMITS.heavy_threshold_below_db

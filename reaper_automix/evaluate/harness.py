@@ -175,13 +175,14 @@ def _bus_checks(case: EvalCase, settings: Sequence[StemSettings], reference: Pat
     audio = load_reference(reference, case.sample_rate)
     pan_max, _ = pan_limit(audio, case.sample_rate)
     stage1 = song_features(np.sum(case.stems, axis=0), case.sample_rate)
-    gr_max, _ = gain_reduction_cap(song_features(audio, case.sample_rate).crest_db, stage1.crest_db)
+    gr_max, heavy = gain_reduction_cap(song_features(audio, case.sample_rate).crest_db, stage1.crest_db)
     reductions, found = [], []
     for group, stem, s, level in zip(case.groups, case.stems, settings, case.levels_db):
         gr = gain_reduction(stem, s.eq, s.compressor, case.sample_rate)
         reductions.append(gr)
         found += [f"{group}: {v}" for v in violations(s.eq, s.compressor, s.pan, level, gr, pan_max=pan_max,
-                                                       mean_gain_reduction_max_db=gr_max)]
+                                                       mean_gain_reduction_max_db=gr_max,
+                                                       heavy=heavy is not None)]
     return reductions, found
 
 
