@@ -10,7 +10,6 @@ import pytest
 
 from reaper_automix.analysis.loudness import integrated_loudness
 from reaper_automix.audio.io import write_audio
-from reaper_automix.changes import EqBand
 from reaper_automix.evaluate.cases import CENTRED_GROUPS, EvalCase, TruthPrior, draw_truth, held_out_songs
 from reaper_automix.evaluate.harness import (
     engine_row,
@@ -26,7 +25,8 @@ from reaper_automix.evaluate.harness import (
 )
 from reaper_automix.evaluate.metrics import eq_curve_error_db, mrstft_distance
 from reaper_automix.matching.limits import stem_level_db
-from reaper_automix.matching.optimise import StemSettings, render_console_mix
+from reaper_automix.matching.optimise import render_console_mix
+from reaper_automix.strip import EqBand, Strip
 
 SR = 44100
 
@@ -51,7 +51,7 @@ def test_mrstft_of_a_gain_change_is_analytic():
 
 
 def test_eq_curve_error_of_a_flat_and_a_peaked_eq():
-    flat = StemSettings.neutral().eq
+    flat = Strip.neutral().eq
     assert eq_curve_error_db(flat, flat, SR) == pytest.approx(0.0, abs=1e-9)
     boosted = tuple(EqBand(b.kind, b.freq_hz, 6.0 if i == 3 else 0.0, b.q) for i, b in enumerate(flat))
     error = eq_curve_error_db(flat, boosted, SR)
@@ -93,8 +93,8 @@ def test_loudness_error_removes_the_mean_and_skips_silent_stems():
 
 def test_per_stem_loudness_follows_the_strip_gain():
     x = noise(3, 2 * SR)
-    neutral = StemSettings.neutral()
-    louder = StemSettings(6.0, neutral.eq, neutral.compressor, 0.0)
+    neutral = Strip.neutral()
+    louder = Strip(6.0, neutral.eq, neutral.compressor, 0.0)
     a, b = per_stem_loudness([x, x], [neutral, louder], SR)
     assert a == pytest.approx(integrated_loudness(x, SR), abs=1e-3)
     assert b - a == pytest.approx(6.0, abs=1e-3)
@@ -118,7 +118,7 @@ def test_an_oracle_scores_zero_and_the_baselines_do_not(tmp_path):
     case = _case(tmp_path)
     oracle = engine_row("oracle", lambda stems, sample_rate, refs: case.truth)
     wild = engine_row("wild", lambda stems, sample_rate, refs: [
-        StemSettings(0.0, s.eq, s.compressor, 0.9) for s in case.truth])
+        Strip(0.0, s.eq, s.compressor, 0.9) for s in case.truth])
     record = evaluate_case(case, [stage1_row(), neutral_row(), prior_mean_row(), oracle, wild], log=lambda _: None)
     rows = record["rows"]
     o = rows["oracle"]

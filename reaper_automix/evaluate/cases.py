@@ -30,13 +30,13 @@ import numpy as np
 
 from ..analysis.loudness import integrated_loudness
 from ..audio.io import write_audio
-from ..changes import CompressorSetting, EqBand
 from ..demo import generate_demo
 from ..demo.reference import ROLE_LEVEL_DB
 from ..matching.limits import stem_level_db
-from ..matching.optimise import COMP_ATTACK_MS, COMP_KNEE_DB, COMP_RELEASE_MS, StemSettings, render_console_mix
+from ..matching.optimise import render_console_mix
 from ..rpp.reader import load_session
 from ..stage1 import BalanceOptions, balance_session
+from ..strip import Compressor, EqBand, Strip
 
 # The role whose mix level a demo group's stem takes in the ground truth (ROLE_LEVEL_DB: the demo reference's).
 GROUP_ROLE = {
@@ -90,14 +90,14 @@ class TruthPrior:
     pan_other: float = 0.5  # the plausibility limit (matching/limits.py): the truth is a plausible mix
 
     def mean(self, names: Sequence[str], loudness_lufs: Sequence[float],
-             levels_db: Sequence[float]) -> list[StemSettings]:
+             levels_db: Sequence[float]) -> list[Strip]:
         """The prior's mean setting per stem: each stem at its role's level, flat EQ, the middle threshold and
         the log-middle ratio, centred."""
         gains = _role_gains(names, loudness_lufs, np.zeros(len(names)))
         below = float(np.mean(self.threshold_below_level_db))
         ratio = math.sqrt(self.ratio[0] * self.ratio[1])
-        neutral = StemSettings.neutral()
-        return [StemSettings(g, neutral.eq, _compressor(level - below, ratio), 0.0)
+        neutral = Strip.neutral()
+        return [Strip(g, neutral.eq, _compressor(level - below, ratio), 0.0)
                 for g, level in zip(gains, levels_db)]
 
 
@@ -114,24 +114,25 @@ def _role_gains(names: Sequence[str], loudness_lufs: Sequence[float], offsets_lu
     return [float(g) for g in gains]
 
 
-def _compressor(threshold_db: float, ratio: float) -> CompressorSetting:
-    return CompressorSetting(float(threshold_db), float(ratio), COMP_ATTACK_MS, COMP_RELEASE_MS, COMP_KNEE_DB, 0.0)
+def _compressor(threshold_db: float, ratio: float) -> Compressor:
+    """The search's fixed attack, release and knee (the strip's defaults)."""
+    return Compressor(threshold_db=float(threshold_db), ratio=float(ratio))
 
 
 def draw_truth(names: Sequence[str], loudness_lufs: Sequence[float], levels_db: Sequence[float],
-               rng: np.random.Generator, prior: TruthPrior = TruthPrior()) -> list[StemSettings]:
+               rng: np.random.Generator, prior: TruthPrior = TruthPrior()) -> list[Strip]:
     """Ground-truth settings per stem (``names``: group names; ``loudness_lufs`` and ``levels_db``: each stem's
     integrated loudness and :func:`~reaper_automix.matching.limits.stem_level_db`)."""
     n = len(names)
     gains = _role_gains(names, loudness_lufs, rng.uniform(-prior.loudness_spread_lu, prior.loudness_spread_lu, n))
     out = []
-    flat = StemSettings.neutral().eq
+    flat = Strip.neutral().eq
     for name, gain, level in zip(names, gains, levels_db):
         eq = tuple(EqBand(b.kind, b.freq_hz, float(rng.uniform(-prior.eq_db, prior.eq_db)), b.q) for b in flat)
         threshold = level - rng.uniform(*prior.threshold_below_level_db)
         ratio = math.exp(rng.uniform(math.log(prior.ratio[0]), math.log(prior.ratio[1])))
         width = prior.pan_centred if name in CENTRED_GROUPS else prior.pan_other
-        out.append(StemSettings(gain, eq, _compressor(threshold, ratio), float(rng.uniform(-width, width))))
+        out.append(Strip(gain, eq, _compressor(threshold, ratio), float(rng.uniform(-width, width))))
     return out
 
 
@@ -144,7 +145,7 @@ class EvalCase:
     groups: list[str]
     stems: list[np.ndarray]  # stage-1 stems, input half
     equal_loudness_mix: np.ndarray  # stage 1 with the plain-LUFS method, input half, summed
-    truth: list[StemSettings]
+    truth: list[Strip]
     truth_mix: np.ndarray  # the input half through the ground-truth console
     same_song_reference: Path  # the second half through the ground-truth console
     other_song_reference: Path

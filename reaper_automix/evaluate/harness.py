@@ -2,7 +2,7 @@
 
 A **row** maps a case and a reference file to a :class:`RowOutput`: console settings per stem (or none) and the
 mix it yields on the input excerpt. Engines that predict settings plug in as plain callables
-``engine(stems, sample_rate, reference_paths) -> list[StemSettings]`` through :func:`engine_row`; the built-in
+``engine(stems, sample_rate, reference_paths) -> list[Strip]`` through :func:`engine_row`; the built-in
 rows are :func:`stage1_row` (stage 1 only: the stage-1 stems summed), :func:`neutral_row` (a neutral strip on
 every bus: the same audio as stage 1, the baseline for the settings columns), :func:`prior_mean_row` (the mean of
 the ground-truth distribution: each stem at its role's level; it knows the group names, which the engines do
@@ -46,7 +46,8 @@ from ..audio.io import read_audio, write_audio
 from ..errors import AutomixError
 from ..matching.features import distances, load_reference, song_features
 from ..matching.limits import gain_reduction, gain_reduction_cap, pan_limit, violations
-from ..matching.optimise import MatchOptions, StemSettings, match_reference, render_console_mix
+from ..matching.optimise import MatchOptions, match_reference, render_console_mix
+from ..strip import Strip
 from .cases import EvalCase, TruthPrior
 from .metrics import eq_curve_error_db, mrstft_distance
 
@@ -60,7 +61,7 @@ mg.process(target=sys.argv[1], reference=sys.argv[2], results=[mg.Result(sys.arg
 """
 
 Log = Callable[[str], None]
-SettingsEngine = Callable[[Sequence[np.ndarray], int, Sequence[Path]], list[StemSettings]]
+SettingsEngine = Callable[[Sequence[np.ndarray], int, Sequence[Path]], list[Strip]]
 
 
 @dataclass
@@ -68,7 +69,7 @@ class RowOutput:
     """What a row did on one case: ``settings`` per stem (``None``: no per-stem chain, e.g. Matchering) and the
     resulting ``mix`` of the input excerpt, float32 ``(2, samples)``."""
 
-    settings: list[StemSettings] | None
+    settings: list[Strip] | None
     mix: np.ndarray
     writes_settings: bool = True  # False: ``settings`` only describe the audio (stage 1's neutral strips)
 
@@ -92,12 +93,12 @@ def engine_row(name: str, engine: SettingsEngine) -> Row:
 
 
 def stage1_row() -> Row:
-    return Row("stage1", lambda case, reference: RowOutput([StemSettings.neutral()] * len(case.stems),
+    return Row("stage1", lambda case, reference: RowOutput([Strip.neutral()] * len(case.stems),
                                                            np.sum(case.stems, axis=0), writes_settings=False))
 
 
 def neutral_row() -> Row:
-    return engine_row("neutral", lambda stems, sample_rate, refs: [StemSettings.neutral()] * len(stems))
+    return engine_row("neutral", lambda stems, sample_rate, refs: [Strip.neutral()] * len(stems))
 
 
 def prior_mean_row(prior: TruthPrior = TruthPrior()) -> Row:
@@ -155,7 +156,7 @@ def _level(x: np.ndarray, sample_rate: int) -> np.ndarray:
     return x * np.float32(10 ** ((LEVEL_MATCH_LUFS - integrated_loudness(x, sample_rate)) / 20))
 
 
-def per_stem_loudness(stems: Sequence[np.ndarray], settings: Sequence[StemSettings], sample_rate: int) -> np.ndarray:
+def per_stem_loudness(stems: Sequence[np.ndarray], settings: Sequence[Strip], sample_rate: int) -> np.ndarray:
     """Integrated loudness (LUFS) of each stem alone through its strip (``-inf`` for a silent one)."""
     return np.array([integrated_loudness(render_console_mix([s], [c], sample_rate), sample_rate)
                      for s, c in zip(stems, settings)])
@@ -170,7 +171,7 @@ def loudness_error_lu(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.abs(d - d.mean())))
 
 
-def _bus_checks(case: EvalCase, settings: Sequence[StemSettings], reference: Path) -> tuple[list, list[str]]:
+def _bus_checks(case: EvalCase, settings: Sequence[Strip], reference: Path) -> tuple[list, list[str]]:
     """Gain reduction per bus and every plausibility violation, for settings made for ``reference``."""
     audio = load_reference(reference, case.sample_rate)
     pan_max, _ = pan_limit(audio, case.sample_rate)
@@ -218,7 +219,7 @@ def measure(case: EvalCase, same: RowOutput, other: RowOutput, truth_loudness: n
     return out
 
 
-def settings_dict(s: StemSettings) -> dict:
+def settings_dict(s: Strip) -> dict:
     return {
         "gain_db": round(s.gain_db, 2),
         "eq_gain_db": [round(b.gain_db, 2) for b in s.eq],

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..changes import EqBand
 from ..console.eq import eq_response_db
 from ..console.params import EqParams
+from ..strip import EqBand
 
 MRSTFT_FFT_SIZES = (512, 2048, 8192)  # Diff-MST's training loss resolutions
 _EPS = 1e-8
@@ -47,6 +47,6 @@ def eq_curve_error_db(a: Sequence[EqBand], b: Sequence[EqBand], sample_rate: flo
     (different band layouts compare fairly: what is heard is the curve)."""
     top = min(16000.0, 0.45 * sample_rate)
     freqs = torch.logspace(math.log10(20.0), math.log10(top), points, dtype=torch.float64)
-    ra = eq_response_db(EqParams.from_bands(a), freqs, sample_rate)[0]
-    rb = eq_response_db(EqParams.from_bands(b), freqs, sample_rate)[0]
+    ra = eq_response_db(EqParams.from_bands([a]), freqs, sample_rate)[0]
+    rb = eq_response_db(EqParams.from_bands([b]), freqs, sample_rate)[0]
     return float(torch.sqrt(torch.mean((ra - rb) ** 2)))
