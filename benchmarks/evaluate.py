@@ -27,11 +27,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import multiprocessing
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -43,6 +45,7 @@ import torch
 
 from reaper_automix.evaluate import (
     Row,
+    SongSpec,
     build_case,
     engine_row,
     ensure_song,
@@ -122,6 +125,41 @@ def plot_summary(records: list[dict], summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def build_rows(wanted: set[str], matchering: Path | None, work: Path) -> list[Row]:
+    builders = {"stage1": stage1_row, "neutral": neutral_row, "prior_mean": prior_mean_row, "search": search_row}
+    rows = [builders[name]() for name in ALL_ROWS if name in wanted and name in builders]
+    rows += controller_rows(wanted)
+    if "matchering" in wanted and matchering is not None:
+        rows.append(matchering_row(matchering, work / "matchering"))
+    return rows
+
+
+def run_song(spec: SongSpec, wanted: set[str], matchering: Path | None, reuse: bool, workers: int) -> dict:
+    """One song's record (every row), in this process or a pool's."""
+    torch.set_num_threads(1)  # on a shared 2-core machine two threads per process thrash (5x slower searches)
+    with tempfile.TemporaryDirectory(prefix="automix-eval-") as tmp:
+        rows = build_rows(wanted, matchering, Path(tmp))
+        lines = [f"{spec.name}:"]
+        folder = ensure_song(RESULTS / "tmp" / "songs", spec)
+        cached = {}
+        if reuse:
+            for row in rows:
+                path = ROW_CACHE / spec.name / f"{row.name}.json"
+                if path.exists():
+                    cached[row.name] = json.loads(path.read_text())
+        todo = [row for row in rows if row.name not in cached]
+        case = build_case(folder, CASE_CACHE / spec.name, spec.seed, workers=workers, reuse=reuse)
+        record = evaluate_case(case, todo, log=lines.append)
+        (ROW_CACHE / spec.name).mkdir(parents=True, exist_ok=True)
+        for name, columns in record["rows"].items():
+            (ROW_CACHE / spec.name / f"{name}.json").write_text(json.dumps(columns))
+        record["rows"] = {row.name: cached.get(row.name) or record["rows"][row.name] for row in rows}
+        if cached:
+            lines.append(f"  reused {', '.join(cached)}")
+    print("\n".join(lines), flush=True)
+    return record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--songs", type=int, default=20)
@@ -129,52 +167,34 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=9000)
     parser.add_argument("--rows", default=",".join(ALL_ROWS))
     parser.add_argument("--no-matchering", action="store_true")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="stage-1 analysis processes per song")
+    parser.add_argument("--jobs", type=int, default=1, help="songs evaluated at once (processes)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--reuse", action="store_true",
                         help="take rows already measured on a song, and its stage-1 stems, from the caches under "
                              "benchmarks/results/tmp instead of running them again: for adding rows to a table "
                              "(the code of the cached rows must not have changed)")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # on a shared 2-core machine two threads per process thrash (5x slower searches)
     wanted = set(args.rows.split(","))
     unknown = wanted - set(ALL_ROWS)
     if unknown:
         parser.error(f"unknown rows {', '.join(sorted(unknown))}; choose from {', '.join(ALL_ROWS)}")
+    if args.jobs < 1 or args.workers < 1:
+        parser.error("--jobs and --workers must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
-    songs_root = RESULTS / "tmp" / "songs"
+    matchering = matchering_python() if "matchering" in wanted and not args.no_matchering else None
+    songs = held_out_songs(args.songs, first_seed=args.first_seed, length_s=args.seconds)
     started = time.perf_counter()
-    records = []
-    with tempfile.TemporaryDirectory(prefix="automix-eval-") as tmp:
-        work = Path(tmp)
-        builders = {"stage1": stage1_row, "neutral": neutral_row, "prior_mean": prior_mean_row,
-                    "search": search_row}
-        rows = [builders[name]() for name in ALL_ROWS if name in wanted and name in builders]
-        rows += controller_rows(wanted)
-        if "matchering" in wanted and not args.no_matchering:
-            rows.append(matchering_row(matchering_python(), work / "matchering"))
-        for spec in held_out_songs(args.songs, first_seed=args.first_seed, length_s=args.seconds):
-            print(f"{spec.name}:", flush=True)
-            folder = ensure_song(songs_root, spec)
-            cached = {}
-            if args.reuse:
-                for row in rows:
-                    path = ROW_CACHE / spec.name / f"{row.name}.json"
-                    if path.exists():
-                        cached[row.name] = json.loads(path.read_text())
-            todo = [row for row in rows if row.name not in cached]
-            case = build_case(folder, CASE_CACHE / spec.name, spec.seed, workers=args.workers, reuse=args.reuse)
-            record = evaluate_case(case, todo, log=lambda line: print(line, flush=True))
-            (ROW_CACHE / spec.name).mkdir(parents=True, exist_ok=True)
-            for name, columns in record["rows"].items():
-                (ROW_CACHE / spec.name / f"{name}.json").write_text(json.dumps(columns))
-            record["rows"] = {row.name: cached.get(row.name) or record["rows"][row.name] for row in rows}
-            if cached:
-                print(f"  reused {', '.join(cached)}")
-            records.append(record)
+    if args.jobs == 1:
+        records = [run_song(spec, wanted, matchering, args.reuse, args.workers) for spec in songs]
+    else:
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            records = list(pool.map(run_song, songs, *zip(*[(wanted, matchering, args.reuse, args.workers)]
+                                                             * len(songs))))
     summary = summarise(records)
     summary["wall_s"] = time.perf_counter() - started
-    summary["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    summary["peak_rss_mib"] = max(resource.getrusage(who).ru_maxrss for who in
+                                  (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024  # largest process
     summary["command"] = "benchmarks/evaluate.py " + " ".join(sys.argv[1:])
     print()
     print(format_table(summary))

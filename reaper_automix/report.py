@@ -171,7 +171,11 @@ def mix_report(result: MixResult) -> dict[str, Any]:
     report["summary"] = result.changes.description
     buses = []
     session = result.balance.session
-    for group, new, bus, settings in zip(result.groups, result.new_bus, result.changes.buses, result.match.stems):
+    m = result.match
+    reductions = m.gain_reduction or [None] * len(m.stems)
+    levels = m.levels_db or [None] * len(m.stems)
+    for group, new, bus, settings, gr, level in zip(result.groups, result.new_bus, result.changes.buses, m.stems,
+                                                    reductions, levels):
         bus_track = session.track_by_guid(bus.folder_guid) if bus.folder_guid else None
         buses.append(
             {
@@ -188,18 +192,28 @@ def mix_report(result: MixResult) -> dict[str, Any]:
                 "compressor": {k: _num(v) for k, v in asdict(bus.compressor).items()}
                 if bus.compressor is not None else None,
                 "user_fx_after_ours": [f.label for f in bus_track.active_fx] if bus_track else [],
+                # the compressor's reduction on this bus's own stem (0 when the compressor is off)
+                "gain_reduction_db": {"mean": _num(gr.mean_db), "peak": _num(gr.peak_db)}
+                if gr is not None and bus.compressor is not None else None,
+                "stem_level_db": _num(level),
             }
         )
         note = bus_fx_note(bus_track) if bus_track else None
         if note:
             report["warnings"].append(note)
-    m = result.match
     report["stage2"] = {
         "buses": buses,
         "features": {"reference": m.reference.to_dict(), "before": m.before.to_dict(), "after": m.after.to_dict()},
         "distances_before": {k: _num(v, 3) for k, v in m.distances_before.items()},
         "distances_after": {k: _num(v, 3) for k, v in m.distances_after.items()},
         "excerpts_s": [[_num(a, 2), _num(b, 2)] for a, b in m.excerpts_s],
+        # the plausibility limits this reference allowed, and why any is beyond the usual (matching/limits.py)
+        "limits": {
+            "pan_max": _num(m.pan_max, 3),
+            "pan_reason": m.pan_reason,
+            "mean_gain_reduction_max_db": _num(m.gain_reduction_max_db),
+            "gain_reduction_reason": m.gain_reduction_reason,
+        },
     }
     return report
 
@@ -208,7 +222,8 @@ def print_mix_table(report: dict[str, Any], console: Console | None = None) -> N
     console = console or Console()
     stage2 = report["stage2"]
     table = Table(title=report["summary"], header_style="bold")
-    for col in ("bus", "gain dB", "pan", "EQ gains dB (100/250/700/2k/5k/10k Hz)", "comp thr dB", "ratio"):
+    for col in ("bus", "gain dB", "pan", "EQ gains dB (100/250/700/2k/5k/10k Hz)", "comp thr dB", "ratio",
+                "GR dB avg/peak"):
         table.add_column(col)
     for b in stage2["buses"]:
         eq = " ".join(f"{band['gain_db']:+.1f}" for band in b["eq"]) if b["eq"] else "-"
@@ -220,8 +235,13 @@ def print_mix_table(report: dict[str, Any], console: Console | None = None) -> N
             eq,
             "-" if comp is None else f"{comp['threshold_db']:.1f}",
             "-" if comp is None else f"{comp['ratio']:.2f}",
+            "-" if b.get("gain_reduction_db") is None else
+            f"{b['gain_reduction_db']['mean']:.1f}/{b['gain_reduction_db']['peak']:.1f}",
         )
     console.print(table)
+    for reason in (stage2["limits"]["pan_reason"], stage2["limits"]["gain_reduction_reason"]):
+        if reason:
+            console.print(f"Beyond the usual limits: {reason}.")
     terms = Table(title="Distance to the reference (whole song)", header_style="bold")
     for col in ("term", "stage 1 only", "matched"):
         terms.add_column(col, justify="right")

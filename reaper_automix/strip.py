@@ -59,7 +59,7 @@ class ParamRange:
 
 # Starting from Diff-MST's ranges (mixing.md section 2); the deviations are reasoned in console/params.py.
 GAIN_DB = ParamRange(-12.0, 12.0, "dB")  # relative to the level the strip receives (stage 2: the stage-1 balance)
-EQ_GAIN_DB = ParamRange(-12.0, 6.0, "dB")  # cuts to -12 dB, boosts to +6 dB: no large boosts chasing a spectrum
+EQ_GAIN_DB = ParamRange(-6.0, 6.0, "dB")  # +/-6 dB: shaping a stem, not chasing a spectrum (matching/limits.py)
 EQ_Q = ParamRange(0.27, 5.0, "", "log")  # 0.27 = 4 octaves, ReaEQ's widest bandwidth
 THRESHOLD_DB = ParamRange(-60.0, 0.0, "dB")
 RATIO = ParamRange(1.0, 4.0, "", "log")  # a bus compressor, not a limiter

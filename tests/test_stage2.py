@@ -13,6 +13,7 @@ from audio_projects import SR, AudioTrack, band_noise, harmonic_tone, pink_noise
 from reaper_automix.changes import EXT_BUS
 from reaper_automix.cli import main
 from reaper_automix.matching import MatchOptions
+from reaper_automix.matching.limits import violations
 from reaper_automix.preview import effective_gain_db
 from reaper_automix.reaper.fxstate import ReaCompState, ReaEqState, decode_fx_state
 from reaper_automix.reaper.mappings import compressor_setting, eq_bands
@@ -113,6 +114,18 @@ def test_matching_moves_the_mix_toward_the_reference(mixed):
     assert result.match.distances_after["total"] < result.match.distances_before["total"]
 
 
+def test_buses_stay_within_the_plausibility_limits(mixed):
+    """Issue 8 item 7 on a demo-like project: every bus within the shared limits, its reduction measured."""
+    _, result, _ = mixed
+    m = result.match
+    assert len(m.gain_reduction) == len(m.levels_db) == len(m.stems)
+    for strip, level, gr in zip(m.stems, m.levels_db, m.gain_reduction):
+        assert violations(strip.eq, strip.compressor, strip.pan, level, gr, pan_max=m.pan_max,
+                          mean_gain_reduction_max_db=m.gain_reduction_max_db,
+                          heavy=m.gain_reduction_reason is not None) == []
+        assert 0.0 <= gr.mean_db <= gr.peak_db + 1e-9
+
+
 def test_second_run_replaces_instead_of_stacking(mixed, project):
     session, result, out = mixed
     again_session, again_doc = load_session(out)
@@ -156,6 +169,13 @@ def test_cli_mix_writes_project_report_and_level_matched_previews(project, tmp_p
     report = json.loads((tmp_path / "r.json").read_text())
     assert {b["group"] for b in report["stage2"]["buses"]} == {"Drums", "Vocals", "BVs", "other", "bass"}
     assert report["stage2"]["distances_after"]["total"] < report["stage2"]["distances_before"]["total"]
+    limits = report["stage2"]["limits"]
+    assert limits["pan_max"] >= 0.5 and limits["mean_gain_reduction_max_db"] >= 10
+    for bus in report["stage2"]["buses"]:
+        gr = bus["gain_reduction_db"]
+        assert 0 <= gr["mean"] <= limits["mean_gain_reduction_max_db"] and gr["peak"] >= gr["mean"] - 0.01
+        assert abs(bus["pan"]) <= limits["pan_max"] + 1e-3
+        assert all(abs(band["gain_db"]) <= 6.0 for band in bus["eq"])
     import pyloudnorm
 
     after, sr = sf.read(tmp_path / "p.wav")

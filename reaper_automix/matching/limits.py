@@ -36,7 +36,7 @@ from ..console.compressor import compress
 from ..console.eq import apply_eq
 from ..console.pan import PanLaw
 from ..console.params import CompressorParams, EqParams
-from ..strip import Compressor, EqBand
+from ..strip import EQ_GAIN_DB, RATIO, Compressor, EqBand
 from .features import BARK_EDGES_HZ, N_BANDS, N_FFT, bark_band_index
 
 LEVEL_BLOCK_S = 0.05  # stem level and gain reduction are measured on 50 ms blocks
@@ -51,8 +51,8 @@ _TINY = 1e-20
 class PlausibilityLimits:
     """The limits of the module docstring (dB unless stated)."""
 
-    eq_db: float = 6.0
-    ratio: float = 4.0
+    eq_db: float = EQ_GAIN_DB.high  # the strip's ranges (reaper_automix/strip.py) are the one definition
+    ratio: float = RATIO.high
     threshold_below_db: float = 12.0
     heavy_threshold_below_db: float = 24.0
     threshold_above_db: float = 6.0

@@ -31,12 +31,19 @@ How, and why:
   are louder sections; the reference is measured over its whole song).
 * **Priors, so that results stay musical** (Gaussian penalties, weight :attr:`MatchOptions.regularisation`,
   averaged over stems): stem gain about the stage-1 balance (sigma 4 dB, hard limit +/-12 dB: stage 1's
-  balance is the starting point, not something to redo); EQ gains sigma 3 dB, boosts limited to +6 dB and cuts
-  to -12 dB (no +12 dB boosts chasing a spectrum); compressor ratio sigma of one doubling (ratio 2), at most
-  4:1, attack 20 ms, release 150 ms, knee 6 dB and no makeup (the fader is the makeup); pan sigma 0.5 about
-  centre, weighted by ``0.5 + stems x energy share + 8 x share below 200 Hz`` so that loud stems (the lead)
-  and bass-heavy ones (bass, kick) stay near the centre as engineers keep them. Pans start at small seeded random positions: a centred stem's width has zero gradient in its pan
-  (a saddle), so without the nudge no stem would ever move.
+  balance is the starting point, not something to redo); EQ gains sigma 3 dB; compressor ratio sigma of one
+  doubling (ratio 2), attack 20 ms, release 150 ms, knee 6 dB and no makeup (the fader is the makeup); pan
+  sigma 0.5 about centre, weighted by ``0.5 + stems x energy share + 8 x share below 200 Hz`` so that loud stems
+  (the lead) and bass-heavy ones (bass, kick) stay near the centre as engineers keep them. Pans start at small
+  seeded random positions: a centred stem's width has zero gradient in its pan (a saddle), so without the nudge
+  no stem would ever move.
+* **Plausibility limits** (:mod:`.limits`, shared by every engine), as hard bounds of the search space: EQ
+  gains within +/-6 dB, ratio at most 4:1, each threshold within -12/+6 dB of its stem's loud level (so a
+  compressor is never a gain), pans within +/-0.5 unless the reference's per-band balance calls for more
+  (:func:`~.limits.pan_limit`). After the search, each bus compressor's average reduction on its own stem is
+  measured on the exact console and brought under 10 dB (threshold raised, then ratio lowered) unless the
+  reference's crest factor shows it is heavily compressed (:func:`~.limits.gain_reduction_cap`); the result
+  carries the measured reductions and the reasons for any wider limit, for the report.
 * **Fixed EQ frequencies and Q**: the six bands sit at the layout's neutral positions (``EQ_LAYOUT_DEFAULT`` in
   :mod:`reaper_automix.strip`: 100 Hz low shelf, 250, 700, 2000, 5000 Hz peaks with Q 1, about 1.4 octaves, and
   a 10 kHz high shelf); only their gains are optimised. Free frequencies make the
@@ -75,12 +82,22 @@ from .features import (
     TERM_SCALES,
     MixFeatures,
     SignalStats,
+    average_features,
     distances,
     features_from_stats,
-    reference_features,
+    load_reference,
     signal_stats,
     song_features,
     torch_features_from_sums,
+)
+from .limits import (
+    LIMITS,
+    GainReduction,
+    gain_reduction,
+    gain_reduction_cap,
+    pan_limit,
+    stem_level_db,
+    threshold_range_db,
 )
 
 # What the search keeps fixed: the EQ bands at the layout's neutral frequencies and Q, the compressor's times,
@@ -92,6 +109,8 @@ SIGMA_EQ_DB = 3.0
 SIGMA_LOG2_RATIO = 1.0
 SIGMA_PAN = 0.5
 PAN_LOW_WEIGHT = 8.0  # extra pan penalty per unit of a stem's energy share below 200 Hz
+GR_FIX_STEPS = 6  # at most this many re-measurements of a compressor over the gain-reduction cap
+GR_FIX_MARGIN_DB = 0.5
 CREST_POWER = 16.0  # the proxy peak's power mean over frames
 ACTIVE_WITHIN_DB = 30.0
 PREROLL_S = 0.5  # exact excerpt renders start this early so filters and compressors have settled
@@ -152,6 +171,14 @@ class MatchResult:
     excerpts_s: list[tuple[float, float]]  # the optimisation windows
     loss_history: list[float] = field(default_factory=list)
     matched_mix: np.ndarray | None = None  # float32 (2, samples): the render behind ``after`` (reuse for preview)
+    # Plausibility (matching/limits.py): each stem's level, each bus compressor's reduction on its stem, and the
+    # limits this reference allowed (with the reason when beyond the usual ones).
+    levels_db: list[float] = field(default_factory=list)
+    gain_reduction: list[GainReduction] = field(default_factory=list)
+    pan_max: float = LIMITS.pan
+    pan_reason: str | None = None
+    gain_reduction_max_db: float = LIMITS.mean_gain_reduction_db
+    gain_reduction_reason: str | None = None
 
 
 def _eq_bands(gains_db: Sequence[float]) -> tuple[EqBand, ...]:
@@ -296,7 +323,6 @@ class _Proxy:
     freqs_hz: Tensor  # (bins,)
     frame_rate: float
     excerpt_frames: int  # frames per excerpt (ballistics restart at each excerpt)
-    loud_db: Tensor  # (stems,) level of each stem's loud frames: where thresholds start
     share: Tensor  # (stems,) each stem's share of the stage-1 mix's energy on the excerpts
     low_share: Tensor  # (stems,) the share of each stem's own energy below 200 Hz
 
@@ -349,7 +375,6 @@ def _build_proxy(stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sa
 
     energy = np.stack(energies)
     frame_power = energy[:, :2].sum(axis=(1, 3)) / 2  # (stems, frames)
-    loud_db = 10 * np.log10(np.maximum(np.percentile(frame_power, 90, axis=1), 1e-10))
     return _Proxy(
         energy=torch.from_numpy(energy),
         peak=torch.from_numpy(np.stack(peak_list)),
@@ -359,7 +384,6 @@ def _build_proxy(stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sa
         freqs_hz=torch.from_numpy(np.fft.rfftfreq(n_fft, 1.0 / sample_rate)),
         frame_rate=sample_rate / hop,
         excerpt_frames=frames_per,
-        loud_db=torch.from_numpy(loud_db),
         share=torch.from_numpy(frame_power.sum(axis=1) / max(frame_power.sum(), 1e-30)),
         low_share=torch.from_numpy(energy[:, :2, :, :3].sum(axis=(1, 2, 3))
                                    / np.maximum(energy[:, :2].sum(axis=(1, 2, 3)), 1e-30)),
@@ -476,14 +500,16 @@ def _feature_loss(features: dict[str, Tensor], target: dict[str, Tensor]) -> Ten
 class _Search:
     """The unconstrained variables, their mapping onto physical values, and the priors."""
 
-    def __init__(self, n_stems: int, proxy: _Proxy, options: MatchOptions):
+    def __init__(self, n_stems: int, proxy: _Proxy, options: MatchOptions, bounds: _Bounds):
         self.o = options
+        self.bounds = bounds
         gen = torch.Generator().manual_seed(options.seed)
         zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64)
         self.eq_mid = (options.max_boost_db - options.max_cut_db) / 2
         self.eq_half = max((options.max_boost_db + options.max_cut_db) / 2, 1e-9)
         eq0 = math.atanh(max(-0.999, min(0.999, -self.eq_mid / self.eq_half)))
-        self.thr0 = proxy.loud_db.clamp(THRESHOLD_DB.low, THRESHOLD_DB.high)
+        low, high = bounds.threshold_low_db, bounds.threshold_high_db
+        self.thr_mid, self.thr_half = (low + high) / 2, (high - low) / 2
         self.vars: dict[str, Tensor] = {}
         if options.gain:
             self.vars["gain"] = zeros(n_stems)
@@ -520,10 +546,11 @@ class _Search:
         p = _Physical(
             gain_db=o.max_gain_db * torch.tanh(v["gain"]) if "gain" in v else zeros,
             eq_gain_db=eq(v["eq"]) if "eq" in v else torch.zeros(s, len(_LAYOUT), dtype=torch.float64),
-            threshold_db=(self.thr0 + 24 * torch.tanh(v["thr"])).clamp(THRESHOLD_DB.low, THRESHOLD_DB.high)
+            threshold_db=(self.thr_mid + self.thr_half * torch.tanh(v["thr"])).clamp(THRESHOLD_DB.low,
+                                                                                      THRESHOLD_DB.high)
             if "thr" in v else torch.zeros(s, dtype=torch.float64),
             ratio=ratio(v["ratio"]) if "ratio" in v else torch.ones(s, dtype=torch.float64),
-            pan=torch.tanh(v["pan"]) if "pan" in v else zeros,
+            pan=self.bounds.pan_max * torch.tanh(v["pan"]) if "pan" in v else zeros,
         )
         if o.master_bus:
             p.master_eq_gain_db = eq(v["meq"]) if "meq" in v else torch.zeros(len(_LAYOUT),
@@ -614,15 +641,20 @@ def match_reference(
         raise AutomixError("reference matching needs at least one stem")
     if any(s.ndim != 2 or s.shape[0] != 2 for s in stems):
         raise AutomixError("stems must be stereo arrays shaped (2, samples)")
-    target = reference if reference is not None else reference_features(references, sample_rate)
+    audio = [] if reference is not None else [load_reference(p, sample_rate) for p in references]
+    if reference is None and not audio:
+        raise AutomixError("no reference given")
+    target = reference if reference is not None else average_features([song_features(a, sample_rate)
+                                                                        for a in audio])
     law = PanLaw()
     before_mix = _sum_stems(stems)
     before = song_features(before_mix, sample_rate)
     if not math.isfinite(before.loudness_lufs):
         raise AutomixError("the stems are silent: nothing to match")
+    bounds = _plausible_bounds(stems, sample_rate, audio, target, before, law)
     windows = choose_excerpts(stems, sample_rate, options.excerpts, options.excerpt_s)
     proxy = _build_proxy(stems, windows, sample_rate)
-    search = _Search(len(stems), proxy, options)
+    search = _Search(len(stems), proxy, options, bounds)
     if options.master_bus:
         mix_energy = proxy.energy[:, :2].sum(dim=(0, 1, 3)) / 2
         search.mix_thr0 = 10 * torch.log10(torch.quantile(mix_energy, 0.9).clamp_min(1e-10))
@@ -656,6 +688,7 @@ def match_reference(
             note("matching the reference", done + 1, rounds + 1)
     with torch.no_grad():
         stem_settings, master = _settings(search.physical(), options.strength)
+    stem_settings, reductions = _within_gain_reduction_cap(stems, stem_settings, sample_rate, bounds)
     after_mix = render_console_mix(stems, stem_settings, sample_rate, master)
     after = song_features(after_mix, sample_rate)
     note("matching the reference", rounds + 1, rounds + 1)
@@ -670,4 +703,64 @@ def match_reference(
         excerpts_s=[(a / sample_rate, b / sample_rate) for a, b in windows],
         loss_history=history,
         matched_mix=after_mix,
+        levels_db=[float(x) for x in bounds.levels_db],
+        gain_reduction=reductions,
+        pan_max=bounds.pan_max,
+        pan_reason=bounds.pan_reason,
+        gain_reduction_max_db=bounds.gain_reduction_max_db,
+        gain_reduction_reason=bounds.gain_reduction_reason,
     )
+
+
+@dataclass
+class _Bounds:
+    """The plausibility limits for this song and reference (matching/limits.py)."""
+
+    levels_db: Tensor  # (stems,) stem_level_db of each stem
+    threshold_low_db: Tensor  # (stems,)
+    threshold_high_db: Tensor  # (stems,)
+    pan_max: float
+    pan_reason: str | None
+    gain_reduction_max_db: float
+    gain_reduction_reason: str | None
+
+
+def _plausible_bounds(stems: Sequence[np.ndarray], sample_rate: int, references: Sequence[np.ndarray],
+                      target: MixFeatures, before: MixFeatures, law: PanLaw) -> _Bounds:
+    """Thresholds around each stem's level, the pan limit the references' per-band balance allows (the widest
+    over several references; features alone: the usual limit) and the gain-reduction cap their crest allows."""
+    levels = torch.tensor([stem_level_db(s, sample_rate) for s in stems], dtype=torch.float64)
+    cap, cap_reason = gain_reduction_cap(target.crest_db, before.crest_db)
+    ranges = [threshold_range_db(float(level), heavy=cap_reason is not None) for level in levels]
+    pan_max, pan_reason = LIMITS.pan, None
+    for audio in references:
+        limit, reason = pan_limit(audio, sample_rate, law=law)
+        if limit > pan_max:
+            pan_max, pan_reason = limit, reason
+    return _Bounds(levels, torch.tensor([r[0] for r in ranges], dtype=torch.float64),
+                   torch.tensor([r[1] for r in ranges], dtype=torch.float64), pan_max, pan_reason, cap, cap_reason)
+
+
+def _within_gain_reduction_cap(stems: Sequence[np.ndarray], settings: list[Strip], sample_rate: int,
+                               bounds: _Bounds) -> tuple[list[Strip], list[GainReduction]]:
+    """Each bus compressor's reduction on its own stem, measured on the exact console; a compressor above the
+    cap has its threshold raised (within its range) by the excess over ``1 - 1/ratio`` (the static curve's
+    slope) until it is under, and its ratio lowered if the top of the range is not enough."""
+    out, reductions = [], []
+    for i, (stem, strip) in enumerate(zip(stems, settings)):
+        comp = strip.compressor
+        gr = gain_reduction(stem, strip.eq, comp, sample_rate)
+        high = float(bounds.threshold_high_db[i])
+        for _ in range(GR_FIX_STEPS):
+            if gr.mean_db <= bounds.gain_reduction_max_db or comp.ratio <= 1.0:
+                break
+            excess = gr.mean_db - bounds.gain_reduction_max_db
+            if comp.threshold_db < high:
+                raised = min(high, comp.threshold_db + excess / (1 - 1 / comp.ratio) + GR_FIX_MARGIN_DB)
+                comp = replace(comp, threshold_db=raised)
+            else:
+                comp = replace(comp, ratio=1 + (comp.ratio - 1) * bounds.gain_reduction_max_db / gr.mean_db)
+            gr = gain_reduction(stem, strip.eq, comp, sample_rate)
+        out.append(replace(strip, compressor=comp))
+        reductions.append(gr)
+    return out, reductions
