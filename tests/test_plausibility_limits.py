@@ -134,3 +134,38 @@ def test_long_stems_are_measured_on_spread_segments():
 
 def test_heavy_compression_widens_the_threshold_range():
     assert threshold_range_db(-20.0, heavy=True)[0] == -20.0 - LIMITS.heavy_threshold_below_db
+
+
+def _bounds(levels, heavy=False, pan_max=0.5):
+    from reaper_automix.matching.limits import Bounds
+
+    cap = LIMITS.heavy_mean_gain_reduction_db if heavy else LIMITS.mean_gain_reduction_db
+    return Bounds(tuple(levels), tuple(threshold_range_db(x, heavy=heavy) for x in levels), pan_max, None, cap,
+                  "squashed" if heavy else None)
+
+
+def test_clamp_moves_a_free_prediction_onto_the_limits():
+    from reaper_automix.matching.limits import clamp_to_bounds
+
+    wild = Strip(3.0, tuple(EqBand(b.kind, b.freq_hz, 11.0, b.q) for b in FLAT), comp(-55.0, 9.0), -0.9)
+    fine = Strip(-2.0, FLAT, comp(-20.0, 2.0), 0.2)
+    clamped, kept = clamp_to_bounds([wild, fine], _bounds([-18.0, -18.0]))
+    assert kept == fine
+    assert all(b.gain_db == LIMITS.eq_db for b in clamped.eq) and clamped.pan == -0.5 and clamped.gain_db == 3.0
+    assert clamped.compressor.ratio == LIMITS.ratio and clamped.compressor.threshold_db == -30.0
+
+
+def test_an_over_the_cap_compressor_is_brought_under_it():
+    """A steady sine 12 dB over a hard-knee threshold at 4:1 reduces by 9 dB; with the threshold range opened
+    (heavy) a 20 dB-over threshold reduces by 15: more than the usual cap, so the threshold rises."""
+    from reaper_automix.matching.limits import within_gain_reduction_cap
+
+    x = sine(0.5)
+    level = stem_level_db(x, SR)
+    over = Strip(0.0, FLAT, comp(level - 20.0, 4.0), 0.0)
+    bounds = _bounds([level])  # usual cap, 10 dB
+    (fixed,), (gr,) = within_gain_reduction_cap([x], [over], SR, bounds)
+    assert gr.mean_db <= LIMITS.mean_gain_reduction_db and gr.mean_db > LIMITS.mean_gain_reduction_db - 1.5
+    assert fixed.compressor.threshold_db > level - 20.0 and fixed.compressor.ratio == 4.0
+    (kept,), (heavy_gr,) = within_gain_reduction_cap([x], [over], SR, _bounds([level], heavy=True))
+    assert kept == over and heavy_gr.mean_db == pytest.approx(15.0, abs=0.2)

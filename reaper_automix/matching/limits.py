@@ -18,8 +18,10 @@ What an engineer would write on a bus, and what the report measures (:data:`LIMI
   reference's energy whose imbalance only a stem panned further than 0.5 could produce on its own. Several
   stems share a band, so the pan that explains a band's imbalance alone is a lower bound of what it needs.
 
-Engines clamp (or parametrise) their outputs with these limits; :func:`violations` checks settings against them
-(the evaluation checks every song).
+Every engine uses them the same way: :func:`plausible_bounds` for the song and reference, the search
+parametrises its space with them and a predicting engine applies :func:`clamp_to_bounds`, then both call
+:func:`within_gain_reduction_cap`. :func:`violations` checks settings against them (the evaluation checks every
+song).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -36,9 +38,11 @@ from ..console.compressor import compress
 from ..console.eq import apply_eq
 from ..console.pan import PanLaw
 from ..console.params import CompressorParams, EqParams
-from ..strip import EQ_GAIN_DB, RATIO, Compressor, EqBand
+from ..strip import EQ_GAIN_DB, RATIO, Compressor, EqBand, Strip
 from .features import BARK_EDGES_HZ, N_BANDS, N_FFT, bark_band_index
 
+GR_FIX_STEPS = 6  # at most this many re-measurements of a compressor over the gain-reduction cap
+GR_FIX_MARGIN_DB = 0.5
 LEVEL_BLOCK_S = 0.05  # stem level and gain reduction are measured on 50 ms blocks
 ACTIVE_WITHIN_DB = 40.0  # a block whose mean square is within 40 dB of the stem's loud level counts as playing
 MEASURE_SEGMENTS = 12  # gain reduction of a long stem: 12 segments of 2 s spread over it (measured_spans)
@@ -264,3 +268,74 @@ def violations(eq: Sequence[EqBand], compressor: Compressor, pan: float, level_d
     if abs(pan) > pan_max + tolerance:
         found.append(f"pan {pan:+.2f} beyond +/-{pan_max:.2f}")
     return found
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The limits for one song and reference (:func:`plausible_bounds`): what every engine's strips keep to."""
+
+    levels_db: tuple[float, ...]  # stem_level_db of each stem
+    threshold_range_db: tuple[tuple[float, float], ...]  # per stem
+    pan_max: float
+    pan_reason: str | None
+    gain_reduction_max_db: float
+    gain_reduction_reason: str | None
+    limits: PlausibilityLimits = LIMITS
+
+
+def plausible_bounds(stems: Sequence[np.ndarray], sample_rate: float, references: Sequence[np.ndarray],
+                     reference_crest_db: float, mix_crest_db: float, law: PanLaw = PanLaw(),
+                     limits: PlausibilityLimits = LIMITS) -> Bounds:
+    """The limits for matching ``stems`` (each ``(2, samples)`` at its stage-1 level) to ``references`` (audio,
+    ``(2, samples)``; the widest pan limit over several; none: the usual limit): thresholds around each stem's
+    level, the pan limit of :func:`pan_limit` and the gain-reduction cap of :func:`gain_reduction_cap`
+    (``reference_crest_db``: the reference features' crest factor; ``mix_crest_db``: the unprocessed mix's)."""
+    levels = tuple(stem_level_db(s, sample_rate) for s in stems)
+    cap, cap_reason = gain_reduction_cap(reference_crest_db, mix_crest_db, limits)
+    ranges = tuple(threshold_range_db(level, limits, heavy=cap_reason is not None) for level in levels)
+    pan_max, pan_reason = limits.pan, None
+    for audio in references:
+        limit, reason = pan_limit(audio, sample_rate, limits, law)
+        if limit > pan_max:
+            pan_max, pan_reason = limit, reason
+    return Bounds(levels, ranges, pan_max, pan_reason, cap, cap_reason, limits)
+
+
+def clamp_to_bounds(strips: Sequence[Strip], bounds: Bounds) -> list[Strip]:
+    """Strips (e.g. a network's prediction) moved onto the nearest plausible values: EQ gains clipped to
+    +/-``eq_db``, ratio to at most ``ratio``, each threshold into its range, pans to +/-``pan_max``. Gain
+    reduction is measured, not clipped: :func:`within_gain_reduction_cap` after this."""
+    lim = bounds.limits
+    out = []
+    for strip, (low, high) in zip(strips, bounds.threshold_range_db, strict=True):
+        eq = tuple(replace(b, gain_db=float(np.clip(b.gain_db, -lim.eq_db, lim.eq_db))) for b in strip.eq)
+        comp = replace(strip.compressor, ratio=float(np.clip(strip.compressor.ratio, 1.0, lim.ratio)),
+                       threshold_db=float(np.clip(strip.compressor.threshold_db, low, high)))
+        out.append(replace(strip, eq=eq, compressor=comp,
+                           pan=float(np.clip(strip.pan, -bounds.pan_max, bounds.pan_max))))
+    return out
+
+
+def within_gain_reduction_cap(stems: Sequence[np.ndarray], strips: Sequence[Strip], sample_rate: float,
+                              bounds: Bounds) -> tuple[list[Strip], list[GainReduction]]:
+    """Each bus compressor's reduction on its own stem, measured on the exact console (:func:`gain_reduction`);
+    a compressor above the cap has its threshold raised (within its range) by the excess over ``1 - 1/ratio``
+    (the static curve's slope) until it is under, and its ratio lowered where the top of the range is not
+    enough. Returns the strips and their reductions."""
+    out, reductions = [], []
+    for stem, strip, (_, high) in zip(stems, strips, bounds.threshold_range_db, strict=True):
+        comp = strip.compressor
+        gr = gain_reduction(stem, strip.eq, comp, sample_rate)
+        for _ in range(GR_FIX_STEPS):
+            if gr.mean_db <= bounds.gain_reduction_max_db or comp.ratio <= 1.0:
+                break
+            excess = gr.mean_db - bounds.gain_reduction_max_db
+            if comp.threshold_db < high:
+                raised = min(high, comp.threshold_db + excess / (1 - 1 / comp.ratio) + GR_FIX_MARGIN_DB)
+                comp = replace(comp, threshold_db=raised)
+            else:
+                comp = replace(comp, ratio=1 + (comp.ratio - 1) * bounds.gain_reduction_max_db / gr.mean_db)
+            gr = gain_reduction(stem, strip.eq, comp, sample_rate)
+        out.append(replace(strip, compressor=comp))
+        reductions.append(gr)
+    return out, reductions

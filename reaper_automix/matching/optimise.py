@@ -90,15 +90,7 @@ from .features import (
     song_features,
     torch_features_from_sums,
 )
-from .limits import (
-    LIMITS,
-    GainReduction,
-    gain_reduction,
-    gain_reduction_cap,
-    pan_limit,
-    stem_level_db,
-    threshold_range_db,
-)
+from .limits import LIMITS, Bounds, GainReduction, plausible_bounds, within_gain_reduction_cap
 
 # What the search keeps fixed: the EQ bands at the layout's neutral frequencies and Q, the compressor's times,
 # knee and makeup at their defaults (module docstring).
@@ -109,8 +101,6 @@ SIGMA_EQ_DB = 3.0
 SIGMA_LOG2_RATIO = 1.0
 SIGMA_PAN = 0.5
 PAN_LOW_WEIGHT = 8.0  # extra pan penalty per unit of a stem's energy share below 200 Hz
-GR_FIX_STEPS = 6  # at most this many re-measurements of a compressor over the gain-reduction cap
-GR_FIX_MARGIN_DB = 0.5
 CREST_POWER = 16.0  # the proxy peak's power mean over frames
 ACTIVE_WITHIN_DB = 30.0
 PREROLL_S = 0.5  # exact excerpt renders start this early so filters and compressors have settled
@@ -500,7 +490,7 @@ def _feature_loss(features: dict[str, Tensor], target: dict[str, Tensor]) -> Ten
 class _Search:
     """The unconstrained variables, their mapping onto physical values, and the priors."""
 
-    def __init__(self, n_stems: int, proxy: _Proxy, options: MatchOptions, bounds: _Bounds):
+    def __init__(self, n_stems: int, proxy: _Proxy, options: MatchOptions, bounds: Bounds):
         self.o = options
         self.bounds = bounds
         gen = torch.Generator().manual_seed(options.seed)
@@ -508,7 +498,8 @@ class _Search:
         self.eq_mid = (options.max_boost_db - options.max_cut_db) / 2
         self.eq_half = max((options.max_boost_db + options.max_cut_db) / 2, 1e-9)
         eq0 = math.atanh(max(-0.999, min(0.999, -self.eq_mid / self.eq_half)))
-        low, high = bounds.threshold_low_db, bounds.threshold_high_db
+        low = torch.tensor([r[0] for r in bounds.threshold_range_db], dtype=torch.float64)
+        high = torch.tensor([r[1] for r in bounds.threshold_range_db], dtype=torch.float64)
         self.thr_mid, self.thr_half = (low + high) / 2, (high - low) / 2
         self.vars: dict[str, Tensor] = {}
         if options.gain:
@@ -651,7 +642,7 @@ def match_reference(
     before = song_features(before_mix, sample_rate)
     if not math.isfinite(before.loudness_lufs):
         raise AutomixError("the stems are silent: nothing to match")
-    bounds = _plausible_bounds(stems, sample_rate, audio, target, before, law)
+    bounds = plausible_bounds(stems, sample_rate, audio, target.crest_db, before.crest_db, law)
     windows = choose_excerpts(stems, sample_rate, options.excerpts, options.excerpt_s)
     proxy = _build_proxy(stems, windows, sample_rate)
     search = _Search(len(stems), proxy, options, bounds)
@@ -688,7 +679,7 @@ def match_reference(
             note("matching the reference", done + 1, rounds + 1)
     with torch.no_grad():
         stem_settings, master = _settings(search.physical(), options.strength)
-    stem_settings, reductions = _within_gain_reduction_cap(stems, stem_settings, sample_rate, bounds)
+    stem_settings, reductions = within_gain_reduction_cap(stems, stem_settings, sample_rate, bounds)
     after_mix = render_console_mix(stems, stem_settings, sample_rate, master)
     after = song_features(after_mix, sample_rate)
     note("matching the reference", rounds + 1, rounds + 1)
@@ -703,7 +694,7 @@ def match_reference(
         excerpts_s=[(a / sample_rate, b / sample_rate) for a, b in windows],
         loss_history=history,
         matched_mix=after_mix,
-        levels_db=[float(x) for x in bounds.levels_db],
+        levels_db=list(bounds.levels_db),
         gain_reduction=reductions,
         pan_max=bounds.pan_max,
         pan_reason=bounds.pan_reason,
@@ -711,56 +702,3 @@ def match_reference(
         gain_reduction_reason=bounds.gain_reduction_reason,
     )
 
-
-@dataclass
-class _Bounds:
-    """The plausibility limits for this song and reference (matching/limits.py)."""
-
-    levels_db: Tensor  # (stems,) stem_level_db of each stem
-    threshold_low_db: Tensor  # (stems,)
-    threshold_high_db: Tensor  # (stems,)
-    pan_max: float
-    pan_reason: str | None
-    gain_reduction_max_db: float
-    gain_reduction_reason: str | None
-
-
-def _plausible_bounds(stems: Sequence[np.ndarray], sample_rate: int, references: Sequence[np.ndarray],
-                      target: MixFeatures, before: MixFeatures, law: PanLaw) -> _Bounds:
-    """Thresholds around each stem's level, the pan limit the references' per-band balance allows (the widest
-    over several references; features alone: the usual limit) and the gain-reduction cap their crest allows."""
-    levels = torch.tensor([stem_level_db(s, sample_rate) for s in stems], dtype=torch.float64)
-    cap, cap_reason = gain_reduction_cap(target.crest_db, before.crest_db)
-    ranges = [threshold_range_db(float(level), heavy=cap_reason is not None) for level in levels]
-    pan_max, pan_reason = LIMITS.pan, None
-    for audio in references:
-        limit, reason = pan_limit(audio, sample_rate, law=law)
-        if limit > pan_max:
-            pan_max, pan_reason = limit, reason
-    return _Bounds(levels, torch.tensor([r[0] for r in ranges], dtype=torch.float64),
-                   torch.tensor([r[1] for r in ranges], dtype=torch.float64), pan_max, pan_reason, cap, cap_reason)
-
-
-def _within_gain_reduction_cap(stems: Sequence[np.ndarray], settings: list[Strip], sample_rate: int,
-                               bounds: _Bounds) -> tuple[list[Strip], list[GainReduction]]:
-    """Each bus compressor's reduction on its own stem, measured on the exact console; a compressor above the
-    cap has its threshold raised (within its range) by the excess over ``1 - 1/ratio`` (the static curve's
-    slope) until it is under, and its ratio lowered if the top of the range is not enough."""
-    out, reductions = [], []
-    for i, (stem, strip) in enumerate(zip(stems, settings)):
-        comp = strip.compressor
-        gr = gain_reduction(stem, strip.eq, comp, sample_rate)
-        high = float(bounds.threshold_high_db[i])
-        for _ in range(GR_FIX_STEPS):
-            if gr.mean_db <= bounds.gain_reduction_max_db or comp.ratio <= 1.0:
-                break
-            excess = gr.mean_db - bounds.gain_reduction_max_db
-            if comp.threshold_db < high:
-                raised = min(high, comp.threshold_db + excess / (1 - 1 / comp.ratio) + GR_FIX_MARGIN_DB)
-                comp = replace(comp, threshold_db=raised)
-            else:
-                comp = replace(comp, ratio=1 + (comp.ratio - 1) * bounds.gain_reduction_max_db / gr.mean_db)
-            gr = gain_reduction(stem, strip.eq, comp, sample_rate)
-        out.append(replace(strip, compressor=comp))
-        reductions.append(gr)
-    return out, reductions
