@@ -169,3 +169,10 @@ def test_an_over_the_cap_compressor_is_brought_under_it():
     assert fixed.compressor.threshold_db > level - 20.0 and fixed.compressor.ratio == 4.0
     (kept,), (heavy_gr,) = within_gain_reduction_cap([x], [over], SR, _bounds([level], heavy=True))
     assert kept == over and heavy_gr.mean_db == pytest.approx(15.0, abs=0.2)
+
+
+def test_a_silent_stem_has_no_reduction_and_no_threshold_to_judge():
+    silent = np.zeros((2, SR), np.float32)
+    level = stem_level_db(silent, SR)
+    assert gain_reduction(silent, FLAT, comp(level - 5.0, 4.0), SR) == GainReduction(0.0, 0.0)
+    assert violations(FLAT, comp(-60.0, 2.0), 0.0, level, GainReduction(0.0, 0.0)) == []

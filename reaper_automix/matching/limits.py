@@ -44,6 +44,7 @@ from .features import BARK_EDGES_HZ, N_BANDS, N_FFT, bark_band_index
 GR_FIX_STEPS = 6  # at most this many re-measurements of a compressor over the gain-reduction cap
 GR_FIX_MARGIN_DB = 0.5
 LEVEL_BLOCK_S = 0.05  # stem level and gain reduction are measured on 50 ms blocks
+SILENT_DB = -100.0  # a stem (or a block) below this level is silence: nothing to compress, no threshold to judge
 ACTIVE_WITHIN_DB = 40.0  # a block whose mean square is within 40 dB of the stem's loud level counts as playing
 MEASURE_SEGMENTS = 12  # gain reduction of a long stem: 12 segments of 2 s spread over it (measured_spans)
 MEASURE_SEGMENT_S = 2.0
@@ -157,7 +158,10 @@ def gain_reduction(stem: np.ndarray, eq: Sequence[EqBand], compressor: Compresso
     power = _block_power(e, sample_rate)
     block = max(1, int(round(LEVEL_BLOCK_S * sample_rate)))
     loud = np.percentile(power, 90)
-    playing = np.flatnonzero(power > max(loud, _TINY) * 10 ** (-ACTIVE_WITHIN_DB / 10))
+    floor = max(loud * 10 ** (-ACTIVE_WITHIN_DB / 10), 10 ** (SILENT_DB / 10))
+    playing = np.flatnonzero(power > floor)
+    if loud <= 10 ** (SILENT_DB / 10):
+        return GainReduction(0.0, 0.0)  # a silent stem: a threshold under its "level" measures rounding noise
     if playing.size == 0 or e.shape[1] < block:
         return GainReduction(float(np.mean(reduction[audible])), peak)
     per_block = [reduction[b * block:(b + 1) * block][audible[b * block:(b + 1) * block]] for b in playing]
@@ -251,14 +255,14 @@ def violations(eq: Sequence[EqBand], compressor: Compressor, pan: float, level_d
     :func:`stem_level_db`; ``pan_max`` and ``mean_gain_reduction_max_db``: from :func:`pan_limit` and
     :func:`gain_reduction_cap` for the reference at hand (``heavy``: the cap was lifted, so the threshold range is
     wider). A compressor at ratio 1 does nothing: its threshold
-    is not checked."""
+    (nor one on a silent stem) is not checked."""
     found = []
     for b in eq:
         if abs(b.gain_db) > limits.eq_db + tolerance:
             found.append(f"EQ band at {b.freq_hz:g} Hz: {b.gain_db:+.1f} dB beyond +/-{limits.eq_db:g} dB")
     if compressor.ratio > limits.ratio + tolerance:
         found.append(f"compressor ratio {compressor.ratio:.2f} above {limits.ratio:g}")
-    if compressor.ratio > 1 + tolerance:
+    if compressor.ratio > 1 + tolerance and level_db > SILENT_DB:
         low, high = threshold_range_db(level_db, limits, heavy=heavy)
         if not low - tolerance <= compressor.threshold_db <= high + tolerance:
             found.append(f"compressor threshold {compressor.threshold_db:.1f} dB outside {low:.1f}..{high:.1f} dB "
