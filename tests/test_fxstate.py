@@ -15,6 +15,10 @@ from hypothesis import strategies as st
 from reaper_automix.console.params import ChannelParams, CompressorParams, EqParams
 from reaper_automix.reaper.fxstate import (
     DEFAULT_REACOMP_PARAMS,
+    LAYOUT_SECTIONS,
+    LAYOUT_STREAM,
+    REACOMP_HEADER,
+    VstHeader,
     FxStateError,
     ReaCompState,
     ReaEqBand,
@@ -119,10 +123,98 @@ def test_reaeq_state_round_trip(bands, program):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(-1e3, 1e3, width=32), min_size=19, max_size=21))
-def test_reacomp_state_round_trip(params):
-    state = ReaCompState(params)
-    assert decode_fx_state(state.to_chunk().to_lines()) == state
+@given(
+    st.lists(st.floats(-1e3, 1e3, width=32), min_size=19, max_size=21),
+    st.sampled_from([0x00100000, 0]),
+    st.sampled_from([LAYOUT_SECTIONS, LAYOUT_STREAM]),
+    st.text(alphabet="abc -", max_size=200),
+)
+def test_reacomp_state_round_trip(params, end_word, layout, program):
+    header = VstHeader(b"mcer", REACOMP_HEADER.magic, (1, 2, 4, 8), (1, 2, 4, 8), False, end_word)
+    state = ReaCompState(params, header, program, layout)
+    lines = state.to_chunk().to_lines()
+    assert all(len(line) <= 128 for line in lines)
+    decoded = decode_fx_state(lines)
+    assert decoded.to_chunk().to_lines() == lines
+    # A stream whose cut happens to fall on REAPER's section boundaries reads as REAPER's layout: same lines.
+    assert decoded.params == state.params and decoded.header == header and decoded.program == program
+
+
+def ultraschall(line: int) -> list[str]:
+    (_, _, lines), = [b for b in REAEQ_BLOCKS + REACOMP_BLOCKS if b[:2] == ("ultraschall_soundboard_linux.RPP", line)]
+    return lines
+
+
+def test_end_word_zero_states_keep_their_form():
+    """REAPER 6.27's 4-in/4-out ReaComp (a preset-loaded state): header end word 0, trailer ending 00 00 00 00."""
+    state = decode_fx_state(ultraschall(336))
+    assert state.header.end_word == 0 and len(state.header.output_pins) == 4
+    assert state.program == "Ultraschall - Ducking" and len(state.params) == 19
+    assert base64.b64decode(state.to_chunk().to_lines()[-1]).endswith(b"Ducking\x00\x00\x00\x00\x00")
+    assert state.layout == LAYOUT_SECTIONS
+    # An edit through the mapping keeps header, end word, trailer form and program name.
+    comp = CompressorParams(*[torch.tensor([v], dtype=torch.float64) for v in (-20.0, 4.0, 5.0, 80.0, 0.0, 1.0)])
+    edited = decode_fx_state(reacomp_state(comp.to_setting(), template=state).to_chunk().to_lines())
+    assert edited.header == state.header and edited.program == state.program
+    assert compressor_setting(edited)[0].threshold_db == pytest.approx(-20.0, abs=1e-5)
+
+
+def test_sws_snapshot_states_are_one_stream():
+    """The same ReaComp stored by SWS snapshots in <EXTENSIONS>: one base64 stream cut every 128 characters."""
+    lines = ultraschall(444)
+    state = decode_fx_state(lines)
+    assert state.layout == LAYOUT_STREAM and state.header.end_word == 0
+    assert state.params == decode_fx_state(ultraschall(336)).params
+    assert state.to_chunk().to_lines() == lines
+
+
+def test_reaper7_reaeq_tail_is_kept():
+    blocks = [b for b in REAEQ_BLOCKS if b[0] == "tenthpres_livestream-only-mixing.RPP"]
+    assert len(blocks) == 9
+    for _, _, lines in blocks:
+        state = decode_fx_state(lines)
+        assert len(state.tail) == 32 and state.tail[-4:] == b"\x02\x00\x00\x00"
+        assert state.master_gain_linear > 0
+    state = decode_fx_state(blocks[1][2])  # LS / band / band / HS
+    eq = ChannelParams.neutral(1).eq
+    rewritten = reaeq_state(eq.to_bands(), template=state)
+    assert rewritten.tail == state.tail and rewritten.header == state.header and rewritten.program == "Program 1"
+    assert decode_fx_state(rewritten.to_chunk().to_lines()) == rewritten
+
+
+def test_disabled_band_of_unmodelled_type_is_left_out():
+    """ReaEQ "Gain" of REAPER 7.41: one disabled band of type 4 (high pass) and master gain only."""
+    (_, _, lines), = [b for b in REAEQ_BLOCKS if b[:2] == ("tenthpres_livestream-only-mixing.RPP", 179)]
+    state = decode_fx_state(lines)
+    assert [(b.type, b.enabled) for b in state.bands] == [(4, False)]
+    assert eq_bands(state) == ()
+    four_band = decode_fx_state([b for b in REAEQ_BLOCKS if b[0] == "tenthpres_livestream-only-mixing.RPP"][1][2])
+    assert [b.kind for b in eq_bands(four_band)] == ["low_shelf", "peak", "peak", "high_shelf"]
+
+
+def test_enabled_band_of_unmodelled_type_is_refused_by_name():
+    state = ReaEqState([ReaEqBand(4, True, 80.0, 1.0, 1.0)])
+    with pytest.raises(FxStateError, match=r"band 1 is type 4 \(high pass\).*does not model"):
+        eq_bands(state)
+
+
+@pytest.mark.parametrize("band", [
+    ReaEqBand(8, True, 1000.0, 0.0, 1.0),
+    ReaEqBand(8, True, float("nan"), 1.0, 1.0),
+    ReaEqBand(8, True, 1000.0, 1.0, 0.0),
+])
+def test_meaningless_band_values_are_refused(band):
+    with pytest.raises(FxStateError, match="band 1"):
+        eq_bands(ReaEqState([band]))
+
+
+def test_reacomp_states_the_console_cannot_reproduce_are_refused():
+    params = list(DEFAULT_REACOMP_PARAMS)
+    params[0] = 0.0  # threshold -inf dB
+    with pytest.raises(FxStateError, match="parameter 0"):
+        compressor_setting(ReaCompState(params))
+    with pytest.raises(FxStateError, match="7 parameters"):
+        compressor_setting(ReaCompState(params[:7]))
 
 
 @pytest.mark.parametrize("lines, message", [
@@ -186,7 +278,8 @@ def test_q_outside_reaeq_range_is_refused():
 
 
 def test_layout_mismatch_is_refused():
-    default = decode_fx_state(REAEQ_BLOCKS[0][2])
+    (_, _, lines), = [b for b in REAEQ_BLOCKS if b[0] == "vst-chunk-inspector_simple.RPP"]
+    default = decode_fx_state(lines)
     with pytest.raises(ValueError, match="layout"):
         EqParams.from_bands([eq_bands(default)])  # REAPER's default has 4 bands, we use 6
 

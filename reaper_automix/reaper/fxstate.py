@@ -5,14 +5,19 @@ A ``<VST`` block holds base64 lines, each line encoded on its own:
 * one **header** line (little-endian): 4-byte plug-in id (``qeer`` ReaEQ, ``mcer`` ReaComp), magic
   ``0xFEED5EEE`` (opaque plug-in chunk) or ``0xFEED5EEF`` (parameter list), ``u32 nIn`` then ``nIn`` u64 input
   pin masks, ``u32 nOut`` and ``nOut`` u64 output pin masks, ``u32 bodyLen``, ``u32 1|0`` (chunk or
-  parameters), ``u32 0x00100000``;
+  parameters), and an end word ``u32 0x00100000``, or ``0`` in states loaded from presets and in many
+  multi-pin (sidechain) instances (about 30 % of real states);
 * the **body**, 96 bytes (128 base64 characters) per line;
-* the **trailer**: ``00 <program name> 00 10 00 00 00`` (``AAAQAAAA`` with no name).
+* the **trailer**: ``00 <program name> 00`` then ``10 00 00 00`` (``AAAQAAAA`` with no name), or
+  ``00 00 00 00`` where the header's end word is 0.
+
+That is how REAPER splits the lines (each part on its own lines). SWS snapshots inside ``<EXTENSIONS>`` store
+the same bytes as one stream cut into 128-character lines; :attr:`VstChunk.layout` records which it was.
 
 ReaEQ body (version 33; 32 lacks the per-band byte): ``int32 version, int32 nBands``, per band ``int32 type,
 int32 enabled, float64 freq_hz, float64 gain_linear, float64 bandwidth_oct, uint8 1``, then a tail
 (``int32 1, int32 1, float64 master gain``, and in version 33 ``int32 0, int32 w, int32 h``), copied
-verbatim. ReaComp body: sentinel ``EF BE AD DE 0D F0 AD DE`` then 19 (older) or 21 float32 parameters.
+verbatim (REAPER 7.34 and later append ``int32 2``: a 32-byte tail). ReaComp body: sentinel ``EF BE AD DE 0D F0 AD DE`` then 19 (older) or 21 float32 parameters.
 
 Decoding then encoding any state REAPER wrote gives the same lines byte for byte (tested on every ReaEQ and
 ReaComp state in the fixtures); unknown layouts raise :class:`FxStateError` rather than guess.
@@ -24,7 +29,7 @@ import base64
 import binascii
 import struct
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import AutomixError
 from ..rpp.tokens import format_token
@@ -34,7 +39,11 @@ REACOMP_ID = b"mcer"
 MAGIC_CHUNK = 0xFEED5EEE
 MAGIC_PARAMS = 0xFEED5EEF
 _HEADER_END = 0x00100000
+_HEADER_END_ZERO = 0  # preset-loaded and many multi-pin states [decoded: ultraschall_soundboard_linux.RPP]
 _TRAILER_END = b"\x10\x00\x00\x00"
+_TRAILER_END_ZERO = b"\x00\x00\x00\x00"
+LAYOUT_SECTIONS = "sections"  # header, body and trailer each on their own lines (REAPER)
+LAYOUT_STREAM = "stream"  # one stream cut into 128-character lines (SWS snapshots)
 _REACOMP_SENTINEL = bytes.fromhex("EFBEADDE0DF0ADDE")
 _LINE_BYTES = 96  # REAPER writes 128 base64 characters per line
 
@@ -58,13 +67,19 @@ class VstHeader:
     input_pins: tuple[int, ...]
     output_pins: tuple[int, ...]
     is_chunk: bool  # True: opaque plug-in chunk (ReaEQ); False: parameter list (ReaComp)
+    end_word: int = _HEADER_END  # 0x00100000, or 0 (then the trailer also ends in four zero bytes)
+
+    @property
+    def trailer_end(self) -> bytes:
+        """The trailer's last four bytes, which follow the header's end word."""
+        return _TRAILER_END if self.end_word == _HEADER_END else _TRAILER_END_ZERO
 
     def to_bytes(self, body_length: int) -> bytes:
         out = [self.plugin_id, struct.pack("<II", self.magic, len(self.input_pins))]
         out += [struct.pack("<Q", m) for m in self.input_pins]
         out.append(struct.pack("<I", len(self.output_pins)))
         out += [struct.pack("<Q", m) for m in self.output_pins]
-        out.append(struct.pack("<III", body_length, int(self.is_chunk), _HEADER_END))
+        out.append(struct.pack("<III", body_length, int(self.is_chunk), self.end_word))
         return b"".join(out)
 
 
@@ -75,20 +90,27 @@ REACOMP_HEADER = VstHeader(REACOMP_ID, MAGIC_PARAMS, (1, 2, 4, 8), (1, 2), False
 
 @dataclass(frozen=True)
 class VstChunk:
-    """A decoded ``<VST`` state: header, body bytes and program name."""
+    """A decoded ``<VST`` state: header, body bytes, program name and how the base64 was cut into lines."""
 
     header: VstHeader
     body: bytes
     program: str = ""
+    layout: str = LAYOUT_SECTIONS  # LAYOUT_SECTIONS (REAPER) or LAYOUT_STREAM (SWS snapshots)
 
     @classmethod
     def from_lines(cls, lines: list[str]) -> VstChunk:
         """Decode the base64 lines of a ``<VST`` block (without the ``<VST`` line and the closing ``>``)."""
         try:
-            data = b"".join(base64.b64decode(line.strip(), validate=True) for line in lines)
+            parts = [base64.b64decode(line.strip(), validate=True) for line in lines]
         except (binascii.Error, ValueError) as exc:
             raise FxStateError(f"VST state: invalid base64 ({exc})") from None
-        return cls.from_bytes(data)
+        chunk = cls.from_bytes(b"".join(parts))
+        stripped = [line.strip() for line in lines]
+        if chunk.to_lines() == stripped:
+            return chunk
+        stream = replace(chunk, layout=LAYOUT_STREAM)
+        # Lines cut some other way decode the same; they are written back in REAPER's own layout.
+        return stream if stream.to_lines() == stripped else chunk
 
     @classmethod
     def from_bytes(cls, data: bytes) -> VstChunk:
@@ -105,29 +127,48 @@ class VstChunk:
             pos += 12
         except struct.error:
             raise FxStateError("VST state: header truncated") from None
-        if magic not in (MAGIC_CHUNK, MAGIC_PARAMS) or end != _HEADER_END or is_chunk not in (0, 1):
+        if (
+            magic not in (MAGIC_CHUNK, MAGIC_PARAMS)
+            or end not in (_HEADER_END, _HEADER_END_ZERO)
+            or is_chunk not in (0, 1)
+        ):
             raise FxStateError(f"VST state: unknown header (magic {magic:#x}, end word {end:#x})")
+        header = VstHeader(plugin_id, magic, tuple(inputs), tuple(outputs), bool(is_chunk), end)
         body = data[pos : pos + body_length]
         trailer = data[pos + body_length :]
         if len(body) != body_length:
             raise FxStateError(f"VST state: body has {len(body)} bytes, header says {body_length}")
-        if not (trailer.startswith(b"\x00") and trailer.endswith(b"\x00" + _TRAILER_END)) or len(trailer) < 6:
+        if not (trailer.startswith(b"\x00") and trailer.endswith(b"\x00" + header.trailer_end)) or len(trailer) < 6:
+            raise FxStateError(f"VST state: unknown trailer {trailer.hex()} (header end word {end:#x})")
+        try:
+            program = trailer[1:-5].decode("utf-8")
+        except UnicodeDecodeError:
+            raise FxStateError("VST state: program name is not UTF-8") from None
+        if "\x00" in program:
             raise FxStateError(f"VST state: unknown trailer {trailer.hex()}")
-        program = trailer[1:-5].decode("utf-8")
-        header = VstHeader(plugin_id, magic, tuple(inputs), tuple(outputs), bool(is_chunk))
         return cls(header, body, program)
 
+    def to_bytes(self) -> bytes:
+        """Header, body and trailer as one byte string."""
+        return self.header.to_bytes(len(self.body)) + self.body + self._trailer()
+
+    def _trailer(self) -> bytes:
+        return b"\x00" + self.program.encode("utf-8") + b"\x00" + self.header.trailer_end
+
     def to_lines(self) -> list[str]:
-        """Base64 lines as REAPER writes them: header, body in 128-character lines, trailer."""
-        trailer = b"\x00" + self.program.encode("utf-8") + b"\x00" + _TRAILER_END
-        lines = [_b64(self.header.to_bytes(len(self.body)))]
-        lines += [_b64(self.body[i : i + _LINE_BYTES]) for i in range(0, len(self.body), _LINE_BYTES)]
-        lines += [_b64(trailer[i : i + _LINE_BYTES]) for i in range(0, len(trailer), _LINE_BYTES)]
-        return lines
+        """Base64 lines as they were read: REAPER's (header, body in 128-character lines, trailer) or, for
+        :data:`LAYOUT_STREAM`, the whole state cut into 128-character lines."""
+        if self.layout == LAYOUT_STREAM:
+            return _b64_lines(self.to_bytes())
+        return [_b64(self.header.to_bytes(len(self.body))), *_b64_lines(self.body), *_b64_lines(self._trailer())]
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def _b64_lines(data: bytes) -> list[str]:
+    return [_b64(data[i : i + _LINE_BYTES]) for i in range(0, len(data), _LINE_BYTES)]
 
 
 @dataclass
@@ -155,9 +196,12 @@ class ReaEqState:
     tail: bytes = DEFAULT_REAEQ_TAIL
     header: VstHeader = REAEQ_HEADER
     program: str = ""
+    layout: str = LAYOUT_SECTIONS
 
     @property
     def master_gain_linear(self) -> float:
+        if len(self.tail) < 16:
+            raise FxStateError(f"ReaEQ state: tail of {len(self.tail)} bytes has no master gain")
         return struct.unpack_from("<d", self.tail, 8)[0]
 
     @classmethod
@@ -170,6 +214,8 @@ class ReaEqState:
             if version not in (32, 33):
                 raise FxStateError(f"ReaEQ state version {version} is not supported (32 or 33)")
             band_size = 33 if version == 33 else 32
+            if not 0 <= n_bands <= (len(body) - 8) // band_size:
+                raise FxStateError(f"ReaEQ state: {n_bands} bands do not fit its {len(body)} bytes")
             bands = []
             pos = 8
             for _ in range(n_bands):
@@ -181,7 +227,7 @@ class ReaEqState:
                 pos += band_size
         except struct.error:
             raise FxStateError("ReaEQ state truncated") from None
-        return cls(bands, version, body[pos:], chunk.header, chunk.program)
+        return cls(bands, version, body[pos:], chunk.header, chunk.program, chunk.layout)
 
     def to_chunk(self) -> VstChunk:
         parts = [struct.pack("<ii", self.version, len(self.bands))]
@@ -194,7 +240,7 @@ class ReaEqState:
             if self.version == 33:
                 parts.append(bytes([band.flag]))
         parts.append(self.tail)
-        return VstChunk(self.header, b"".join(parts), self.program)
+        return VstChunk(self.header, b"".join(parts), self.program, self.layout)
 
 
 # REAPER's default ReaComp parameters (19-value layout) [decoded: vst-chunk-inspector_simple.RPP].
@@ -215,6 +261,7 @@ class ReaCompState:
     params: list[float] = field(default_factory=lambda: list(DEFAULT_REACOMP_PARAMS))
     header: VstHeader = REACOMP_HEADER
     program: str = ""
+    layout: str = LAYOUT_SECTIONS
 
     @classmethod
     def from_chunk(cls, chunk: VstChunk) -> ReaCompState:
@@ -224,11 +271,11 @@ class ReaCompState:
         if not body.startswith(_REACOMP_SENTINEL) or (len(body) - 8) % 4:
             raise FxStateError(f"ReaComp state: unexpected body layout ({len(body)} bytes)")
         n = (len(body) - 8) // 4
-        return cls(list(struct.unpack_from(f"<{n}f", body, 8)), chunk.header, chunk.program)
+        return cls(list(struct.unpack_from(f"<{n}f", body, 8)), chunk.header, chunk.program, chunk.layout)
 
     def to_chunk(self) -> VstChunk:
         body = _REACOMP_SENTINEL + struct.pack(f"<{len(self.params)}f", *self.params)
-        return VstChunk(self.header, body, self.program)
+        return VstChunk(self.header, body, self.program, self.layout)
 
 
 def decode_fx_state(lines: list[str]) -> ReaEqState | ReaCompState | VstChunk:

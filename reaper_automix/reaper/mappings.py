@@ -119,19 +119,37 @@ def reaeq_state(
             )
         )
     base = template or ReaEqState(bands=[])
-    return ReaEqState(out, base.version, base.tail, base.header, base.program)
+    return ReaEqState(out, base.version, base.tail, base.header, base.program, base.layout)
 
 
 def eq_bands(state: ReaEqState, *, mappings: FxMappings | None = None) -> tuple[EqBand, ...]:
-    """The bands of a ReaEQ state as physical :class:`~reaper_automix.strip.EqBand` values.
+    """The bands of a ReaEQ state as physical :class:`~reaper_automix.strip.EqBand` values, in order.
 
-    Raises FxStateError for band types the console has no shape for (pass, notch, legacy band...)."""
+    Disabled bands of a type the console has no shape for (pass, notch, legacy band...) do not change the sound
+    and are left out; an enabled one, or a band whose stored values have no physical meaning (gain <= 0,
+    bandwidth outside ReaEQ's range, non-finite), raises FxStateError naming the band."""
     m = mappings or load_fx_mappings()
     kinds = {spec["code"]: kind for kind, spec in m.reaeq("band_types").items()}
+    others = m.reaeq("other_band_types")
+    lo, hi = m.reaeq("bandwidth_oct_range")
     out = []
     for i, b in enumerate(state.bands):
         if b.type not in kinds:
-            raise FxStateError(f"ReaEQ band {i} has type {b.type}, which the console does not model")
+            if not b.enabled:
+                continue
+            name = others.get(b.type, "unknown")
+            raise FxStateError(
+                f"ReaEQ band {i + 1} is type {b.type} ({name}), which the console does not model "
+                f"(it models {', '.join(k.replace('_', ' ') for k in kinds.values())})"
+            )
+        values = (b.freq_hz, b.gain_linear, b.bandwidth_oct)
+        if not all(math.isfinite(v) for v in values) or b.freq_hz <= 0 or b.gain_linear <= 0:
+            raise FxStateError(
+                f"ReaEQ band {i + 1}: frequency {b.freq_hz:g} Hz, gain {b.gain_linear:g} (linear) is not a "
+                "physical setting"
+            )
+        if not lo <= b.bandwidth_oct <= hi:
+            raise FxStateError(f"ReaEQ band {i + 1}: bandwidth {b.bandwidth_oct:g} octaves is outside {lo}-{hi}")
         out.append(
             EqBand(
                 kind=kinds[b.type],
@@ -159,6 +177,7 @@ def reacomp_state(
     ReaComp otherwise), with the table's ``fixed`` values forced."""
     m = mappings or load_fx_mappings()
     base = template or ReaCompState()
+    _check_param_count(base, m)
     params = list(base.params)
     for name in _COMP_FIELDS:
         entry = m.reacomp_param(name)
@@ -167,20 +186,34 @@ def reacomp_state(
     params[rms["index"]] = to_stored(rms, rms_ms)
     for fixed in m.raw["reacomp"]["fixed"]:
         params[fixed["index"]] = fixed["value"]
-    return ReaCompState(params, base.header, base.program)
+    return ReaCompState(params, base.header, base.program, base.layout)
 
 
 def compressor_setting(
     state: ReaCompState, *, mappings: FxMappings | None = None
 ) -> tuple[Compressor, float]:
-    """The physical setting of a ReaComp state and its RMS window in ms (0 = peak detection)."""
+    """The physical setting of a ReaComp state and its RMS window in ms (0 = peak detection).
+
+    Raises FxStateError for a state the console cannot reproduce: too few parameters, a non-finite value, a
+    threshold or Wet level of zero (minus infinity dB)."""
     m = mappings or load_fx_mappings()
-    values = {
-        name: from_stored(m.reacomp_param(name), state.params[m.reacomp_param(name)["index"]])
-        for name in _COMP_FIELDS
-    }
+    _check_param_count(state, m)
+    values = {}
+    for name in _COMP_FIELDS:
+        entry = m.reacomp_param(name)
+        stored = state.params[entry["index"]]
+        if not math.isfinite(stored) or (entry["map"] == "db_to_linear" and stored <= 0.0):
+            raise FxStateError(f"ReaComp parameter {entry['index']} ({name}) holds {stored:g}, not a physical value")
+        values[name] = from_stored(entry, stored)
     rms = m.raw["reacomp"]["rms_ms"]
     return Compressor(**values), from_stored(rms, state.params[rms["index"]])
+
+
+def _check_param_count(state: ReaCompState, m: FxMappings) -> None:
+    indices = [e["index"] for e in m.raw["reacomp"]["params"].values()]
+    indices += [m.raw["reacomp"]["rms_ms"]["index"], *(f["index"] for f in m.raw["reacomp"]["fixed"])]
+    if len(state.params) <= max(indices):
+        raise FxStateError(f"ReaComp state has {len(state.params)} parameters; at least {max(indices) + 1} expected")
 
 
 def pan_to_d_pan(pan: float) -> float:
