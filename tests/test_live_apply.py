@@ -7,6 +7,8 @@ fixtures). The host is a separate process (tests/live_harness/host.py) on free p
 from __future__ import annotations
 
 import math
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -127,12 +129,18 @@ def test_live_read_agrees_with_rpp_reader(tmp_path, name):
 
 def test_track_deleted_between_read_and_write_changes_nothing(tmp_path, scenario):
     session, cs = scenario
-    with Host(spec_from_session(session), tmp_path) as host:
+    victim = session.tracks[2]
+    script = tmp_path / "delete_track.py"  # the user deletes a track meanwhile (in REAPER, not through the server)
+    script.write_text(f"RPR_DeleteTrack(RPR_GetTrack(0, {victim.index}))\n")
+    with Host(spec_from_session(session), tmp_path, actions={"delete": script}) as host:
         bridge = connect(web_port=host.web_port)
         read_live_session(bridge)
         api = RemoteApi(bridge)
-        victim = session.tracks[2]
-        api.DeleteTrack(api.GetTrack(0, victim.index))  # the user deletes a track meanwhile
+        count = api.CountTracks(0)
+        urllib.request.urlopen(f"http://127.0.0.1:{host.web_port}/_/delete").read()
+        deadline = time.monotonic() + 10
+        while api.CountTracks(0) == count and time.monotonic() < deadline:
+            time.sleep(0.02)
         with pytest.raises(AutomixError) as err:
             apply_changes(bridge, cs)
         assert str(err.value) == (f"cannot apply {cs.description!r}: tracks no longer in the project (deleted "

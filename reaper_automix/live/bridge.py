@@ -2,8 +2,10 @@
 connection problems into clear :class:`~reaper_automix.errors.AutomixError` messages.
 
 Discovery is reapy's: REAPER's web interface answers ``GET /_/GET/EXTSTATE/reapy/server_port`` with the port
-the server action (``reascripts/automix_server.py``, or reapy's own) listens on. The web interface port is
-reapy's default (2307) unless ``REAPER_AUTOMIX_WEB_PORT`` or ``web_port`` says otherwise.
+the server action (``reascripts/automix_server.py``) listens on. The web interface port is reapy's default
+(2307) unless ``REAPER_AUTOMIX_WEB_PORT`` or ``web_port`` says otherwise. The server then wants the install's
+token: its file's path is in the ExtState ``reaper_automix/token_file`` (the file itself only this user can
+read), and the first request of the connection presents it (``AUTH``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import urllib.parse
+import urllib.request
 import warnings
 from dataclasses import dataclass, field
 
@@ -124,6 +128,7 @@ def connect(host: str = "127.0.0.1", web_port: int | None = None) -> Bridge:
         why = f"{type(exc).__name__}: {exc}"
         raise AutomixError(NOT_REACHABLE.format(host=host, port=web_port, why=why)) from None
     client._socket.settimeout(None)
+    _authenticate(client, host, web_port)
     machines.CLIENTS[host] = client
     machines.CLIENT = client
     with warnings.catch_warnings():
@@ -132,6 +137,39 @@ def connect(host: str = "127.0.0.1", web_port: int | None = None) -> Bridge:
 
         importlib.reload(reapy.reascript_api)  # defines reapy's RPR functions for this connection
     return Bridge(client=client, host=host, web_port=web_port)
+
+
+def _ext_state(host: str, web_port: int, section: str, key: str) -> str:
+    """An ExtState value through REAPER's web interface (``EXTSTATE\\tsection\\tkey\\tvalue``), "" when unset."""
+    url = f"http://{host}:{web_port}/_/GET/EXTSTATE/{urllib.parse.quote(section)}/{urllib.parse.quote(key)}"
+    with urllib.request.urlopen(url, timeout=2.0) as reply:
+        text = reply.read(1 << 16).decode("utf-8", errors="replace")
+    fields = text.rstrip("\r\n").split("\t")
+    return fields[3] if len(fields) >= 4 and fields[0] == "EXTSTATE" else ""
+
+
+def _authenticate(client, host: str, web_port: int) -> None:
+    """Present the install's token as the connection's first request."""
+    from reapy.errors import DistError
+
+    from .server import TOKEN_EXT, TOKEN_FILE_ENV, TokenError, read_token
+
+    try:
+        path = _ext_state(host, web_port, *TOKEN_EXT) or os.environ.get(TOKEN_FILE_ENV, "")
+    except OSError as exc:
+        raise AutomixError(NOT_REACHABLE.format(host=host, port=web_port, why=f"web interface: {exc}")) from None
+    if not path:
+        client._socket.close()
+        raise AutomixError("REAPER's automix server did not publish its token file (ExtState reaper_automix/"
+                           "token_file): restart the action 'Automix: Start safe reapy server'")
+    try:
+        client.request("AUTH", {"token": read_token(path)})
+    except TokenError as exc:
+        client._socket.close()
+        raise AutomixError(f"cannot authenticate to REAPER's automix server: {exc}") from None
+    except DistError as exc:
+        client._socket.close()
+        raise AutomixError(f"REAPER's automix server {str(exc).removeprefix('refused: ')}") from None
 
 
 def current_project(bridge: Bridge):

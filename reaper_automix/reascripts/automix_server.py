@@ -52,13 +52,16 @@ def _rpr_defer(code):
 if __name__ == "__main__":
     _package_on_path()
     from reaper_automix.live.ops import Api
-    from reaper_automix.live.server import SafeServer
+    from reaper_automix.live.server import TOKEN_EXT, SafeServer, load_or_create_token, token_path
 
+    _token_file = token_path(_rpr.RPR_GetResourcePath())
     try:
-        AUTOMIX_SERVER = SafeServer(_port(), "127.0.0.1", api=Api(_rpr))
+        AUTOMIX_SERVER = SafeServer(_port(), "127.0.0.1", token=load_or_create_token(_token_file), api=Api(_rpr))
     except OSError as exc:
-        _rpr.RPR_ShowMessageBox(f"reaper-automix server could not listen: {exc}", "reaper-automix", 0)
+        _rpr.RPR_ShowMessageBox(f"reaper-automix server could not start: {exc}", "reaper-automix", 0)
         raise SystemExit
+    # Clients read the install's secret from this file (only this user can): its path is not a secret.
+    _rpr.RPR_SetExtState(*TOKEN_EXT, str(_token_file), False)
     # reapy's client discovers the port through the web interface: GET /_/GET/EXTSTATE/reapy/server_port
     _rpr.RPR_SetExtState("reapy", "server_port", str(AUTOMIX_SERVER.port), False)
     _rpr.RPR_ShowConsoleMsg(f"reaper-automix server on 127.0.0.1:{AUTOMIX_SERVER.port}\n")

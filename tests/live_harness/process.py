@@ -69,7 +69,9 @@ class Host:
             cmd += ["--script", str(s)]
         for name, path in self.actions.items():
             cmd += ["--action", f"{name}={path}"]
-        env = dict(os.environ, PYTHONPATH=str(REPO), REAPER_AUTOMIX_SERVER_PORT="0")
+        self.token_file = self.folder / "server_token"  # the install's secret, as the server action creates it
+        env = dict(os.environ, PYTHONPATH=str(REPO), REAPER_AUTOMIX_SERVER_PORT="0",
+                   REAPER_AUTOMIX_TOKEN_FILE=str(self.token_file))
         self.log = open(self.folder / "host_log.txt", "w")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
