@@ -1,7 +1,7 @@
 """Render what a balanced project would sound like: every audible track at its new faders, summed to stereo.
 
 A track is audible when neither it nor a folder above it is muted (solo is ignored). Its gain is the sum of the
-new faders on its path plus any take gain; its pan is its own track pan, with REAPER's default pan law
+new faders on its path plus any take gain; its pan is its own track pan, with that track's pan law
 (:class:`~reaper_automix.console.pan.PanLaw`). Folder pans and track FX are not rendered. Tracks are rendered
 and added one at a time, so memory holds one track and the mix.
 """
@@ -44,9 +44,9 @@ def render_mix(
     unreadable are left out (the balance run has already reported them)."""
     n = max(1, round(session.length_s * session.sample_rate))
     mix = np.zeros((2, n), dtype=np.float32)
-    law = PanLaw()
     renders = render_tracks(session, audible_tracks(session), skip_missing=True)
     for done, (t, audio) in enumerate(renders, 1):
+        law = PanLaw.of_track(session, session.tracks[t])
         left, right = law.gains(torch.tensor([session.tracks[t].pan], dtype=torch.float64))
         gain = db_to_gain(effective_gain_db(session, plan, t))
         mix[0, : audio.shape[1]] += np.float32(gain * float(left[0])) * audio[0]

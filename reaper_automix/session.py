@@ -189,6 +189,8 @@ class Track:
     fx: tuple[FxInfo, ...] = ()  # the track's FX chain, in order (input/record FX not included)
     fx_enabled: bool = True  # False when the whole chain is bypassed (the track's FX button)
     receives: tuple[Receive, ...] = ()
+    pan_law_gain: float = -1.0  # REAPER's D_PANLAW (VOLPAN field 3): linear centre gain; < 0 = the project's law
+    pan_law_flags: int = 0  # REAPER's I_PANLAW_FLAGS (PANLAWFLAGS): the taper, 0 sine, 2 linear, 3 hybrid
 
     @property
     def active_fx(self) -> tuple[FxInfo, ...]:
@@ -246,6 +248,7 @@ class Session:
     path: Path
     sample_rate: int
     tracks: tuple[Track, ...]
+    pan_law_gain: float = 1.0  # the project's pan law (PANLAW), linear centre gain: 1 = 0 dB (REAPER's default)
 
     @property
     def folder(self) -> Path:

@@ -25,9 +25,10 @@ import numpy as np
 from .balance import FaderPlan, plan_faders
 from .changes import BusChange, ChangeSet
 from .config import BalanceConfig
+from .console.pan import PanLaw
 from .errors import AutomixError
 from .grouping import Group, group_tracks
-from .layout import plan_layout
+from .layout import BusLayout, plan_layout
 from .matching import MatchOptions, MatchResult, ScaledStem, match_reference
 from .session import Session
 from .stage1 import (
@@ -51,6 +52,14 @@ class MixResult:
     plan: FaderPlan
     changes: ChangeSet
     stage1_mix: np.ndarray  # float32 (2, samples): the groups summed at their stage-1 levels (the A/B "before")
+
+
+def bus_pan_law(session: Session, bus: BusLayout) -> PanLaw:
+    """The pan law of the bus that will carry a group's pan: the bus track's own law, or for a bus this tool
+    is about to insert, the project's."""
+    if bus.track is None:
+        return PanLaw.of_new_track(session)
+    return PanLaw.of_track(session, session.tracks[bus.track])
 
 
 def mix_session(
@@ -78,7 +87,9 @@ def mix_session(
         balance = balance_session(session, balance_options, config, stem_dir=Path(folder), progress=progress,
                                   renderer=renderer)
         stems = [ScaledStem(StemFile(r.stem_file), r.gain_db) for r in balance.groups]
-        match = match_reference(stems, session.sample_rate, references, match_options, progress=note)
+        laws = [bus_pan_law(session, layout[r.group]) for r in balance.groups]
+        match = match_reference(stems, session.sample_rate, references, match_options, progress=note,
+                                pan_laws=laws)
         stage1_mix = np.zeros((2, max(stem.shape[1] for stem in stems)), dtype=np.float32)
         for stem in stems:  # one stem in memory at a time
             stage1_mix[:, : stem.shape[1]] += stem[:, :]

@@ -72,7 +72,7 @@ from ..analysis.loudness import integrated_loudness
 from ..console.compressor import gain_computer_db, time_constant_coef
 from ..console.eq import eq_response_db
 from ..console.mix import StripState, channel_strips, master_bus
-from ..console.pan import PanLaw
+from ..console.pan import PanLaw, pan_gains
 from ..console.params import ChannelParams, EqParams, MasterParams
 from ..errors import AutomixError
 from ..strip import EQ_GAIN_DB, EQ_LAYOUT_DEFAULT, GAIN_DB, RATIO, THRESHOLD_DB, Compressor, EqBand, Strip
@@ -416,14 +416,14 @@ def _ballistics_db(level_db: Tensor, threshold_db: Tensor, ratio: Tensor, proxy:
     return gain.reshape(batch, frames)
 
 
-def _proxy_features(p: _Physical, proxy: _Proxy, sample_rate: float, law: PanLaw) -> dict[str, Tensor]:
+def _proxy_features(p: _Physical, proxy: _Proxy, sample_rate: float, laws: Sequence[PanLaw]) -> dict[str, Tensor]:
     energy = proxy.energy  # (S, 3, F, B)
     g_band = _band_gain(p.eq_gain_db, proxy, proxy.weights, sample_rate)  # (S, B)
     eqd = energy * g_band[:, None, None, :]
     level = 10 * torch.log10((eqd[:, 0] + eqd[:, 1]).sum(dim=-1) / 2 + 1e-10)  # (S, F) detector
     comp_db = _ballistics_db(level, p.threshold_db, p.ratio, proxy)  # (S, F)
     comp = 10 ** (comp_db / 10)  # energy gain
-    left, right = law.gains(p.pan)
+    left, right = pan_gains(laws, p.pan)
     scale = comp * (10 ** (p.gain_db / 10))[:, None]  # (S, F)
     ll = torch.einsum("sf,sfb->fb", scale * (left**2)[:, None], eqd[:, 0])
     rr = torch.einsum("sf,sfb->fb", scale * (right**2)[:, None], eqd[:, 1])
@@ -620,9 +620,11 @@ def match_reference(
     *,
     reference: MixFeatures | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    pan_laws: Sequence[PanLaw] | None = None,
 ) -> MatchResult:
     """Console settings per stem so that the mix matches the reference(s) (see the module docstring).
 
+    ``pan_laws``: the pan law of the bus each stem plays through (REAPER's default law for all when None).
     ``stems``: the stage-1 stems, float32 ``(2, samples)`` each, at their stage-1 level (group gain applied);
     memory-mapped arrays are fine. ``references``: audio files (several: their features are averaged);
     ``reference`` instead gives the target features directly (then ``references`` may be empty).
@@ -637,12 +639,14 @@ def match_reference(
         raise AutomixError("no reference given")
     target = reference if reference is not None else average_features([song_features(a, sample_rate)
                                                                         for a in audio])
-    law = PanLaw()
+    law = list(pan_laws) if pan_laws is not None else [PanLaw()] * len(stems)
+    if len(law) != len(stems):
+        raise AutomixError(f"{len(law)} pan laws for {len(stems)} stems")
     before_mix = _sum_stems(stems)
     before = song_features(before_mix, sample_rate)
     if not math.isfinite(before.loudness_lufs):
         raise AutomixError("the stems are silent: nothing to match")
-    bounds = plausible_bounds(stems, sample_rate, audio, target.crest_db, before.crest_db, law)
+    bounds = plausible_bounds(stems, sample_rate, audio, target.crest_db, before.crest_db, PanLaw())  # the reference-side limit: the default law
     windows = choose_excerpts(stems, sample_rate, options.excerpts, options.excerpt_s)
     proxy = _build_proxy(stems, windows, sample_rate)
     search = _Search(len(stems), proxy, options, bounds)

@@ -227,6 +227,15 @@ def default_pan_law(mappings: FxMappings | None = None) -> dict[str, Any]:
     return (mappings or load_fx_mappings()).raw["pan"]["default_law"]
 
 
+def pan_taper(flags: int, mappings: FxMappings | None = None) -> str:
+    """The taper (``"sine"``, ``"linear"``, ``"hybrid"``) of a track's ``PANLAWFLAGS`` value; ValueError for
+    codes the table does not know."""
+    table = (mappings or load_fx_mappings()).raw["pan"]["taper_flags"]
+    if flags not in table:
+        raise ValueError(f"pan law flags {flags} are not a known taper ({sorted(table)})")
+    return table[flags]
+
+
 def plugin_file(plugin: str, platform: str = sys.platform) -> str:
     """File name of ``plugin`` (``"reaeq"`` or ``"reacomp"``) on the ``<VST`` line for a ``sys.platform``."""
     files = load_fx_mappings().raw["plugin_files"][plugin]

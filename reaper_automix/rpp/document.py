@@ -7,6 +7,10 @@ line (``<TAG ...``), its children and a closing ``>`` line. A line is a chunk de
 lines, and raw data lines inside chunks (base64 in ``<VST``, ``|text`` in ``<NOTES``, MIDI ``E``/``e`` events)
 never start with ``<`` or consist of ``>``.
 
+Reading, parsing and writing are iterative (no recursion) and bounded: at most :data:`MAX_DEPTH` nested chunks
+and :data:`MAX_PROJECT_BYTES` per file; only regular files are read (a FIFO or device would block or never
+end).
+
 ``Document.to_bytes()`` gives back the input byte for byte (UTF-8 BOM, CRLF, mixed endings and a missing final
 newline included) until something is edited. :meth:`Line.set_tokens` re-serialises one line, keeping its
 indentation and line ending. Nodes inserted with :meth:`Chunk.insert`/:meth:`Chunk.append` are re-indented with
@@ -16,6 +20,7 @@ two spaces per depth and given the document's dominant line ending, as REAPER wr
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -29,6 +34,8 @@ _BOM = "\ufeff"
 _INDENT = "  "  # REAPER indents two spaces per level
 _ROOT_TAG = "REAPER_PROJECT"
 _FRAGMENT = "<fragment>"
+MAX_DEPTH = 512  # nested chunks; REAPER's own files nest about ten deep
+MAX_PROJECT_BYTES = 1 << 30  # 1 GiB; real projects, MIDI and FX states included, stay far below
 
 
 class Line:
@@ -166,14 +173,20 @@ class Chunk:
         return node._document
 
     def iter_lines(self) -> Iterator[Line]:
-        """Every line of the chunk in file order, opening and closing lines included."""
+        """Every line of the chunk in file order, opening and closing lines included (iterative: any depth)."""
         yield self.open
-        for child in self.children:
-            if isinstance(child, Chunk):
-                yield from child.iter_lines()
+        stack = [(self, iter(self.children))]
+        while stack:
+            chunk, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                yield chunk.close
+            elif isinstance(child, Chunk):
+                yield child.open
+                stack.append((child, iter(child.children)))
             else:
                 yield child
-        yield self.close
 
     def text(self) -> str:
         return "".join(line.text() for line in self.iter_lines())
@@ -208,15 +221,15 @@ class Chunk:
 
 
 def _reindent(node: Node, depth: int, newline: str) -> None:
-    if isinstance(node, Line):
-        node.raw = _INDENT * depth + node.content
-        node.ending = newline
-        return
-    for line, line_depth in ((node.open, depth), (node.close, depth)):
-        line.raw = _INDENT * line_depth + line.content
-        line.ending = newline
-    for child in node.children:
-        _reindent(child, depth + 1, newline)
+    pending = [(node, depth)]
+    while pending:
+        node, depth = pending.pop()
+        lines = [node] if isinstance(node, Line) else [node.open, node.close]
+        for line in lines:
+            line.raw = _INDENT * depth + line.content
+            line.ending = newline
+        if isinstance(node, Chunk):
+            pending.extend((child, depth + 1) for child in node.children)
 
 
 class Document:
@@ -313,6 +326,10 @@ class _Builder:
     def open(self, line: Line) -> Chunk:
         if not split_tokens(line.content[1:]):
             raise ProjectParseError(self.path, line.lineno or 0, "a chunk opening '<' with no name")
+        if len(self.stack) >= MAX_DEPTH:
+            raise ProjectParseError(
+                self.path, line.lineno or 0, f"chunks nested more than {MAX_DEPTH} deep: not a project REAPER writes"
+            )
         chunk = Chunk(line)
         if self.stack:
             chunk.parent = self.stack[-1]
@@ -435,12 +452,26 @@ def parse_fragment(text: str, path: Path | str = _FRAGMENT) -> list[Node]:
 
 # --- files ------------------------------------------------------------------------------------------------
 def read_document(path: Path | str) -> Document:
-    """Read and parse a project file."""
+    """Read and parse a project file: a regular file of at most :data:`MAX_PROJECT_BYTES`."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise AutomixError(f"{path}: not a regular file (a folder, device or pipe): not a REAPER project")
+        # O_NONBLOCK: should the path be swapped for a FIFO after the check, opening it does not hang.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise AutomixError(f"{path}: not a regular file: not a REAPER project")
+            if info.st_size > MAX_PROJECT_BYTES:
+                raise AutomixError(f"{path}: {info.st_size / 2**20:.0f} MiB is more than a REAPER project holds "
+                                   f"(limit {MAX_PROJECT_BYTES >> 20} MiB)")
+            data = handle.read(MAX_PROJECT_BYTES + 1)
     except OSError as exc:
         raise AutomixError(f"{path}: cannot read the project: {exc.strerror or exc}") from None
+    if len(data) > MAX_PROJECT_BYTES:
+        raise AutomixError(f"{path}: more than {MAX_PROJECT_BYTES >> 20} MiB: not a REAPER project")
     return parse_document(data, path)
 
 

@@ -21,6 +21,7 @@ What is read, per the ReaTeam "State Chunk Definitions" and checked on the REAPE
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -42,6 +43,16 @@ from reaper_automix.session import (
     Track,
 )
 
+# Sanity ranges of what is read (wider than anything REAPER writes; beyond them a file is damaged or hostile).
+_BIG = 1e12
+_SAMPLE_RATES = (1000.0, 1_536_000.0)  # REAPER's device rates run 8 kHz-768 kHz
+_SECONDS = (-1e7, 1e7)  # positions, lengths, offsets: about 115 days
+_VOLUME = (0.0, 1e4)  # linear gains (REAPER's faders stop at +12 dB; VOLPAN can hold more, up to +80 dB here)
+_PLAYRATE = (1e-4, 1e4)
+_PAN_LAW_GAIN = (-1e3, 1e3)  # linear centre gain; < 0 on a track = the project's law
+_MAX_DEPTH = 1 << 16  # folder levels closed by one track
+_MAX_CHANNELS = 128  # REAPER's track channel limit
+
 _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 
 
@@ -60,19 +71,33 @@ class _Reader:
         self.section_unused_modes = set(facts["section_unused_modes"])
 
     # --- fields -------------------------------------------------------------------------------------------
-    def number(self, line: Line | None, field: int, default: float) -> float:
-        """Field ``field`` (1-based, after the key) of ``line`` as a number; ``default`` when absent."""
+    def number(self, line: Line | None, field: int, default: float, lo: float = -_BIG, hi: float = _BIG) -> float:
+        """Field ``field`` (1-based, after the key) of ``line`` as a finite number in ``[lo, hi]``; ``default``
+        when absent. Anything else is a ProjectParseError naming the line."""
         if line is None:
             return default
         tokens = line.tokens
         if len(tokens) <= field:
             return default
         try:
-            return float(tokens[field])
+            value = float(tokens[field])
         except ValueError:
             raise ProjectParseError(
                 self.path, line.lineno or 0, f"{line.key} field {field} is not a number: {tokens[field]!r}"
             ) from None
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise ProjectParseError(
+                self.path, line.lineno or 0, f"{line.key} field {field} is {tokens[field]}, outside {lo:g} .. {hi:g}"
+            )
+        return value
+
+    def integer(self, line: Line | None, field: int, default: int, lo: int, hi: int) -> int:
+        """Like :meth:`number`, for a whole number."""
+        value = self.number(line, field, default, lo, hi)
+        if value != int(value):
+            raise ProjectParseError(self.path, line.lineno or 0, f"{line.key} field {field} is {value:g}, not a "
+                                                                 "whole number")
+        return int(value)
 
     def text(self, line: Line | None, field: int = 1, default: str = "") -> str:
         if line is None:
@@ -83,11 +108,13 @@ class _Reader:
     # --- project ------------------------------------------------------------------------------------------
     def session(self) -> Session:
         root = self.doc.root
-        rate = self.number(root.find_line("SAMPLERATE"), 1, rpp_facts()["default_sample_rate"])
-        if rate <= 0:
-            raise ProjectParseError(self.path, root.find_line("SAMPLERATE").lineno or 0, f"sample rate {rate}")
+        rate = self.number(root.find_line("SAMPLERATE"), 1, rpp_facts()["default_sample_rate"], *_SAMPLE_RATES)
+        pan_law = self.number(root.find_line("PANLAW"), 1, 1.0, *_PAN_LAW_GAIN)
+        if pan_law <= 0:
+            raise ProjectParseError(self.path, root.find_line("PANLAW").lineno or 0, f"PANLAW {pan_law:g} is not > 0")
         tracks = tuple(self.track(i, chunk) for i, chunk in enumerate(track_chunks(self.doc)))
-        return Session(path=self.path, sample_rate=int(round(rate)), tracks=tracks)
+        check_unique_guids(self.path, tracks, track_chunks(self.doc))
+        return Session(path=self.path, sample_rate=int(round(rate)), tracks=tracks, pan_law_gain=pan_law)
 
     def track(self, index: int, chunk: Chunk) -> Track:
         tokens = chunk.tokens
@@ -95,28 +122,32 @@ class _Reader:
         volpan = chunk.find_line("VOLPAN")
         mutesolo = chunk.find_line("MUTESOLO")
         ext = get_track_ext(chunk)
+        if self.number(volpan, 3, -1.0, *_PAN_LAW_GAIN) == 0:
+            raise ProjectParseError(self.path, volpan.lineno or 0, "VOLPAN field 3 (pan law) is 0: not a pan law")
         return Track(
             index=index,
             name=self.text(chunk.find_line("NAME")),
             guid=guid,
-            volume=self.number(volpan, 1, 1.0),
-            pan=self.number(volpan, 2, 0.0),
+            volume=self.number(volpan, 1, 1.0, *_VOLUME),
+            pan=self.number(volpan, 2, 0.0, -1.0, 1.0),
             mute=self.number(mutesolo, 1, 0) != 0,
             solo=self.number(mutesolo, 2, 0) != 0,
-            folder_depth=int(self.number(chunk.find_line("ISBUS"), 2, 0)),
-            n_channels=int(self.number(chunk.find_line("NCHAN"), 1, 2)),
+            folder_depth=self.integer(chunk.find_line("ISBUS"), 2, 0, -_MAX_DEPTH, 1),
+            n_channels=self.integer(chunk.find_line("NCHAN"), 1, 2, 1, _MAX_CHANNELS),
             items=tuple(self.item(item) for item in chunk.chunks("ITEM")),
             ext=ext,
             fx=fx_chain(chunk, frozenset(ext.get(EXT_FX, "").split())),
             fx_enabled=fx_chain_enabled(chunk),
             receives=receives(chunk),
+            pan_law_gain=self.number(volpan, 3, -1.0, *_PAN_LAW_GAIN),
+            pan_law_flags=self.integer(chunk.find_line("PANLAWFLAGS"), 1, 0, 0, 3),
         )
 
     # --- items --------------------------------------------------------------------------------------------
     def fade(self, line: Line | None) -> Fade:
         fields = self.fade_fields
-        length = self.number(line, 1 + fields["length_s"], 0.0)
-        auto = self.number(line, 1 + fields["auto_length_s"], 0.0)
+        length = self.number(line, 1 + fields["length_s"], 0.0, *_SECONDS)
+        auto = self.number(line, 1 + fields["auto_length_s"], 0.0, *_SECONDS)
         shape_code = int(self.number(line, 1 + fields["shape"], 0))
         shape = FadeShape(shape_code) if shape_code in FadeShape._value2member_map_ else FadeShape.LINEAR
         curve = min(1.0, max(-1.0, self.number(line, 1 + fields["curve"], 0.0)))
@@ -125,10 +156,10 @@ class _Reader:
     def item(self, chunk: Chunk) -> Item:
         volpan = chunk.find_line("VOLPAN")
         return Item(
-            position_s=self.number(chunk.find_line("POSITION"), 1, 0.0),
-            length_s=self.number(chunk.find_line("LENGTH"), 1, 0.0),
+            position_s=self.number(chunk.find_line("POSITION"), 1, 0.0, *_SECONDS),
+            length_s=self.number(chunk.find_line("LENGTH"), 1, 0.0, 0.0, _SECONDS[1]),
             take=self.active_take(chunk),
-            volume=self.number(volpan, 1, 1.0),
+            volume=self.number(volpan, 1, 1.0, *_VOLUME),
             mute=self.number(chunk.find_line("MUTE"), 1, 0) != 0,
             loop=self.number(chunk.find_line("LOOP"), 1, 0) != 0,
             fade_in=self.fade(chunk.find_line("FADEIN")),
@@ -154,19 +185,20 @@ class _Reader:
         source_chunk = next((n for n in nodes if isinstance(n, Chunk) and n.tag == "SOURCE"), None)
         if take_line is None and source_chunk is None and "NAME" not in lines:
             return None  # an empty item: no take at all
+        take_volume = (-_VOLUME[1], _VOLUME[1])  # negative: polarity inverted
         if take_line is None:
-            pan = self.number(lines.get("VOLPAN"), 2, 0.0)
-            volume = self.number(lines.get("VOLPAN"), 3, 1.0)
+            pan = self.number(lines.get("VOLPAN"), 2, 0.0, -1.0, 1.0)
+            volume = self.number(lines.get("VOLPAN"), 3, 1.0, *take_volume)
         else:
-            pan = self.number(lines.get("TAKEVOLPAN"), 1, 0.0)
-            volume = self.number(lines.get("TAKEVOLPAN"), 2, 1.0)
+            pan = self.number(lines.get("TAKEVOLPAN"), 1, 0.0, -1.0, 1.0)
+            volume = self.number(lines.get("TAKEVOLPAN"), 2, 1.0, *take_volume)
         playrate = lines.get("PLAYRATE")
         return Take(
             name=self.text(lines.get("NAME")),
             volume=volume,
             pan=pan,
-            start_offset_s=self.number(lines.get("SOFFS"), 1, 0.0),
-            playrate=self.number(playrate, 1, 1.0),
+            start_offset_s=self.number(lines.get("SOFFS"), 1, 0.0, *_SECONDS),
+            playrate=self.number(playrate, 1, 1.0, *_PLAYRATE),
             preserve_pitch=self.number(playrate, 2, 1) != 0,
             source=self.source(source_chunk) if source_chunk is not None else Source(SourceKind.EMPTY),
         )
@@ -197,8 +229,8 @@ class _Reader:
         if mode in self.section_unused_modes:
             start, length = 0.0, None
         else:
-            start = self.number(chunk.find_line("STARTPOS"), 1, 0.0)
-            length_s = self.number(chunk.find_line("LENGTH"), 1, 0.0)
+            start = self.number(chunk.find_line("STARTPOS"), 1, 0.0, *_SECONDS)
+            length_s = self.number(chunk.find_line("LENGTH"), 1, 0.0, *_SECONDS)
             length = length_s if length_s > 0 else None
         # A section of a section: offsets add up, and the inner section bounds the outer one.
         if inner.section_length_s is not None:
@@ -219,6 +251,22 @@ class _Reader:
         if name.startswith("/"):
             return Path(name)
         return Path(os.path.normpath(self.folder / name.replace("\\", "/")))
+
+
+def check_unique_guids(path: Path, tracks, chunks) -> None:
+    """Refuse a project where two tracks share a GUID (changes are addressed by GUID: they would all land on
+    one of them), naming both lines."""
+    seen: dict[str, int] = {}
+    for track, chunk in zip(tracks, chunks):
+        if not track.guid:
+            continue
+        line = chunk.open.lineno or 0
+        first = seen.setdefault(track.guid.upper(), line)
+        if first != line:
+            raise ProjectParseError(
+                path, line, f"track {track.name!r} has the GUID {track.guid} of the track at line {first}: "
+                f"each track needs its own GUID (lines {first} and {line})"
+            )
 
 
 def session_from_document(doc: Document, path: Path | str) -> Session:

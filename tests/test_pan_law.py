@@ -1,0 +1,116 @@
+"""Pan laws as REAPER stores them (project PANLAW, track VOLPAN field 3, PANLAWFLAGS), read from .rpp text and
+followed by the console bus by bus."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from reaper_automix.console.pan import PanLaw, pan_gains
+from reaper_automix.errors import ProjectParseError
+from reaper_automix.grouping import Group
+from reaper_automix.layout import plan_layout
+from reaper_automix.rpp.reader import load_session
+from reaper_automix.stage2 import bus_pan_law
+from tests.rpp_helpers import TrackSpec, project_lines
+
+
+def write(tmp_path: Path, tracks: list[TrackSpec], header: list[str] | None = None) -> Path:
+    path = tmp_path / "p.rpp"
+    path.write_text("\n".join(project_lines(tracks, header)) + "\n", encoding="utf-8")
+    return path
+
+
+def test_reaper_values_map_to_laws():
+    assert PanLaw.from_reaper(1.0, 0) == PanLaw() == PanLaw.reaper_default()
+    minus3 = PanLaw.from_reaper(10 ** (-3 / 20), 0)
+    assert minus3.centre_db == pytest.approx(-3.0) and not minus3.gain_compensated
+    compensated = PanLaw.from_reaper(10 ** (3 / 20), 2)
+    assert compensated.centre_db == pytest.approx(-3.0) and compensated.gain_compensated
+    assert compensated.taper == "linear"
+    assert PanLaw.from_reaper(1.0, 3).taper == "hybrid"
+    with pytest.raises(ValueError, match="taper"):
+        PanLaw.from_reaper(1.0, 7)
+    with pytest.raises(ValueError, match="positive"):
+        PanLaw.from_reaper(float("nan"))
+
+
+def test_hybrid_taper_lies_between_sine_and_linear():
+    pan = torch.linspace(-1, 1, 41, dtype=torch.float64)
+    for centre_db in (0.0, -3.0, -6.0):
+        sine, linear, hybrid = (PanLaw(centre_db, t).gains(pan) for t in ("sine", "linear", "hybrid"))
+        lo, hi = torch.minimum(sine[0], linear[0]), torch.maximum(sine[0], linear[0])
+        assert torch.all(hybrid[0] >= lo - 1e-12) and torch.all(hybrid[0] <= hi + 1e-12)
+        # centre and the hard-pan ends are those of the law, whatever the taper
+        assert float(hybrid[0][20]) == pytest.approx(10 ** (centre_db / 20))
+        assert float(hybrid[0][-1]) == pytest.approx(0.0, abs=1e-5) and float(hybrid[1][-1]) == pytest.approx(1.0)
+
+
+def test_pan_gains_follow_each_law():
+    laws = [PanLaw(), PanLaw(-3.0, "sine"), PanLaw(0.0, "hybrid")]
+    pan = torch.tensor([0.5, 0.5, -0.25], dtype=torch.float64)
+    left, right = pan_gains(laws, pan)
+    for i, law in enumerate(laws):
+        one = law.gains(pan[i : i + 1])
+        assert float(left[i]) == pytest.approx(float(one[0][0])) and float(right[i]) == pytest.approx(float(one[1][0]))
+    with pytest.raises(ValueError, match="2 pan laws for 3"):
+        pan_gains(laws[:2], pan)
+
+
+def test_reader_takes_track_and_project_laws(tmp_path):
+    tracks = [
+        TrackSpec("Drums", depth=1, body=["PANLAWFLAGS 3"]),
+        TrackSpec("Kick", depth=-1),
+        TrackSpec("Bass"),
+    ]
+    path = write(tmp_path, tracks, ["SAMPLERATE 48000 0 0", "PANLAW 0.70794578"])
+    text = path.read_text().replace("VOLPAN 1 0 -1 -1 1", "VOLPAN 1 0 0.5 -1 1", 1)  # Drums: -6 dB law
+    path.write_text(text)
+    session, _ = load_session(path)
+    assert session.pan_law_gain == pytest.approx(0.70794578)
+    drums, kick, bass = session.tracks
+    assert (drums.pan_law_gain, drums.pan_law_flags) == (0.5, 3)
+    assert (kick.pan_law_gain, kick.pan_law_flags) == (-1.0, 0)
+    assert PanLaw.of_track(session, drums) == PanLaw(pytest.approx(-6.0206, abs=1e-3), "hybrid")
+    assert PanLaw.of_track(session, kick).centre_db == pytest.approx(-3.0, abs=1e-6)  # the project's law
+    # A group on the Drums folder pans with the folder's law; one that needs a new bus with the project's.
+    drums_bus, bass_bus = plan_layout(session, [Group("Drums", (1,), 0, "folder"), Group("Bass", (2,), None, "name")])
+    assert bus_pan_law(session, drums_bus).taper == "hybrid"
+    new_bus = bus_pan_law(session, bass_bus)
+    assert new_bus.taper == "sine" and new_bus.centre_db == pytest.approx(-3.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("PANLAWFLAGS 9", "PANLAWFLAGS field 1 is 9"),
+    ("PANLAWFLAGS nan", "PANLAWFLAGS field 1 is nan"),
+])
+def test_bad_pan_law_flags_name_the_line(tmp_path, line, message):
+    path = write(tmp_path, [TrackSpec("A", body=[line])])
+    with pytest.raises(ProjectParseError, match=message) as err:
+        load_session(path)
+    assert path.read_text().splitlines()[err.value.line - 1].strip() == line
+
+
+def test_match_reference_pans_with_the_given_laws(monkeypatch):
+    import numpy as np
+
+    from reaper_automix.matching import optimise
+
+    seen = []
+    real = optimise.pan_gains
+
+    def spy(laws, pan):
+        seen.append(list(laws))
+        return real(laws, pan)
+
+    monkeypatch.setattr(optimise, "pan_gains", spy)
+    rng = np.random.default_rng(1)
+    stems = [(0.1 * rng.standard_normal((2, 48000 * 3))).astype(np.float32) for _ in range(2)]
+    reference = optimise.song_features(0.2 * rng.standard_normal((2, 48000 * 3)).astype(np.float32), 48000)
+    laws = [PanLaw(), PanLaw(0.0, "hybrid")]
+    optimise.match_reference(stems, 48000, [], optimise.MatchOptions(iterations=2, rounds=1, excerpts=1, excerpt_s=1.0), reference=reference, pan_laws=laws)
+    assert seen and all(s == laws for s in seen)
+    assert math.isfinite(PanLaw(0.0, "hybrid").gains(torch.tensor([0.3]))[0].item())
