@@ -61,6 +61,9 @@ def main() -> None:
     # The renderer's notes (a feature REAPER has that is not emulated, channels dropped) are for the user, not
     # a developer: one plain line each, without the source location. Worker processes inherit this.
     warnings.formatwarning = _plain_warning
+    from .cleanup import handle_termination
+
+    handle_termination()  # SIGTERM/SIGHUP: workers stopped, temporary folders removed
 
 
 def _plain_warning(message, category, filename, lineno, line=None) -> str:
@@ -211,8 +214,10 @@ def _run_balance(project: Path, options, config_path: Path | None, *, stems_dir:
 @plot_option
 def analyze(project: Path, config_path, report_path, plot_dir, stems_dir, no_stems, **kw) -> None:
     """Measure PROJECT.rpp and show the balance stage 1 would set, without writing a project."""
+    from .outputs import check_outputs
     from .report import balance_report, print_balance_table, write_json
 
+    check_outputs(source=project, report=report_path)
     plots = _plot_folder(plot_dir)
     result, _ = _run_balance(project, make_balance_options(**kw), config_path, stems_dir=stems_dir,
                              no_stems=no_stems)
@@ -286,10 +291,17 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
     config = load_config(config_path) if config_path else BalanceConfig()
     renderer = _stems_renderer(project, config, stems_dir, no_stems)
     with progress_bar() as bar:
+
+        def write_preview(result, staged_path) -> None:
+            from .preview import render_preview
+
+            render_preview(result.session, result.plan, staged_path(preview), progress=_Reporter(bar))
+
         run = balance_project(project, target, make_balance_options(strength=strength, **kw), config, in_place=in_place,
-                              force=force, report_path=report_path, progress=_Reporter(bar),
+                              force=force, report_path=report_path, previews=[preview] if preview else [],
+                              write_previews=write_preview if preview else None, progress=_Reporter(bar),
                               renderer=renderer)
-    result, written = run.result, run.written
+    written = run.written
     print_balance_table(run.report, out)
     console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
     if report_path:
@@ -299,10 +311,6 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 
         _print_pictures(draw_balance(run.report, plots))
     if preview:
-        from .preview import render_preview
-
-        with progress_bar() as bar:
-            render_preview(result.session, result.plan, preview, progress=_Reporter(bar))
         console.print(f"preview: {preview}")
 
 
@@ -342,13 +350,24 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
     config = load_config(config_path) if config_path else BalanceConfig()
     renderer = _stems_renderer(project, config, stems_dir, no_stems)
     matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
+    before_path = preview.with_name(f"{preview.stem}-before{preview.suffix}") if preview else None
+
+    def write_previews(result, staged_path) -> None:
+        from .audio.io import write_audio
+
+        rate = result.balance.session.sample_rate
+        before, after, _, _ = level_matched_ab(result.stage1_mix, result.match.matched_mix, rate)
+        write_audio(staged_path(preview), after, rate, subtype="FLOAT")
+        write_audio(staged_path(before_path), before, rate, subtype="FLOAT")
+
     with contextlib.ExitStack() as stack:
         stems = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="automix-stems-"))) if plots else None
         with progress_bar() as bar:
             run = mix_project(project, target, references, balance_options=make_balance_options(**kw),
                               match_options=matching, config=config, in_place=in_place, force=force,
-                              report_path=report_path, progress=_Reporter(bar), stem_dir=stems,
-                              renderer=renderer)
+                              report_path=report_path, previews=[preview, before_path] if preview else [],
+                              write_previews=write_previews if preview else None, progress=_Reporter(bar),
+                              stem_dir=stems, renderer=renderer)
         result, written, session = run.result, run.written, run.result.balance.session
         print_mix_table(run.report, out)
         console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
@@ -359,12 +378,6 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
 
             _print_pictures(draw_mix(result, run.report, plots))
     if preview:
-        from .audio.io import write_audio
-
-        before, after, _, _ = level_matched_ab(result.stage1_mix, result.match.matched_mix, session.sample_rate)
-        before_path = preview.with_name(f"{preview.stem}-before{preview.suffix}")
-        write_audio(preview, after, session.sample_rate, subtype="FLOAT")
-        write_audio(before_path, before, session.sample_rate, subtype="FLOAT")
         console.print(f"preview: {preview} (matched) and {before_path} (stage 1 only, same loudness)")
 
 

@@ -1,7 +1,9 @@
 """One ``.rpp`` file through a stage: read it, compute, write the new project and its JSON report.
 
 The entry points shared by the ``balance`` and ``mix`` commands and by ``batch`` (which runs them in worker
-processes or on cluster workers): nothing here prints. The computation itself is
+processes or on cluster workers): nothing here prints. Every output (project, report, previews) is checked
+before the project is even read (:func:`~reaper_automix.outputs.check_outputs`), and all are written together
+at the end or none (:class:`~reaper_automix.outputs.Staged`). The computation itself is
 :func:`~reaper_automix.stage1.balance_session` / :func:`~reaper_automix.stage2.mix_session`; the writing is
 :func:`~reaper_automix.rpp.apply.write_project` (atomic, never over the input without ``in_place``).
 """
@@ -9,14 +11,15 @@ processes or on cluster workers): nothing here prints. The computation itself is
 from __future__ import annotations
 
 import glob
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cleanup import remove_folder, temp_folder
 from .config import BalanceConfig
 from .errors import AutomixError
+from .outputs import Staged, check_outputs
 
 if TYPE_CHECKING:  # the pipeline (numpy, torch) is imported when a project runs, not when the CLI starts
     from .matching import MatchOptions
@@ -35,6 +38,26 @@ class ProjectRun:
     report_path: Path | None
 
 
+# Writes a run's previews: called with the result and a function that gives the (staged) path to write each
+# preview file to.
+PreviewWriter = Callable[[Any, Callable[[Path], Path]], None]
+
+
+def _write_all(document, session, result, report, target: Path, *, in_place: bool, force: bool,
+               report_path: Path | None, write_previews: PreviewWriter | None):
+    from .report import write_json
+    from .rpp.apply import write_project
+
+    with Staged() as staged:
+        if report_path is not None:
+            write_json(report, staged.path(report_path))
+        if write_previews is not None:
+            write_previews(result, staged.path)
+        written = write_project(document, session, result.changes, target, in_place=in_place, force=force)
+        staged.commit()
+    return written
+
+
 def default_output(project: Path) -> Path:
     """``PROJECT-automix.rpp`` beside ``PROJECT.rpp``."""
     return project.with_name(f"{project.stem}-automix{project.suffix}")
@@ -49,23 +72,25 @@ def balance_project(
     in_place: bool = False,
     force: bool = False,
     report_path: Path | None = None,
+    previews: Sequence[Path] = (),
+    write_previews: PreviewWriter | None = None,
     progress: Progress | None = None,
     renderer: Renderer | None = None,
 ) -> ProjectRun:
-    """Stage 1 on ``project``, written to ``target`` (and the report to ``report_path``, if given).
-    ``renderer``: as for :func:`~reaper_automix.stage1.balance_session`."""
-    from .report import balance_report, write_json
-    from .rpp.apply import write_project
+    """Stage 1 on ``project``, written to ``target`` (and the report to ``report_path``, the ``previews`` files
+    by ``write_previews``, if given). ``renderer``: as for :func:`~reaper_automix.stage1.balance_session`."""
+    from .report import balance_report
     from .rpp.reader import load_session
     from .stage1 import BalanceOptions, balance_session
 
+    check_outputs(source=project, project=target, in_place=in_place, force=force, report=report_path,
+                  previews=previews)
     session, document = load_session(project)
     result = balance_session(session, options or BalanceOptions(), config or BalanceConfig(), progress=progress,
                              renderer=renderer)
     report = balance_report(result)
-    written = write_project(document, result.session, result.changes, target, in_place=in_place, force=force)
-    if report_path is not None:
-        write_json(report, report_path)
+    written = _write_all(document, result.session, result, report, target, in_place=in_place, force=force,
+                         report_path=report_path, write_previews=write_previews)
     return ProjectRun(result, report, written, report_path)
 
 
@@ -81,6 +106,8 @@ def mix_project(
     in_place: bool = False,
     force: bool = False,
     report_path: Path | None = None,
+    previews: Sequence[Path] = (),
+    write_previews: PreviewWriter | None = None,
     progress: Progress | None = None,
     renderer: Renderer | None = None,
     stem_dir: Path | None = None,
@@ -89,8 +116,7 @@ def mix_project(
     ``reference_track`` (rendered pre-fader by the offline renderer and left out of the mix, fader untouched).
     ``renderer``, ``stem_dir``: as for :func:`~reaper_automix.stage2.mix_session`.
     """
-    from .report import mix_report, write_json
-    from .rpp.apply import write_project
+    from .report import mix_report
     from .rpp.reader import load_session
     from .matching import MatchOptions
     from .stage1 import BalanceOptions
@@ -98,19 +124,23 @@ def mix_project(
 
     if bool(references) == (reference_track is not None):
         raise AutomixError("give either reference files or a reference track, not both or neither")
+    check_outputs(source=project, project=target, in_place=in_place, force=force, report=report_path,
+                  previews=previews)
     config = config or BalanceConfig()
     session, document = load_session(project)
-    with tempfile.TemporaryDirectory(prefix="automix-reference-") as scratch:
+    scratch = temp_folder("automix-reference-")
+    try:
         if reference_track is not None:
-            references = [_render_reference_track(session, reference_track, Path(scratch))]
+            references = [_render_reference_track(session, reference_track, scratch)]
             config = replace(config, exclude=config.exclude + (glob.escape(reference_track),))
         result = mix_session(session, references, balance_options=balance_options or BalanceOptions(),
                              match_options=match_options or MatchOptions(), config=config, progress=progress,
                              renderer=renderer, stem_dir=stem_dir)
+    finally:
+        remove_folder(scratch)
     report = mix_report(result)
-    written = write_project(document, session, result.changes, target, in_place=in_place, force=force)
-    if report_path is not None:
-        write_json(report, report_path)
+    written = _write_all(document, session, result, report, target, in_place=in_place, force=force,
+                         report_path=report_path, write_previews=write_previews)
     return ProjectRun(result, report, written, report_path)
 
 

@@ -10,8 +10,6 @@ written to a scratch folder as float32 ``.npy`` files and memory-mapped when nee
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -32,6 +30,7 @@ from .balance import (
     stem_offset_db,
 )
 from .changes import ChangeSet, FaderChange, TakeGainChange
+from .cleanup import die_with_parent, remove_folder, temp_folder
 from .config import BalanceConfig
 from .errors import AutomixError
 from .grouping import Group, Grouping, group_tracks
@@ -207,6 +206,11 @@ def _combine_stem(job: tuple[int, list[tuple[str, float]], str]) -> tuple[int, f
     return (group, *_measure_stem(stem))
 
 
+def _init_pool_worker(session: Session, options: BalanceOptions, renderer: Renderer) -> None:
+    die_with_parent()  # a killed run leaves no workers behind
+    _init_worker(session, options, renderer)
+
+
 @contextmanager
 def _pool(session: Session, options: BalanceOptions, renderer: Renderer) -> Iterator[Callable]:
     """An unordered map over worker processes (in-process for one worker)."""
@@ -218,7 +222,7 @@ def _pool(session: Session, options: BalanceOptions, renderer: Renderer) -> Iter
             _worker.clear()
         return
     with ProcessPoolExecutor(
-        max_workers=options.workers, initializer=_init_worker, initargs=(session, options, renderer)
+        max_workers=options.workers, initializer=_init_pool_worker, initargs=(session, options, renderer)
     ) as pool:
 
         def unordered(fn, jobs):
@@ -278,13 +282,13 @@ def balance_session(
 
     note = progress or (lambda *_: None)
     cleanup = stem_dir is None
-    stem_root = Path(tempfile.mkdtemp(prefix="automix-stems-")) if cleanup else Path(stem_dir)
+    stem_root = temp_folder() if cleanup else Path(stem_dir)
     stem_root.mkdir(parents=True, exist_ok=True)
     try:
         result = _balance(session, options, config, grouping, excluded, stem_root, note, renderer)
     finally:
         if cleanup:
-            shutil.rmtree(stem_root, ignore_errors=True)
+            remove_folder(stem_root)
     if not result.groups:
         reasons = sorted({r.split(" (")[0] for r in excluded.values()})
         raise AutomixError(

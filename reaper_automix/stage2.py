@@ -14,8 +14,7 @@ stage 1 (:func:`~reaper_automix.balance.plan_faders`).
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,12 +23,14 @@ import numpy as np
 
 from .balance import FaderPlan, plan_faders
 from .changes import BusChange, ChangeSet
+from .cleanup import remove_folder, temp_folder
 from .config import BalanceConfig
 from .console.pan import PanLaw
 from .errors import AutomixError
 from .grouping import Group, group_tracks
 from .layout import BusLayout, plan_layout
 from .matching import MatchOptions, MatchResult, ScaledStem, match_reference
+from .matching.features import check_reference
 from .session import Session
 from .stage1 import (
     BalanceOptions,
@@ -80,11 +81,15 @@ def mix_session(
     references = [Path(r) for r in references]
     if not references:
         raise AutomixError("stage 2 needs a reference mix (--reference FILE)")
+    for reference in references:  # before any audio work
+        for warning in check_reference(reference):
+            warnings.warn(warning, stacklevel=2)
     note = progress or (lambda *_: None)
     layout = {bus.group: bus for bus in plan_layout(session, group_tracks(session, config or BalanceConfig()).groups)}
-    keep = contextlib.nullcontext(stem_dir) if stem_dir else None
-    with keep or tempfile.TemporaryDirectory(prefix="automix-stems-") as folder:
-        balance = balance_session(session, balance_options, config, stem_dir=Path(folder), progress=progress,
+    own = stem_dir is None
+    folder = temp_folder() if own else Path(stem_dir)
+    try:
+        balance = balance_session(session, balance_options, config, stem_dir=folder, progress=progress,
                                   renderer=renderer)
         stems = [ScaledStem(StemFile(r.stem_file), r.gain_db) for r in balance.groups]
         laws = [bus_pan_law(session, layout[r.group]) for r in balance.groups]
@@ -94,6 +99,9 @@ def mix_session(
         for stem in stems:  # one stem in memory at a time
             stage1_mix[:, : stem.shape[1]] += stem[:, :]
         del stems
+    finally:
+        if own:
+            remove_folder(folder)
 
     groups = [r.group for r in balance.groups]
     buses_of = [layout[g] for g in groups]

@@ -42,6 +42,9 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+_FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+
+
 def audio_info(path: str | os.PathLike) -> AudioInfo:
     """Sample rate, channel count and length of an audio file, from its header only.
 
@@ -103,6 +106,12 @@ def read_audio(
             f"{info.path}: truncated: the header declares {info.frames} frames but the audio ends at frame "
             f"{start + data.shape[0]}"
         )
+    if info.subtype in _FLOAT_SUBTYPES and not np.isfinite(data).all():  # only float files can hold them
+        bad = int(np.argmax(~np.isfinite(data).all(axis=1)))
+        raise AutomixError(
+            f"{info.path}: holds non-finite samples (NaN or infinity), the first at frame {start + bad}: a damaged "
+            "float file; fix or re-export it"
+        )
     return np.ascontiguousarray(data.T), info.sample_rate
 
 
@@ -155,11 +164,19 @@ def write_audio(
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[0] > 64:
         raise ValueError(f"audio must be shaped (channels, samples) with <= 64 channels; got {x.shape} (transposed?)")
+    fmt = check_audio_format(path, subtype)
+    write_atomic(path, lambda tmp: sf.write(tmp, x.T, int(sr), subtype=subtype, format=fmt))
+
+
+def check_audio_format(path: str | os.PathLike, subtype: str) -> str:
+    """The file format of ``path``'s extension, checked to hold ``subtype`` samples (AutomixError otherwise):
+    what :func:`write_audio` would refuse, known before any audio is computed."""
+    path = Path(path)
     fmt = _format_for(path)
     if not sf.check_format(fmt, subtype):
         valid = ", ".join(sf.available_subtypes(fmt))
         raise AutomixError(f"{path}: subtype {subtype!r} does not fit {fmt} files (valid: {valid})")
-    write_atomic(path, lambda tmp: sf.write(tmp, x.T, int(sr), subtype=subtype, format=fmt))
+    return fmt
 
 
 def _format_for(path: Path) -> str:

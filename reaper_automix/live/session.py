@@ -8,7 +8,6 @@ when that fails (REAPER refuses, or the stems do not appear) the offline rendere
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 from ..changes import EXT_FX
+from ..cleanup import temp_folder
 from ..errors import AutomixError
 from ..rpp.document import Chunk, parse_fragment
 from ..rpp.facts import rpp_facts
@@ -128,7 +128,7 @@ class TrackAudio:
 def track_audio(bridge: Bridge, session: Session, guids: list[str], folder: Path | None = None) -> TrackAudio:
     """Render ``guids`` through REAPER into ``folder`` (a new temporary folder by default); fall back to the
     offline renderer on the source files when REAPER's render fails or writes nothing."""
-    folder = Path(folder or tempfile.mkdtemp(prefix="automix_stems_"))
+    folder = Path(folder) if folder else temp_folder("automix_stems_")  # removed at exit at the latest
     try:
         written = bridge.request(ops.render_stems, [list(guids), str(folder)], what="rendering stems")
     except AutomixError as exc:

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from ..analysis.loudness import integrated_loudness
-from ..audio.io import read_audio, resample
+from ..audio.io import audio_info, read_audio, resample
 from ..errors import AutomixError
 
 # Zwicker's critical-band edges (Hz): 24 bands.
@@ -48,6 +48,7 @@ _TINY = 1e-20
 
 MIN_REFERENCE_S = 5.0
 SILENCE_LUFS = -70.0  # BS.1770's absolute gate: a reference quieter than this has nothing to match
+MIN_REFERENCE_RATE = 32000  # below, the reference's spectrum stops under 16 kHz: the top bands would read empty
 
 # Distance terms, their unit and the difference counted as one unit in the total (about a just-noticeable step:
 # 1 dB of crest or of a spectral band, a width change of 0.05 (e.g. 0.10 -> 0.15), an imbalance of 0.05
@@ -244,6 +245,27 @@ def distances(a: MixFeatures, b: MixFeatures) -> dict[str, float]:
 
 
 # --- references --------------------------------------------------------------------------------------------------
+
+
+def check_reference(path: str | os.PathLike) -> list[str]:
+    """Check a reference from its header, before any work: AutomixError when it cannot guide a mix (unreadable,
+    shorter than :data:`MIN_REFERENCE_S`, sampled below :data:`MIN_REFERENCE_RATE`); warnings (returned) for
+    what it can only partly guide (mono: no width or balance to match)."""
+    info = audio_info(path)
+    if info.sample_rate < MIN_REFERENCE_RATE:
+        raise AutomixError(
+            f"{path}: reference sampled at {info.sample_rate} Hz holds nothing above {info.sample_rate // 2} Hz, so "
+            f"its top bands would read as silence and the EQ would cut them (at least {MIN_REFERENCE_RATE} Hz needed)"
+        )
+    if info.frames < MIN_REFERENCE_S * info.sample_rate:
+        raise AutomixError(
+            f"{path}: reference is too short ({info.duration_s:.1f} s; at least {MIN_REFERENCE_S:g} s needed to "
+            "measure its spectrum and dynamics)"
+        )
+    if info.channels == 1:
+        return [f"{path}: the reference is mono: it has no stereo width or balance to match, so the buses are "
+                "matched to a centred, zero-width image"]
+    return []
 
 
 def load_reference(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
