@@ -154,7 +154,7 @@ def test_end_word_zero_states_keep_their_form():
     assert state.layout == LAYOUT_SECTIONS
     # An edit through the mapping keeps header, end word, trailer form and program name.
     comp = CompressorParams(*[torch.tensor([v], dtype=torch.float64) for v in (-20.0, 4.0, 5.0, 80.0, 0.0, 1.0)])
-    edited = decode_fx_state(reacomp_state(comp.to_setting(), template=state).to_chunk().to_lines())
+    edited = decode_fx_state(reacomp_state(comp.to_compressor(), template=state).to_chunk().to_lines())
     assert edited.header == state.header and edited.program == state.program
     assert compressor_setting(edited)[0].threshold_db == pytest.approx(-20.0, abs=1e-5)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..changes import EXT_BUS, EXT_CREATED, EXT_FX, BusChange, ChangeSet
 from ..errors import AutomixError
-from ..reaper.fxstate import fx_block_lines
+from ..reaper.fxstate import FxStateError, ReaCompState, decode_fx_state, fx_block_lines
 from ..reaper.mappings import plugin_file, reacomp_state, reaeq_state
 from ..session import Session
 from .document import Chunk, Document, Line, write_document
@@ -28,6 +28,7 @@ from .edit import (
     set_take_volume,
     set_track_ext,
     set_track_volume_pan,
+    settled,
     track_chunks,
     wrap_in_folder,
 )
@@ -129,18 +130,55 @@ def _set_bus(folder: Chunk, bus: BusChange, platform: str) -> None:
             return True
         return False
 
-    remove_fx(folder, ours)
-    added = []
     fx = []
     if bus.eq is not None:
         fx.append((reaeq_state(bus.eq), plugin_file("reaeq", platform), "Automix EQ"))
     if bus.compressor is not None:
         fx.append((reacomp_state(bus.compressor), plugin_file("reacomp", platform), "Automix Comp"))
+    if _fx_settled(folder, previous, [state for state, _, _ in fx]):
+        return  # a re-run on its own output: the FX already hold these settings
+    remove_fx(folder, ours)
+    added = []
     for k, (state, file, name) in enumerate(fx):
         lines = fx_block_lines(state, file, custom_name=name, fxid=present[k] if k < len(present) else None)
         add_fx(folder, "\n".join(lines) + "\n", position=k)
         added.append(next(line.split()[1] for line in lines if line.startswith("FXID ")))
     set_track_ext(folder, EXT_FX, " ".join(added))
+
+
+def _fx_settled(folder: Chunk, previous: list[str], states: list) -> bool:
+    """True when the FX this tool added earlier (FXIDs ``previous``, in order) hold ``states`` up to
+    recomputation noise (:func:`~reaper_automix.rpp.edit.settled`), so that rewriting them would change
+    only floating-point noise."""
+    chain = folder.find_chunk("FXCHAIN")
+    if chain is None or len(previous) != len(states):
+        return False
+    existing = {}
+    for plugin in chain.chunks("VST"):
+        fxid = _fxid_of(plugin)
+        if fxid in previous:
+            try:
+                existing[fxid] = decode_fx_state([line.content for line in plugin.lines()])
+            except FxStateError:
+                return False
+    if list(existing) != previous:
+        return False
+    return all(_state_settled(existing[fxid], state) for fxid, state in zip(previous, states))
+
+
+def _state_settled(old, new) -> bool:
+    if type(old) is not type(new):
+        return False
+    if isinstance(new, ReaCompState):
+        values_old, values_new = old.params, new.params
+    else:
+        if len(old.bands) != len(new.bands) or old.version != new.version:
+            return False
+        if any(a.type != b.type or a.enabled != b.enabled for a, b in zip(old.bands, new.bands)):
+            return False
+        values_old = [v for b in old.bands for v in (b.freq_hz, b.gain_linear, b.bandwidth_oct)]
+        values_new = [v for b in new.bands for v in (b.freq_hz, b.gain_linear, b.bandwidth_oct)]
+    return len(values_old) == len(values_new) and all(settled(a, b) for a, b in zip(values_old, values_new))
 
 
 def project_platform(document: Document) -> str:

@@ -42,14 +42,35 @@ def _check_name(name: str) -> None:
         raise ValueError(f"a track name cannot hold a line break or NUL: {name!r}")
 
 
+# A new value this close to the one in the file keeps the file's token: a re-run on its own output recomputes
+# its values with floating-point noise (about 1e-9 relative), and must not rewrite lines for it. 1e-6 relative
+# is 0.00001 dB of gain or a millionth of the pan range: far below anything audible.
+SETTLED_REL = 1e-6
+
+
+def settled(old: float, new: float) -> bool:
+    """True when ``new`` is ``old`` up to recomputation noise (:data:`SETTLED_REL`)."""
+    return math.isclose(old, new, rel_tol=SETTLED_REL, abs_tol=1e-12)
+
+
 def _set_fields(line: Line, values: dict[int, float]) -> None:
-    """Set numeric fields (1-based, after the key) of a line, keeping every other token."""
+    """Set numeric fields (1-based, after the key) of a line, keeping every other token, and keeping a field's
+    token when its value is :func:`settled` (the line is then left exactly as it was)."""
     tokens = line.tokens
+    changed = False
     for field, value in values.items():
         if len(tokens) <= field:
             raise AutomixError(f"line {line.lineno}: {line.key} has no field {field}: {line.content!r}")
+        try:
+            current = float(tokens[field])
+        except ValueError:
+            current = math.nan
+        if math.isfinite(current) and settled(current, value):
+            continue
         tokens[field] = format_number(value)
-    line.set_tokens(tokens)
+        changed = True
+    if changed:
+        line.set_tokens(tokens)
 
 
 # --- volume and pan ---------------------------------------------------------------------------------------
