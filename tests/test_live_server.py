@@ -68,7 +68,6 @@ TRACK = "(MediaTrack*)0x0000000000000010"
     ("reapy.reascript_api", "ExecProcess", ["ls", 0]),
     ("reapy.reascript_api", "AddRemoveReaScript", [True, 0, "/tmp/x.py", True]),
     ("reapy.reascript_api", "DeleteTrack", [TRACK]),
-    ("reapy.reascript_api", "ShowMessageBox", ["hi", "title", 0]),
     ("reapy.reascript_api", "__builtins__", []),
 ])
 def test_calls_outside_the_allow_list_are_refused(module, name, args):
@@ -84,6 +83,7 @@ def test_calls_outside_the_allow_list_are_refused(module, name, args):
     ("GetSetMediaItemTakeInfo_String", ["(MediaItem_Take*)0x1", "P_NAME", "x", True], "only reads"),
     ("TrackFX_AddByName", [TRACK, "JS: evil", False, -1], "only ReaEQ and ReaComp"),
     ("PreventUIRefresh", [1000], "1 or -1"),
+    ("ShowMessageBox", ["hi", "title", 0], "only the tool's own Yes/No question"),
     ("GetTrack", [0], "takes 2 arguments, got 1"),
     ("GetTrack", [0, "1"], "argument 2 must be an integer"),
     ("SetMediaTrackInfo_Value", [TRACK, "D_VOL", float("nan")], "argument 3 must be a finite number"),
@@ -114,6 +114,7 @@ def test_allowed_calls_parse():
     import re
 
     used = set(re.findall(r"\bapi\.(\w+)\(", inspect.getsource(ops))) | {"kbd_enumerateActions"}
+    used |= {"ShowMessageBox"}  # live/commands.py's Yes/No question
     # DeleteTrack only runs inside an operation (bisect_params' scratch track), never on a client's word.
     assert used - {"DeleteTrack"} == set(API_CALLS)
 
@@ -260,7 +261,7 @@ def test_bypass_calls_are_refused_through_reapys_client(tmp_path):
             (lambda: api.Main_OnCommand(40001, 0), "only the render action"),
             (lambda: api.SetExtState("reapy", "server_port", "1", False), "section 'reaper_automix'"),
             (lambda: api.DeleteTrack(api.GetTrack(0, 0)), "allow-list"),
-            (lambda: api.ShowMessageBox("hi", "x", 0), "allow-list"),
+            (lambda: api.ShowMessageBox("hi", "x", 0), "Yes/No question"),
         ]:
             with pytest.raises(AutomixError, match=match):
                 call()

@@ -195,13 +195,18 @@ def _reads_only(args) -> str | None:
     return "this tool only reads take strings" if args[-1] else None
 
 
+def _yes_no_question(args) -> str | None:
+    """The one dialog the tool shows (``live`` commands, faders moved meanwhile): a Yes/No box titled Automix."""
+    return None if args[1] == "Automix" and args[2] == 4 else "only the tool's own Yes/No question may be shown"
+
+
 def _fx_name(args) -> str | None:
     return None if args[1] in ("ReaEQ", "ReaComp", "ReaEQ (Cockos)", "ReaComp (Cockos)") else (
         f"only ReaEQ and ReaComp may be added, not {args[1]!r}")
 
 
-# REAPER API functions the tool's code calls (reaper_automix.live.ops through a remote Api, and reapy's
-# Project()), with argument kinds and, where a call could do harm, a check of what it does. ``Main_OnCommand``
+# REAPER API functions the tool's code calls (reaper_automix.live.ops through a remote Api, live/commands.py's
+# question, and reapy's Project()), with argument kinds and, where a call could do harm, a check of what it does. ``Main_OnCommand``
 # is checked against the render action separately (SafeServer._check_action).
 API_CALLS: dict[str, tuple[str, object]] = {
     "EnumProjects": ("isn", None),
@@ -251,6 +256,7 @@ API_CALLS: dict[str, tuple[str, object]] = {
     "SectionFromUniqueID": ("i", None),
     "kbd_enumerateActions": ("pis", None),
     "Main_OnCommand": ("ii", None),
+    "ShowMessageBox": ("ssi", _yes_no_question),  # live/commands.py asks before applying over moved faders
 }
 
 
