@@ -57,6 +57,7 @@ HOLD_LIMIT_S = 30.0  # total length of one HOLD (REAPER's UI is blocked meanwhil
 SEND_TIMEOUT_S = 5.0  # a client that does not read its replies for this long is dropped
 MAX_STRING = 4096  # longest string argument
 MAX_BUFFER = 1 << 16  # largest out-buffer size argument
+MAX_CHUNK_BUFFER = 1 << 24  # largest GetTrackStateChunk buffer (ops.CHUNK_SIZE: large sampler states)
 MAX_MESSAGE = 300  # longest error message sent back
 INTERRUPTED_UNDO = "Automix: interrupted (connection to the tool lost)"
 TOKEN_EXT = ("reaper_automix", "token_file")  # ExtState (section, key) holding the token file's path
@@ -151,9 +152,14 @@ def _buffer(value) -> bool:
     return _int(value) and 0 <= value <= MAX_BUFFER
 
 
-_KINDS = {"p": _pointer, "i": _int, "f": _number, "b": _flag, "s": _string, "n": _buffer}
+def _chunk_buffer(value) -> bool:
+    return _int(value) and 0 <= value <= MAX_CHUNK_BUFFER
+
+
+_KINDS = {"p": _pointer, "i": _int, "f": _number, "b": _flag, "s": _string, "n": _buffer, "N": _chunk_buffer}
 _KIND_NAMES = {"p": "a REAPER object", "i": "an integer", "f": "a finite number", "b": "0 or 1",
-               "s": f"a string of at most {MAX_STRING} characters", "n": f"a buffer size 0-{MAX_BUFFER}"}
+               "s": f"a string of at most {MAX_STRING} characters", "n": f"a buffer size 0-{MAX_BUFFER}",
+               "N": f"a state-chunk buffer size 0-{MAX_CHUNK_BUFFER}"}
 
 # Track, take and project keys the tool sets (reads are not restricted).
 _TRACK_NUMBERS_SET = frozenset({"D_VOL", "D_PAN", "I_FOLDERDEPTH"})
@@ -216,6 +222,7 @@ API_CALLS: dict[str, tuple[str, object]] = {
     "CountTracks": ("p", None),
     "GetTrack": ("pi", None),
     "GetTrackGUID": ("p", None),
+    "GetTrackStateChunk": ("psNb", _reads_only),
     "GetMediaTrackInfo_Value": ("ps", None),
     "SetMediaTrackInfo_Value": ("psf", _always_key(1, _TRACK_NUMBERS_SET, "track value")),
     "GetSetMediaTrackInfo_String": ("pssb", _setting(3, 1, _TRACK_STRINGS_SET, "track string")),
