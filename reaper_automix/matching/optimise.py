@@ -646,7 +646,8 @@ def match_reference(
     before = song_features(before_mix, sample_rate)
     if not math.isfinite(before.loudness_lufs):
         raise AutomixError("the stems are silent: nothing to match")
-    bounds = plausible_bounds(stems, sample_rate, audio, target.crest_db, before.crest_db, PanLaw())  # the reference-side limit: the default law
+    # The reference-side pan limit reads the reference's balance under the default law.
+    bounds = plausible_bounds(stems, sample_rate, audio, target.crest_db, before.crest_db, PanLaw())
     windows = choose_excerpts(stems, sample_rate, options.excerpts, options.excerpt_s)
     proxy = _build_proxy(stems, windows, sample_rate)
     search = _Search(len(stems), proxy, options, bounds)
