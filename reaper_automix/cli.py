@@ -325,6 +325,9 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 @_output_options
 @bus_strength_option
 @match_options
+@click.option("--engine", type=click.Choice(["learned", "search", "hybrid"]), default=None,
+              help="Stage 2: the shipped learned controller, the per-song search, or the search started from and "
+                   "held near the learned prediction (default: hybrid; models/README.md says why).")
 @balance_options
 @_stems_option
 @report_option
@@ -332,7 +335,7 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Render the matched mix of the groups to this WAV; PREVIEW-before.wav beside it is the stage-1 "
                    "mix at the same loudness, for a fair A/B.")
-def mix(project: Path, references, output, in_place, force, strength, no_gain, no_eq, no_comp, no_pan, seed,
+def mix(project: Path, references, output, in_place, force, strength, no_gain, no_eq, no_comp, no_pan, seed, engine,
         config_path, report_path, plot_dir, preview, stems_dir, no_stems, **kw) -> None:
     """Balance PROJECT.rpp (stage 1), then mix its groups to match a reference (stage 2).
 
@@ -349,7 +352,7 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
     plots = _plot_folder(plot_dir)
     config = load_config(config_path) if config_path else BalanceConfig()
     renderer = _stems_renderer(project, config, stems_dir, no_stems)
-    matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
+    matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed, engine)
     before_path = preview.with_name(f"{preview.stem}-before{preview.suffix}") if preview else None
 
     def write_previews(result, staged_path) -> None:
@@ -426,6 +429,11 @@ from .live.commands import live, reaper  # noqa: E402
 main.add_command(batch)
 main.add_command(live)
 main.add_command(reaper)
+
+from .controller.commands import dataset, train  # noqa: E402
+
+main.add_command(dataset)
+main.add_command(train)
 
 
 if __name__ == "__main__":

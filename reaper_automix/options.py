@@ -81,9 +81,9 @@ def match_options(f):
     return f
 
 
-def make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed):
+def make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed, engine=None):
     """The options' values (with stage 2's ``strength``) as :class:`~reaper_automix.matching.MatchOptions`."""
     from .matching import MatchOptions
 
     return MatchOptions(strength=strength, gain=not no_gain, eq=not no_eq, compressor=not no_comp, pan=not no_pan,
-                        seed=seed)
+                        seed=seed, **({"engine": engine} if engine else {}))

@@ -202,6 +202,8 @@ def mix_report(result: MixResult) -> dict[str, Any]:
         if note:
             report["warnings"].append(note)
     report["stage2"] = {
+        "engine": m.engine,
+        "checkpoint_sha256": m.checkpoint_sha256,
         "buses": buses,
         "features": {"reference": m.reference.to_dict(), "before": m.before.to_dict(), "after": m.after.to_dict()},
         "distances_before": {k: _num(v, 3) for k, v in m.distances_before.items()},

@@ -27,9 +27,11 @@ from .cleanup import remove_folder, temp_folder
 from .config import BalanceConfig
 from .console.pan import PanLaw
 from .errors import AutomixError
+from .controller.engines import match_with_engine
+from .controller.predict import controller
 from .grouping import Group, group_tracks
 from .layout import BusLayout, plan_layout
-from .matching import MatchOptions, MatchResult, ScaledStem, match_reference
+from .matching import MatchOptions, MatchResult, ScaledStem
 from .matching.features import check_reference
 from .session import Session
 from .stage1 import (
@@ -77,7 +79,10 @@ def mix_session(
     """Run stage 1 and match its group stems to ``references`` (audio files; several are averaged).
 
     The stage-1 stems are written to a temporary folder, or to ``stem_dir`` (which then keeps them: the result's
-    ``balance.groups[i].stem_file``, for pictures of the buses)."""
+    ``balance.groups[i].stem_file``, for pictures of the buses).
+
+    Stage 2 runs the engine ``match_options.engine`` (``learned``, ``search`` or ``hybrid``,
+    :mod:`reaper_automix.controller.engines`)."""
     references = [Path(r) for r in references]
     if not references:
         raise AutomixError("stage 2 needs a reference mix (--reference FILE)")
@@ -86,6 +91,8 @@ def mix_session(
             warnings.warn(warning, stacklevel=2)
     note = progress or (lambda *_: None)
     layout = {bus.group: bus for bus in plan_layout(session, group_tracks(session, config or BalanceConfig()).groups)}
+    if match_options.engine != "search":
+        controller()  # a missing or mismatched checkpoint fails before stage 1 starts
     own = stem_dir is None
     folder = temp_folder() if own else Path(stem_dir)
     try:
@@ -93,8 +100,8 @@ def mix_session(
                                   renderer=renderer)
         stems = [ScaledStem(StemFile(r.stem_file), r.gain_db) for r in balance.groups]
         laws = [bus_pan_law(session, layout[r.group]) for r in balance.groups]
-        match = match_reference(stems, session.sample_rate, references, match_options, progress=note,
-                                pan_laws=laws)
+        match = match_with_engine(stems, session.sample_rate, references, match_options, progress=note,
+                                  pan_laws=laws)
         stage1_mix = np.zeros((2, max(stem.shape[1] for stem in stems)), dtype=np.float32)
         for stem in stems:  # one stem in memory at a time
             stage1_mix[:, : stem.shape[1]] += stem[:, :]

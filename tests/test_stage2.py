@@ -190,3 +190,24 @@ def test_missing_reference_is_a_clear_error(project, tmp_path):
     bad.write_text("not audio")
     result = CliRunner().invoke(main, ["mix", str(path), "-r", str(bad), "-o", str(tmp_path / "o.rpp")])
     assert result.exit_code == 2 and "ref.wav" in result.output and "Traceback" not in result.output
+
+
+def test_cli_mix_engines_name_themselves_in_the_report(project, tmp_path):
+    """`--engine learned` uses the shipped checkpoint (named by its hash); the report keeps its bus fields."""
+    from reaper_automix.controller.checkpoint import SHIPPED, file_sha256
+
+    path, ref = project
+    for engine in ("learned",):  # the search's report is covered above; the default (hybrid) by the fixtures
+        report_path = tmp_path / f"{engine}.json"
+        result = CliRunner().invoke(main, ["mix", str(path), "-r", str(ref), "-o", str(tmp_path / f"{engine}.rpp"),
+                                           "--workers", "1", "--engine", engine, "--report", str(report_path)])
+        assert result.exit_code == 0, result.output
+        stage2 = json.loads(report_path.read_text())["stage2"]
+        assert stage2["engine"] == engine
+        assert stage2["checkpoint_sha256"] == file_sha256(SHIPPED)
+        for bus in stage2["buses"]:
+            assert {"gain_db", "pan", "eq", "compressor"} <= set(bus)
+            assert all(abs(b["gain_db"]) <= 6.0 + 1e-6 for b in bus["eq"])
+    result = CliRunner().invoke(main, ["mix", str(path), "-r", str(ref), "-o", str(tmp_path / "x.rpp"),
+                                       "--engine", "magic"])
+    assert result.exit_code != 0 and "magic" in result.output

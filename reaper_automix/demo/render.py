@@ -35,13 +35,13 @@ def timeline_samples(song: Song, sample_rate: int) -> int:
 class _Parts:
     """Notes and dry renders of parts for one song, renders kept only while a pending track needs them."""
 
-    def __init__(self, song: Song, sample_rate: int, uses: Counter):
+    def __init__(self, song: Song, sample_rate: int, uses: Counter, player: synth.SoundFontPlayer | None = None):
         self.song, self.sample_rate, self.uses = song, sample_rate, uses
         self.n_samples = timeline_samples(song, sample_rate)
         self._notes: dict[tuple[str, int], list[pretty_midi.Note]] = {}
         self._renders: dict[tuple[str, int], np.ndarray] = {}
         self._mono: dict[tuple[str, int], np.ndarray] = {}
-        self._player = synth.SoundFontPlayer(sample_rate)
+        self._player = player or synth.SoundFontPlayer(sample_rate)
 
     def notes(self, part: PartSpec, take: int) -> list[pretty_midi.Note]:
         key = (part.name, take)
@@ -97,10 +97,12 @@ def _spans(regions: list[Region], tail_s: float, sample_rate: int, n_samples: in
     return spans
 
 
-def track_signals(song: Song, specs: list[TrackSpec], sample_rate: int, seed: int) -> Iterator[TrackSignal]:
-    """Each track's signal and item spans, in the order of ``specs``."""
+def track_signals(song: Song, specs: list[TrackSpec], sample_rate: int, seed: int,
+                  player: synth.SoundFontPlayer | None = None) -> Iterator[TrackSignal]:
+    """Each track's signal and item spans, in the order of ``specs``. ``player``: the SoundFont player to use
+    (default: a new one on TimGM6mb; pass one to reuse a loaded SoundFont across songs)."""
     uses = Counter((p.name, t) for spec in specs for p, t in _needs(spec))
-    parts = _Parts(song, sample_rate, uses)
+    parts = _Parts(song, sample_rate, uses, player)
     room_ir = mics.room_response(np.random.default_rng([seed, 0x200]), sample_rate)
     kit_notes = None
     for spec in specs:

@@ -16,29 +16,32 @@ from ..errors import AutomixError
 SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
-@lru_cache(maxsize=1)
-def _soundfont_bytes() -> bytes:
+@lru_cache(maxsize=2)
+def _soundfont_bytes(path: Path = SOUNDFONT) -> bytes:
     try:
-        return SOUNDFONT.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        raise AutomixError(f"the General MIDI SoundFont shipped with pretty_midi is missing: {SOUNDFONT} ({exc})")
+        what = "the General MIDI SoundFont shipped with pretty_midi" if path == SOUNDFONT else "the SoundFont"
+        raise AutomixError(f"{what} is missing: {path} ({exc})")
 
 
 class SoundFontPlayer:
-    """Plays note lists on General MIDI programs (or the GM drum kit) of the TimGM6mb SoundFont.
+    """Plays note lists on General MIDI programs (or the GM drum kit) of a General MIDI SoundFont (SF2 or SF3):
+    by default TimGM6mb, the one that ships inside pretty_midi.
 
     One player loads the SoundFont once; each :meth:`render` starts from silence (all voices cut), so a render
     does not depend on what was rendered before.
     """
 
-    def __init__(self, sample_rate: int):
+    def __init__(self, sample_rate: int, soundfont: Path = SOUNDFONT):
         try:
             import tinysoundfont
         except ImportError as exc:
             raise AutomixError("the demo generator needs tinysoundfont (pip install --no-deps tinysoundfont)") from exc
         self.sample_rate = sample_rate
         self._synth = tinysoundfont.Synth(samplerate=sample_rate)
-        self._sfid = self._synth.sfload(_soundfont_bytes())
+        self.soundfont = Path(soundfont)
+        self._sfid = self._synth.sfload(_soundfont_bytes(self.soundfont))
 
     def render(self, notes: list[pretty_midi.Note], program: int, is_drum: bool, n_samples: int) -> np.ndarray:
         """``(n_samples, 2)`` float32 audio of ``notes``. Events fall on their exact sample; at equal times

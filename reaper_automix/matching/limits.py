@@ -233,7 +233,13 @@ def pan_limit(reference: np.ndarray, sample_rate: float, limits: PlausibilityLim
               law: PanLaw = PanLaw()) -> tuple[float, str | None]:
     """The largest |pan| allowed for matching ``reference`` ``(2, samples)``, and why it exceeds
     ``limits.pan`` (``None``: it does not). See the module docstring."""
-    imbalance, share = band_imbalance(reference, sample_rate)
+    return pan_limit_for_bands(*band_imbalance(reference, sample_rate), limits, law)
+
+
+def pan_limit_for_bands(imbalance: np.ndarray, share: np.ndarray, limits: PlausibilityLimits = LIMITS,
+                        law: PanLaw = PanLaw()) -> tuple[float, str | None]:
+    """:func:`pan_limit` from the reference's per-band ``(imbalance, share)`` (as :func:`band_imbalance`
+    returns them, however they were measured)."""
     strong = np.flatnonzero(share >= limits.pan_band_share)
     if strong.size == 0:
         return limits.pan, None

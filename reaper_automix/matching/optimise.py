@@ -130,6 +130,9 @@ class MatchOptions:
     max_boost_db: float = EQ_GAIN_DB.high
     max_cut_db: float = -EQ_GAIN_DB.low
     max_ratio: float = RATIO.high
+    # Which stage-2 engine mix_session runs (reaper_automix.controller.engines): "search" (this module),
+    # "learned" or "hybrid". match_reference itself is the search and ignores it.
+    engine: str = "hybrid"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -137,6 +140,8 @@ class MatchOptions:
         for name in ("iterations", "rounds", "excerpts"):
             if getattr(self, name) < 1:
                 raise AutomixError(f"match {name} must be at least 1, got {getattr(self, name)}")
+        if self.engine not in ("learned", "search", "hybrid"):
+            raise AutomixError(f"unknown stage-2 engine {self.engine!r} (choose from learned, search, hybrid)")
         if not self.excerpt_s >= 1.0:
             raise AutomixError(f"excerpt length must be at least 1 s, got {self.excerpt_s}")
         if self.max_ratio < 1.0 or self.max_boost_db < 0 or self.max_cut_db < 0 or self.max_gain_db < 0:
@@ -169,6 +174,8 @@ class MatchResult:
     pan_reason: str | None = None
     gain_reduction_max_db: float = LIMITS.mean_gain_reduction_db
     gain_reduction_reason: str | None = None
+    engine: str = "search"  # which stage-2 engine made the settings (reaper_automix.controller.engines)
+    checkpoint_sha256: str | None = None  # the learned controller's checkpoint, for "learned" and "hybrid"
 
 
 def _eq_bands(gains_db: Sequence[float]) -> tuple[EqBand, ...]:
@@ -523,6 +530,35 @@ class _Search:
         # Loud stems (the lead) and bass-heavy ones (bass, kick) pay more to leave the centre.
         self.pan_weight = 0.5 + n_stems * proxy.share + PAN_LOW_WEIGHT * proxy.low_share
         self.mix_thr0 = None
+        self.centre: _Physical | None = None  # what the priors pull toward (None: neutral)
+
+    def start_from(self, start: Sequence[Strip]) -> None:
+        """The hybrid engine: begin at ``start`` (the learned prediction) and let the priors pull toward it
+        instead of toward neutral. Values outside the search's limits are brought inside them."""
+        o = self.o
+
+        def t(values) -> Tensor:
+            return torch.tensor(values, dtype=torch.float64)
+
+        def atanh(x: Tensor) -> Tensor:
+            return torch.atanh(x.clamp(-0.999, 0.999))
+
+        with torch.no_grad():
+            if "gain" in self.vars:
+                self.vars["gain"].copy_(atanh(t([s.gain_db for s in start]) / o.max_gain_db))
+            if "eq" in self.vars:
+                eq = t([[b.gain_db for b in s.eq] for s in start])
+                self.vars["eq"].copy_(atanh((eq - self.eq_mid) / self.eq_half))
+            if "thr" in self.vars:
+                thr = t([s.compressor.threshold_db for s in start])
+                self.vars["thr"].copy_(atanh((thr - self.thr_mid) / self.thr_half.clamp_min(1e-9)))
+                share = (t([s.compressor.ratio for s in start]) - 1) / (o.max_ratio - 1)
+                self.vars["ratio"].copy_(torch.logit(share.clamp(1e-3, 1 - 1e-3)))
+            if "pan" in self.vars:
+                self.vars["pan"].copy_(atanh(t([s.pan for s in start]) / max(self.bounds.pan_max, 1e-9)))
+            p = self.physical()
+        self.centre = _Physical(p.gain_db.detach(), p.eq_gain_db.detach(), p.threshold_db.detach(),
+                                p.ratio.detach(), p.pan.detach())
 
     def physical(self) -> _Physical:
         o, v, s = self.o, self.vars, self.n_stems
@@ -552,11 +588,12 @@ class _Search:
         return p
 
     def prior(self, p: _Physical) -> Tensor:
+        c = self.centre
         terms = [
-            (p.gain_db / SIGMA_GAIN_DB) ** 2,
-            ((p.eq_gain_db / SIGMA_EQ_DB) ** 2).sum(dim=1),
-            (torch.log2(p.ratio) / SIGMA_LOG2_RATIO) ** 2,
-            self.pan_weight * (p.pan / SIGMA_PAN) ** 2,
+            ((p.gain_db - (0 if c is None else c.gain_db)) / SIGMA_GAIN_DB) ** 2,
+            (((p.eq_gain_db - (0 if c is None else c.eq_gain_db)) / SIGMA_EQ_DB) ** 2).sum(dim=1),
+            (torch.log2(p.ratio / (1 if c is None else c.ratio)) / SIGMA_LOG2_RATIO) ** 2,
+            self.pan_weight * ((p.pan - (0 if c is None else c.pan)) / SIGMA_PAN) ** 2,
         ]
         total = sum(t.sum() for t in terms) / self.n_stems
         if p.master_eq_gain_db is not None:
@@ -621,6 +658,7 @@ def match_reference(
     reference: MixFeatures | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     pan_laws: Sequence[PanLaw] | None = None,
+    start: Sequence[Strip] | None = None,
 ) -> MatchResult:
     """Console settings per stem so that the mix matches the reference(s) (see the module docstring).
 
@@ -629,6 +667,7 @@ def match_reference(
     memory-mapped arrays are fine. ``references``: audio files (several: their features are averaged);
     ``reference`` instead gives the target features directly (then ``references`` may be empty).
     ``progress("matching the reference", done, total)`` is called after each round and after the final render.
+    ``start``: settings to begin from and regularise toward (the hybrid engine), instead of neutral.
     """
     if not stems:
         raise AutomixError("reference matching needs at least one stem")
@@ -651,6 +690,10 @@ def match_reference(
     windows = choose_excerpts(stems, sample_rate, options.excerpts, options.excerpt_s)
     proxy = _build_proxy(stems, windows, sample_rate)
     search = _Search(len(stems), proxy, options, bounds)
+    if start is not None:
+        if len(start) != len(stems):
+            raise ValueError(f"{len(stems)} stems but {len(start)} start settings")
+        search.start_from(start)
     if options.master_bus:
         mix_energy = proxy.energy[:, :2].sum(dim=(0, 1, 3)) / 2
         search.mix_thr0 = 10 * torch.log10(torch.quantile(mix_energy, 0.9).clamp_min(1e-10))

@@ -1,0 +1,64 @@
+"""Stage 2's three engines behind one call: ``search`` (per-song optimisation, :mod:`reaper_automix.matching`),
+``learned`` (the controller's prediction, one forward pass) and ``hybrid`` (the search started from the
+prediction and regularised toward it instead of toward neutral).
+
+The engine is :attr:`~reaper_automix.matching.MatchOptions.engine`; its default is chosen by the evaluation
+table (models/README.md says which and why).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from ..matching.features import distances, reference_features, song_features
+from ..matching.optimise import MatchOptions, MatchResult, match_reference, render_console_mix
+from .checkpoint import LoadedController
+from .predict import apply_options, controller, predict_settings
+
+ENGINES = ("learned", "search", "hybrid")
+
+
+def match_with_engine(
+    stems: Sequence[np.ndarray],
+    sample_rate: int,
+    references: Sequence[str | os.PathLike],
+    options: MatchOptions = MatchOptions(),
+    checkpoint: LoadedController | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    pan_laws: Sequence | None = None,
+) -> MatchResult:
+    """Bus settings for ``stems`` (stage-1 stems, ``(2, samples)``) to match ``references`` with the engine
+    ``options.engine``. The result's ``engine`` and ``checkpoint_sha256`` name what made it; ``options``
+    (strength, aspect switches) apply to every engine."""
+    engine = options.engine
+    if engine == "search":
+        return match_reference(stems, sample_rate, references, options, progress=progress, pan_laws=pan_laws)
+    loaded = checkpoint or controller()
+    prediction = predict_settings(stems, sample_rate, references, checkpoint=loaded)
+    if engine == "hybrid":
+        result = match_reference(stems, sample_rate, references, options, start=prediction.settings,
+                                 progress=progress, pan_laws=pan_laws)
+        return replace(result, engine=engine, checkpoint_sha256=prediction.checkpoint_sha256)
+    settings = apply_options(prediction.settings, options)
+    target = reference_features(references, sample_rate)
+    before_mix = np.zeros((2, max(s.shape[1] for s in stems)), dtype=np.float32)
+    for s in stems:
+        before_mix[:, : s.shape[1]] += s[:, :]
+    before = song_features(before_mix, sample_rate)
+    after_mix = render_console_mix(stems, settings, sample_rate)
+    after = song_features(after_mix, sample_rate)
+    return MatchResult(
+        stems=settings, master=None, reference=target, before=before, after=after,
+        distances_before=distances(before, target), distances_after=distances(after, target), excerpts_s=[],
+        matched_mix=after_mix, engine=engine, checkpoint_sha256=prediction.checkpoint_sha256,
+    )
+
+
+def hybrid_engine(stems: Sequence[np.ndarray], sample_rate: int, reference_paths: Sequence[os.PathLike],
+                  options: MatchOptions = MatchOptions()) -> list:
+    """The hybrid engine's settings (evaluation harness signature)."""
+    return match_with_engine(stems, sample_rate, reference_paths, replace(options, engine="hybrid")).stems
