@@ -325,9 +325,6 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 @_output_options
 @bus_strength_option
 @match_options
-@click.option("--engine", type=click.Choice(["learned", "search", "hybrid"]), default=None,
-              help="Stage 2: the shipped learned controller, the per-song search, or the search started from and "
-                   "held near the learned prediction (default: hybrid; models/README.md says why).")
 @balance_options
 @_stems_option
 @report_option

@@ -76,6 +76,9 @@ def match_options(f):
         click.option("--no-pan", is_flag=True, help="Leave the buses' pans alone."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed of the optimisation (same seed, same mix)."),
+        click.option("--engine", type=click.Choice(["learned", "search", "hybrid"]), default=None,
+                     help="Stage 2: the shipped learned controller, the per-song search, or the search started "
+                          "from and held near the learned prediction (default: hybrid; models/README.md says why)."),
     ]):
         f = option(f)
     return f

@@ -48,7 +48,7 @@ out = Console()
 @match_options
 @balance_options
 def batch(folder: Path, stage2, references, reference_track, out_root, recursive, jobs, cluster, per_worker, retries,
-          force, as_json, strength, no_gain, no_eq, no_comp, no_pan, seed, config_path, **kw) -> None:
+          force, as_json, strength, no_gain, no_eq, no_comp, no_pan, seed, engine, config_path, **kw) -> None:
     """Balance (or with --mix, mix) every .rpp project in FOLDER, each one a job for a local pool or a cluster.
 
     Each project's PROJECT-automix.rpp and PROJECT-automix-report.json are written beside it (or under --out);
@@ -80,7 +80,7 @@ def batch(folder: Path, stage2, references, reference_track, out_root, recursive
     spec = StageSpec(
         balance=make_balance_options(strength=1.0 if stage2 else strength, **kw),
         config=config,
-        matching=make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed) if stage2 else None,
+        matching=make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed, engine) if stage2 else None,
         references=tuple(p.resolve() for p in references),
         reference_track=reference_track,
     )

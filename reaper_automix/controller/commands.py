@@ -22,14 +22,17 @@ def _bar():  # rich.progress loads only when a command runs (CLI start-up)
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--songs", type=click.IntRange(1, 100_000), default=160, show_default=True)
+@click.option("--songs", type=click.IntRange(1, 100_000), default=160, show_default=True,
+              help="Number of songs (song i depends only on --seed + i, so a larger number extends a dataset).")
 @click.option("--seed", type=int, default=100_000, show_default=True,
               help="First song seed (training seeds start at 100000; lower ones are held out for evaluation).")
 @click.option("--length", "length_s", type=float, default=20.0, show_default=True, help="Song length in seconds.")
 @click.option("--consoles", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Random consoles (method-1 references) per song.")
-@click.option("--min-tracks", type=click.IntRange(8, 512), default=8, show_default=True)
-@click.option("--max-tracks", type=click.IntRange(8, 512), default=40, show_default=True)
+@click.option("--min-tracks", type=click.IntRange(8, 512), default=8, show_default=True,
+              help="Fewest tracks per generated song.")
+@click.option("--max-tracks", type=click.IntRange(8, 512), default=40, show_default=True,
+              help="Most tracks per generated song.")
 def dataset(out_dir: Path, songs: int, seed: int, length_s: float, consoles: int, min_tracks: int,
             max_tracks: int) -> None:
     """Make the learned controller's training data in OUT_DIR (generated songs, group stems, random consoles,
@@ -51,8 +54,10 @@ def dataset(out_dir: Path, songs: int, seed: int, length_s: float, consoles: int
               default=Path("models/controller.safetensors"), show_default=True,
               help="Checkpoint to write (.safetensors); the loss curves go to the same name with .png, the "
                    "history to .json.")
-@click.option("--steps", type=click.IntRange(1, 10_000_000), default=1200, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=24, show_default=True)
+@click.option("--steps", type=click.IntRange(1, 10_000_000), default=1200, show_default=True,
+              help="Optimiser steps (the shipped checkpoint: the default).")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=24, show_default=True,
+              help="Examples per step.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same dataset and seed: same weights.")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True, help="torch threads.")
 def train(dataset_dir: Path, out: Path, steps: int, batch_size: int, seed: int, threads: int) -> None:

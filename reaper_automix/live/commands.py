@@ -249,13 +249,13 @@ def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_
 @report_option
 @plot_option
 def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run, reference, strength, no_gain,
-            no_eq, no_comp, no_pan, seed, config_path, report_path, plot_dir, **kw) -> None:
+            no_eq, no_comp, no_pan, seed, engine, config_path, report_path, plot_dir, **kw) -> None:
     """Mix the open project's groups to a reference (gain, EQ, compression, pan on folder buses); the options
     of ``mix``."""
     from ..plots import draw_mix, plot_folder
 
     progress = _Progress(progress_file)
-    matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed)
+    matching = make_match_options(strength, no_gain, no_eq, no_comp, no_pan, seed, engine)
     balancing = make_balance_options(**kw)
     config = _load_config(config_path)
     plots = plot_folder(plot_dir) if plot_dir else None
