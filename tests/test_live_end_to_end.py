@@ -44,6 +44,9 @@ def test_live_balance_equals_offline_balance_in_one_undo_block(demo, tmp_path):
     assert len(dump["undo"]) == 1 and dump["undo"][0].startswith("Automix: balanced")
 
 
+# Slow: offline mix, then the same mix through the stand-in host (its lifetime is bounded), each with the
+# default hybrid engine; run with -m slow.
+@pytest.mark.slow
 def test_live_mix_equals_offline_mix(demo, tmp_path):
     """Same faders, buses (names, order, folder structure), pans and FX values as the offline `mix` writes
     (ReaEQ's bands may be spread over two instances live, where the file holds one six-band ReaEQ)."""

@@ -127,7 +127,7 @@ def test_proxy_tracks_the_exact_console(stems):
 
     def both(p: _Physical):
         with torch.no_grad():
-            fast = _feature_vector(_proxy_features(p, proxy, SR, PanLaw()))
+            fast = _feature_vector(_proxy_features(p, proxy, SR, [PanLaw()]))
         exact = _feature_vector(features_from_stats(_excerpt_stats(stems, windows, SR, *_settings(p, 1.0))))
         return fast, exact
 
