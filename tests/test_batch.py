@@ -302,7 +302,9 @@ def test_local_cluster_listens_on_loopback_and_only_to_its_own_certificate(tmp_p
 
 
 def test_ctrl_c_leaves_the_manifest_consistent_and_a_rerun_finishes(tmp_path):
-    root = make_batch(tmp_path, broken=False, names=tuple(f"p{i}" for i in range(3)))
+    # Enough projects that the interrupt lands mid-batch even on a quiet machine (each takes ~0.05 s there).
+    n = 40
+    root = make_batch(tmp_path, broken=False, names=tuple(f"p{i}" for i in range(n)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-c", "from reaper_automix.cli import main; main()", "batch", str(root),
                "--recursive", "-j", "1", "--json"]
@@ -321,7 +323,7 @@ def test_ctrl_c_leaves_the_manifest_consistent_and_a_rerun_finishes(tmp_path):
     assert process.returncode == 130, stderr
     assert "run the same command again to resume" in stderr
     manifest = json.loads(manifest_path.read_text())["projects"]
-    assert set(manifest) == {f"p{i}/p{i}.rpp" for i in range(3)}
+    assert set(manifest) == {f"p{i}/p{i}.rpp" for i in range(n)}
     done = {k for k, v in manifest.items() if v["state"] == "done"}
     assert done and done != set(manifest)
     assert {v["state"] for k, v in manifest.items() if k not in done} == {"interrupted"}
