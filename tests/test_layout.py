@@ -81,7 +81,7 @@ def test_a_bad_layout_fails_before_any_audio(tmp_path):
     path = write_project(tmp_path, [AudioTrack("Kick", pink_noise(n, rng)), AudioTrack("Keys", depth=1),
                                     AudioTrack("Snare", pink_noise(n, rng)), AudioTrack("Piano", pink_noise(n, rng),
                                                                                        depth=-1)])
-    sf.write(tmp_path / "ref.wav", np.stack([pink_noise(n, rng)] * 2).T, SR)
+    sf.write(tmp_path / "ref.wav", np.stack([pink_noise(6 * SR, rng)] * 2).T, SR)
     session, _ = load_session(path)
     rendered = []
 
