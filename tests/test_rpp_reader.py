@@ -117,7 +117,7 @@ def test_active_take_is_the_one_marked_sel():
     "source,kind,file",
     [
         (["<SOURCE MP3", '  FILE "/abs/x.mp3"', ">"], SourceKind.AUDIO, Path("/abs/x.mp3")),
-        (["<SOURCE VORBIS", '  FILE "../shared/x.ogg"', ">"], SourceKind.AUDIO, Path("/music/shared/x.ogg")),
+        (["<SOURCE VORBIS", '  FILE "../common/x.ogg"', ">"], SourceKind.AUDIO, Path("/music/common/x.ogg")),
         (["<SOURCE _OFFLINE_WAVE", '  FILE "gone.wav"', ">"], SourceKind.AUDIO, Path("/music/song/gone.wav")),
         (["<SOURCE WAVE", '  FILE "C:\\Users\\me\\x.wav"', ">"], SourceKind.AUDIO, Path("C:\\Users\\me\\x.wav")),
         (["<SOURCE EMPTY", ">"], SourceKind.EMPTY, None),
