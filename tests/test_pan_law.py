@@ -114,3 +114,39 @@ def test_match_reference_pans_with_the_given_laws(monkeypatch):
     optimise.match_reference(stems, 48000, [], optimise.MatchOptions(iterations=2, rounds=1, excerpts=1, excerpt_s=1.0), reference=reference, pan_laws=laws)
     assert seen and all(s == laws for s in seen)
     assert math.isfinite(PanLaw(0.0, "hybrid").gains(torch.tensor([0.3]))[0].item())
+
+
+def test_live_session_reads_each_tracks_law_as_the_file_does(tmp_path):
+    """The stand-in host holds the tracks' D_PANLAW / I_PANLAW_FLAGS; the live session and the .rpp reader agree,
+    and so does each bus's law."""
+    from reaper_automix.live.bridge import connect
+    from reaper_automix.live.session import read_live_session
+    from tests.live_harness.process import Host, spec_from_session
+
+    tracks = [TrackSpec("Drums", depth=1, body=["PANLAWFLAGS 3"]), TrackSpec("Kick", depth=-1),
+              TrackSpec("Bass", body=["PANLAWFLAGS 2"])]
+    path = write(tmp_path, tracks)
+    path.write_text(path.read_text().replace("VOLPAN 1 0 -1 -1 1", "VOLPAN 1 0 0.5 -1 1", 1))
+    offline, _ = load_session(path)
+    with Host(spec_from_session(offline), tmp_path / "host") as host:
+        live = read_live_session(connect(web_port=host.web_port)).session
+    laws = [(t.pan_law_gain, t.pan_law_flags) for t in live.tracks]
+    assert laws == [(0.5, 3), (-1.0, 0), (-1.0, 2)] == [(t.pan_law_gain, t.pan_law_flags) for t in offline.tracks]
+    groups = [Group("Drums", (1,), 0, "folder"), Group("Bass", (2,), None, "name")]
+    assert [bus_pan_law(live, b) for b in plan_layout(live, groups)] == \
+        [bus_pan_law(offline, b) for b in plan_layout(offline, groups)]
+    assert bus_pan_law(live, plan_layout(live, groups)[0]) == PanLaw.from_reaper(0.5, 3)
+
+
+@pytest.mark.parametrize("gain, flags, message", [(0.0, 0, "D_PANLAW 0 is not usable"),
+                                                  (float("nan"), 0, "D_PANLAW nan"),
+                                                  (1.0, 9, "I_PANLAW_FLAGS: pan law flags 9")])
+def test_live_pan_law_reaper_cannot_mean_is_refused_naming_the_track(gain, flags, message):
+    from reaper_automix.errors import AutomixError
+    from reaper_automix.live.session import session_from_data
+
+    track = {"index": 0, "name": "Bus", "guid": "{G}", "volume": 1.0, "pan": 0.0, "mute": False, "solo": False,
+             "folder_depth": 0, "n_channels": 2, "selected": False, "pan_law_gain": gain, "pan_law_flags": flags,
+             "ext": {}, "items": [], "fx_chunk": ""}
+    with pytest.raises(AutomixError, match=f"track 1 'Bus': .*{message}"):
+        session_from_data({"project_file": "", "sample_rate": 44100, "tracks": [track]})

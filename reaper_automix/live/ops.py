@@ -141,7 +141,11 @@ def fx_skeleton(chunk: str) -> str:
 
 
 def read_project(api: Api | None = None) -> dict:
-    """Everything the session model needs, in one call: project rate and path, every track with its items."""
+    """Everything the session model needs, in one call: project rate and path, every track with its items.
+
+    Each track's pan law comes as REAPER keeps it: ``pan_law_gain`` (``D_PANLAW``, linear centre gain; < 0 = the
+    project's law) and ``pan_law_flags`` (``I_PANLAW_FLAGS``, the taper), as the ``.rpp`` reader reads ``VOLPAN``
+    field 3 and ``PANLAWFLAGS``."""
     api = api or Api()
     proj = 0
     project_file = _out(api.EnumProjects(-1, "", STRING_SIZE), 2)
@@ -184,6 +188,7 @@ def read_project(api: Api | None = None) -> dict:
             "volume": value("D_VOL"), "pan": value("D_PAN"), "mute": bool(value("B_MUTE")),
             "solo": bool(value("I_SOLO")), "folder_depth": int(value("I_FOLDERDEPTH")),
             "n_channels": int(value("I_NCHAN")), "selected": bool(api.IsTrackSelected(tr)),
+            "pan_law_gain": value("D_PANLAW"), "pan_law_flags": int(value("I_PANLAW_FLAGS")),
             "ext": ext, "items": items,
             "fx_chunk": fx_skeleton(_out(api.GetTrackStateChunk(tr, "", CHUNK_SIZE, False), 2)),
         })

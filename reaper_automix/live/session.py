@@ -8,6 +8,7 @@ when that fails (REAPER refuses, or the stems do not appear) the offline rendere
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,7 @@ import numpy as np
 from ..changes import EXT_FX
 from ..cleanup import temp_folder
 from ..errors import AutomixError
+from ..reaper.mappings import pan_taper
 from ..rpp.document import Chunk, parse_fragment
 from ..rpp.facts import rpp_facts
 from ..rpp.fx import fx_chain, fx_chain_enabled, receives
@@ -50,8 +52,24 @@ def _fade(values: list) -> Fade:
     return Fade(float(length_s), shape, float(curve))
 
 
+def _check_pan_law(track: dict) -> None:
+    """Refuse a pan law the console cannot follow (as the ``.rpp`` reader does), naming the track."""
+    gain, flags = track["pan_law_gain"], track["pan_law_flags"]
+    if not math.isfinite(gain) or gain == 0:
+        raise AutomixError(f"track {track['index'] + 1} {track['name']!r}: pan law D_PANLAW {gain:g} is not usable"
+                           " (< 0 = the project's law, else the centre gain > 0)")
+    try:
+        pan_taper(flags)
+    except ValueError as exc:
+        raise AutomixError(f"track {track['index'] + 1} {track['name']!r}: I_PANLAW_FLAGS: {exc}") from None
+
+
 def session_from_data(data: dict, name: str = "live project") -> Session:
-    """The session model from :func:`ops.read_project`'s data."""
+    """The session model from :func:`ops.read_project`'s data.
+
+    Tracks keep their own pan law. The project's default law (``.rpp`` ``PANLAW``) is not among the values the
+    ReaScript API reports (``GetSetProjectInfo`` has no key for it), so tracks that follow it (``D_PANLAW`` < 0)
+    and new buses pan with REAPER's default, 0 dB; the saved file's law is used offline."""
     project_file = data.get("project_file") or ""
     path = Path(project_file) if project_file else Path.cwd() / f"{name}.rpp"
     tracks = []
@@ -76,9 +94,11 @@ def session_from_data(data: dict, name: str = "live project") -> Session:
         chunk = next((n for n in parse_fragment(t.get("fx_chunk") or "<TRACK\n>") if isinstance(n, Chunk)), None)
         chunk = chunk or Chunk.new(["TRACK"])
         ours = frozenset(t["ext"].get(EXT_FX, "").split())
+        _check_pan_law(t)
         tracks.append(Track(index=t["index"], name=t["name"], guid=t["guid"], volume=t["volume"], pan=t["pan"],
                             mute=t["mute"], solo=t["solo"], folder_depth=t["folder_depth"],
-                            n_channels=t["n_channels"], items=tuple(items), ext=dict(t["ext"]),
+                            n_channels=t["n_channels"], pan_law_gain=float(t["pan_law_gain"]),
+                            pan_law_flags=int(t["pan_law_flags"]), items=tuple(items), ext=dict(t["ext"]),
                             fx=fx_chain(chunk, ours), fx_enabled=fx_chain_enabled(chunk), receives=receives(chunk)))
     return Session(path=path, sample_rate=int(data["sample_rate"]), tracks=tuple(tracks))
 

@@ -137,6 +137,8 @@ class Track:
     nchan: int = 2
     selected: bool = False
     ext: dict = field(default_factory=dict)
+    pan_law: float = -1.0  # D_PANLAW: < 0 = the project's law
+    pan_law_flags: int = 0  # I_PANLAW_FLAGS: 0 sine, 2 linear, 3 hybrid taper
     items: list = field(default_factory=list)
     fx: list = field(default_factory=list)
     fx_enabled: bool = True
@@ -180,7 +182,8 @@ class FakeReaper:
         track = self._register(Track(_ptr("MediaTrack"), t.get("guid") or _guid(), t.get("name", ""),
                                      t.get("volume", 1.0), t.get("pan", 0.0), t.get("mute", False),
                                      t.get("solo", False), t.get("folder_depth", 0), t.get("n_channels", 2),
-                                     t.get("selected", False), dict(t.get("ext", {}))))
+                                     t.get("selected", False), dict(t.get("ext", {})),
+                                     t.get("pan_law_gain", -1.0), t.get("pan_law_flags", 0)))
         for f in t.get("fx", ()):
             track.fx.append(Fx(f["name"], f.get("guid") or _guid(), f.get("custom", ""), f.get("bypassed", False),
                                f.get("offline", False)))
@@ -301,7 +304,7 @@ def build_module(r: FakeReaper, run_action=None) -> types.ModuleType:
         return track(tr).guid
 
     values = {"D_VOL": "volume", "D_PAN": "pan", "B_MUTE": "mute", "I_SOLO": "solo", "I_FOLDERDEPTH": "depth",
-              "I_NCHAN": "nchan", "I_SELECTED": "selected"}
+              "I_NCHAN": "nchan", "I_SELECTED": "selected", "D_PANLAW": "pan_law", "I_PANLAW_FLAGS": "pan_law_flags"}
 
     @api
     def GetMediaTrackInfo_Value(tr, key):

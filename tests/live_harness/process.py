@@ -37,7 +37,7 @@ def spec_from_session(session: Session, **extra) -> dict:
                      "src_channel": 0 if r.audio else -1, "dest_channel": r.dest_channel} for r in t.receives]
         tracks.append({"name": t.name, "guid": t.guid, "volume": t.volume, "pan": t.pan, "mute": t.mute,
                        "solo": t.solo, "folder_depth": t.folder_depth, "n_channels": t.n_channels,
-                       "ext": dict(t.ext), "items": items, "fx": fx, "fx_enabled": t.fx_enabled,
+                       "pan_law_gain": t.pan_law_gain, "pan_law_flags": t.pan_law_flags, "ext": dict(t.ext), "items": items, "fx": fx, "fx_enabled": t.fx_enabled,
                        "receives": receives})
     return {"project_file": str(session.path), "sample_rate": session.sample_rate, "tracks": tracks, **extra}
 
