@@ -22,6 +22,7 @@ import reaper_python as rpr
 SECTION = "reaper_automix"
 POLL_LIMIT_S = 4 * 3600.0
 ERROR_LINES = 15  # of the worker's error output shown in the console when it fails
+EXIT_GRACE_S = 10.0  # after an ERROR line, how long to wait for the worker to finish its error output and exit
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".m4a", ".wv", ".opus")
 
 
@@ -249,8 +250,15 @@ def poll():
         for word in ("DONE", "ERROR", "CANCELLED"):
             if line.startswith(word + ":"):
                 outcome = outcome or word
-    timed_out = time.time() - state["start"] > POLL_LIMIT_S
-    if outcome is None and not exited and not timed_out:
+    outcome = state["outcome"] = state.get("outcome") or outcome  # an ERROR seen in an earlier poll
+    now = time.time()
+    timed_out = now - state["start"] > POLL_LIMIT_S
+    if outcome == "ERROR" and not exited:
+        # The worker writes its ERROR line before its error output and its exit: wait (without blocking REAPER)
+        # until it has exited, so the error output shown below is complete.
+        state.setdefault("error_seen", now)
+        timed_out = timed_out or now - state["error_seen"] > EXIT_GRACE_S
+    if (outcome is None or outcome == "ERROR") and not exited and not timed_out:
         _main().RPR_defer("automix_poll()")
         return
     code = state["process"].poll()
