@@ -29,8 +29,6 @@ FADER_MAX_DB = 12.0  # REAPER's fader range tops out at +12 dB
 NEGLIGIBLE_DB = 0.01
 
 
-
-
 @dataclass(frozen=True)
 class GroupGains:
     """Inside one group: each member's gain relative to the group's common target (before the stem offset)."""
@@ -38,38 +36,49 @@ class GroupGains:
     group: Group
     relative_db: dict[int, float]  # track -> gain so that band loudness is equal (plus per-track offsets)
     locked: frozenset[int] = frozenset()
+    # How far the free members' gains moved from the fixed target to the locked members' level (0 dB without
+    # locked members): a stem summed at the fixed-target gains reaches these gains by this one scale.
+    anchor_shift_db: float = 0.0
 
 
 TRACK_TARGET_LUFS = -25.0  # band loudness a free track's fader aims at; the group gain carries the rest
 
 
+def rule1_gain_db(band_loudness_lufs: float, offset_db: float = 0.0, target_lufs: float = TRACK_TARGET_LUFS) -> float:
+    """Rule 1 for one free track: the gain (dB) that brings its band loudness to ``target_lufs``, plus its
+    settings offset: ``target_lufs - l_i + offset_i``.
+
+    Any common target gives the same balance, since Rule 2 re-levels the whole stem; a fixed one keeps each
+    track's fader a function of that track alone (scaling one track moves only its fader) and, at a level
+    typical of recorded tracks, keeps faders near unity with the group's level on the group gain. It is known
+    as soon as the track is measured, so stage 1 sums each track into its group stem at this gain right away.
+    """
+    return target_lufs - band_loudness_lufs + offset_db
+
+
 def equal_loudness_gains(
     group: Group,
+    free_gain_db: dict[int, float],
     band_loudness: dict[int, float],
     session: Session,
     config: BalanceConfig,
     target_lufs: float = TRACK_TARGET_LUFS,
 ) -> GroupGains:
-    """Gains that bring every member of ``group`` to the same band loudness (Rule 1).
+    """The group's Rule 1 gains from its free members' :func:`rule1_gain_db` (``free_gain_db``, aimed at
+    ``target_lufs``) and every present member's band loudness (``band_loudness``; silent members are absent).
 
-    Free members are aimed at a fixed band loudness, ``target_lufs - l_i + offset_i``. Any common target gives
-    the same balance, since Rule 2 re-levels the whole stem; a fixed one keeps each track's fader a function of
-    that track alone (scaling one track moves only its fader) and, at a level typical of recorded tracks, keeps
-    faders near unity with the group's level on the group gain. Locked members keep their fader (their gain
-    is their current fader) and the free members are aimed at the locked members' mean band loudness instead.
-    Members missing from ``band_loudness`` (silent) are skipped.
+    Locked members keep their fader (their gain is their current fader); when there are any, the free members
+    are aimed at the locked members' mean band loudness at their faders instead of ``target_lufs``: every free
+    gain moves by the same :attr:`GroupGains.anchor_shift_db`.
     """
     locked = frozenset(t for t in group.members if config.is_locked(session.tracks[t].name))
     present = [t for t in group.members if t in band_loudness]
     anchors = [band_loudness[t] + gain_to_db(session.tracks[t].volume) for t in present if t in locked]
-    anchor = sum(anchors) / len(anchors) if anchors else target_lufs
-    gains: dict[int, float] = {}
-    for t in present:
-        if t in locked:
-            gains[t] = gain_to_db(session.tracks[t].volume)
-        else:
-            gains[t] = anchor - band_loudness[t] + config.track_offset_db(session.tracks[t].name)
-    return GroupGains(group=group, relative_db=gains, locked=locked)
+    shift = sum(anchors) / len(anchors) - target_lufs if anchors else 0.0
+    gains = {
+        t: gain_to_db(session.tracks[t].volume) if t in locked else free_gain_db[t] + shift for t in present
+    }
+    return GroupGains(group=group, relative_db=gains, locked=locked, anchor_shift_db=shift)
 
 
 def stem_offset_db(stem_peak_dbfs: float, target_peak_dbfs: float = -0.1) -> float:

@@ -238,7 +238,7 @@ def draw_mix(result, report: Mapping, folder: Path) -> list[Path]:
     """The pictures of a ``mix`` run into ``folder``. ``result``'s stage-1 stem files must still exist (run
     :func:`~reaper_automix.stage2.mix_session` with a ``stem_dir``) for the gain reduction over time."""
     from .matching.optimise import ScaledStem
-    from .stage1 import StemFile
+    from .audio.io import StemFile
 
     folder = Path(folder)
     sample_rate = result.balance.session.sample_rate

@@ -13,12 +13,15 @@ import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
+from functools import cache
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .analysis.cfb import TrackAnalysis, analyse_track
+from .analysis.pitch import PitchModel
+from .audio.io import StemFile
 from .audio.render import render_track, render_tracks
 from .balance import (
     TRACK_TARGET_LUFS,
@@ -27,6 +30,7 @@ from .balance import (
     between_group_gains,
     equal_loudness_gains,
     plan_faders,
+    rule1_gain_db,
     stem_offset_db,
 )
 from .changes import ChangeSet, FaderChange, TakeGainChange
@@ -99,38 +103,88 @@ class BalanceResult:
     measured_with_fx: bool = False  # the audio included the tracks' plug-ins (see renders_fx)
 
 
-# --- worker-process side -------------------------------------------------------------------------------------
+# --- worker side ----------------------------------------------------------------------------------------------
 #
 # One pass over the audio: a job renders some members of one group, analyses each, and adds it to a partial
 # group stem at its Rule 1 gain. That gain is known as soon as the track is measured, because free tracks aim at
 # a fixed target (the group's common level is set afterwards, on the stem, which only scales it). Locked tracks
 # are summed into a separate partial stem at their own fader, since their level does not scale with the target.
-
-_worker: dict = {}  # per-process state of a pool worker (set by _init_worker): session, options, pitch model
-
-
-def _init_worker(session: Session, options: BalanceOptions, renderer: Renderer) -> None:
-    _worker["session"] = session
-    _worker["render"] = renderer
-    _worker["options"] = options
-    _worker["pitch_model"] = None
-    if options.method == "f0":  # only this method needs torch (a few seconds to import: not otherwise)
-        import torch
-
-        from .analysis.pitch import load_pitch_model
-
-        if options.workers > 1:  # torch would start one thread per core in every worker: oversubscription
-            torch.set_num_threads(1)
-        _worker["pitch_model"] = load_pitch_model(session.sample_rate)
+#
+# Everything a job needs travels with it (a _Worker holds one run's session, options and renderer), so several
+# runs can share a process (batch --per-worker) or a thread pool without seeing each other's sessions.
 
 
-def _analyse(audio: np.ndarray) -> TrackAnalysis:
-    session: Session = _worker["session"]
-    options: BalanceOptions = _worker["options"]
-    return analyse_track(
-        audio, session.sample_rate, options.method, pitch_model=_worker["pitch_model"],
-        filter_order=options.filter_order,
-    )
+@cache
+def _pitch_model(sample_rate: int) -> PitchModel:
+    """PESTO loaded once per process and rate (a few seconds): a read-only model that runs may share."""
+    from .analysis.pitch import load_pitch_model
+
+    return load_pitch_model(sample_rate)
+
+
+@dataclass(frozen=True)
+class _Worker:
+    """One balance run as its jobs see it: what to render and how to measure (picklable, sent with each job)."""
+
+    session: Session
+    options: BalanceOptions
+    render: Renderer
+
+    def analyse(self, audio: np.ndarray) -> TrackAnalysis:
+        """Stage-1 analysis of ``audio`` (float32 ``(channels, samples)``) with this run's method."""
+        options = self.options
+        model = _pitch_model(self.session.sample_rate) if options.method == "f0" else None
+        return analyse_track(
+            audio, self.session.sample_rate, options.method, pitch_model=model, filter_order=options.filter_order,
+        )
+
+    def run_job(self, job: _Job) -> _JobResult:
+        """Render and measure ``job``'s tracks, summing them into partial stems (or the group's stem) on disk."""
+        session, options = self.session, self.options
+        n = session_samples(session)
+        parts = {False: None, True: None}  # locked? -> accumulator
+        analyses: dict[int, TrackAnalysis] = {}
+        gains_db: dict[int, float] = {}
+        silent = set()
+        for t in job.tracks:
+            audio = self.render(session, session.tracks[t])
+            analysis = analyses[t] = self.analyse(audio)
+            if is_silent(analysis, options.silence_lufs):
+                silent.add(t)
+                continue
+            locked = t in job.locked
+            gain_db = job.gain_offsets_db[t] if locked else rule1_gain_db(
+                analysis.band_loudness_lufs, job.gain_offsets_db[t], options.track_target_lufs
+            )
+            gains_db[t] = gain_db
+            if parts[locked] is None:
+                parts[locked] = np.zeros((2, n), dtype=np.float32)
+            parts[locked][:, : audio.shape[1]] += np.float32(db_to_gain(gain_db)) * audio[:2, :n]
+        if job.stem_path is not None:
+            stem = parts[False] if parts[False] is not None else np.zeros((2, n), dtype=np.float32)
+            np.save(job.stem_path, stem)
+            measured = self.measure_stem(stem)
+            return _JobResult(job, analyses, gains_db, frozenset(silent), parts[False] is not None, False, measured)
+        for locked, path in ((False, job.free_path), (True, job.locked_path)):
+            if parts[locked] is not None:
+                np.save(path, parts[locked])
+        return _JobResult(
+            job, analyses, gains_db, frozenset(silent), parts[False] is not None, parts[True] is not None
+        )
+
+    def measure_stem(self, stem: np.ndarray) -> tuple[float, TrackAnalysis]:
+        """``(peak dBFS, analysis)`` of a group stem."""
+        return gain_to_db(float(np.max(np.abs(stem))) if stem.size else 0.0), self.analyse(stem)
+
+    def combine_stem(self, job: tuple[int, list[tuple[str, float]], str]) -> tuple[int, float, TrackAnalysis]:
+        """Sum a group's partial stems (``(path, scale)``) into its stem file, measure it, remove the parts."""
+        group, parts, out = job
+        stem = np.zeros((2, session_samples(self.session)), dtype=np.float32)
+        for path, scale in parts:
+            stem += np.float32(scale) * np.load(path)
+            Path(path).unlink()
+        np.save(out, stem)
+        return (group, *self.measure_stem(stem))
 
 
 @dataclass(frozen=True)
@@ -148,6 +202,7 @@ class _Job:
 class _JobResult:
     job: _Job
     analyses: dict[int, TrackAnalysis]
+    gains_db: dict[int, float]  # each summed track's gain: Rule 1 at the fixed target (free), its fader (locked)
     silent: frozenset[int]
     has_free: bool
     has_locked: bool
@@ -160,70 +215,22 @@ def is_silent(analysis: TrackAnalysis, silence_lufs: float) -> bool:
     )
 
 
-def _run_job(job: _Job) -> _JobResult:
-    session: Session = _worker["session"]
-    options: BalanceOptions = _worker["options"]
-    n = session_samples(session)
-    parts = {False: None, True: None}  # locked? -> accumulator
-    analyses: dict[int, TrackAnalysis] = {}
-    silent = set()
-    for t in job.tracks:
-        audio = _worker["render"](session, session.tracks[t])
-        analysis = analyses[t] = _analyse(audio)
-        if is_silent(analysis, options.silence_lufs):
-            silent.add(t)
-            continue
-        locked = t in job.locked
-        gain_db = job.gain_offsets_db[t] if locked else (
-            options.track_target_lufs - analysis.band_loudness_lufs + job.gain_offsets_db[t]
-        )
-        if parts[locked] is None:
-            parts[locked] = np.zeros((2, n), dtype=np.float32)
-        parts[locked][:, : audio.shape[1]] += np.float32(db_to_gain(gain_db)) * audio[:2, :n]
-    if job.stem_path is not None:
-        stem = parts[False] if parts[False] is not None else np.zeros((2, n), dtype=np.float32)
-        np.save(job.stem_path, stem)
-        measured = _measure_stem(stem)
-        return _JobResult(job, analyses, frozenset(silent), parts[False] is not None, False, measured)
-    for locked, path in ((False, job.free_path), (True, job.locked_path)):
-        if parts[locked] is not None:
-            np.save(path, parts[locked])
-    return _JobResult(job, analyses, frozenset(silent), parts[False] is not None, parts[True] is not None)
-
-
-def _measure_stem(stem: np.ndarray) -> tuple[float, TrackAnalysis]:
-    return gain_to_db(float(np.max(np.abs(stem))) if stem.size else 0.0), _analyse(stem)
-
-
-def _combine_stem(job: tuple[int, list[tuple[str, float]], str]) -> tuple[int, float, TrackAnalysis]:
-    """Sum a group's partial stems (``(path, scale)``) into its stem file, measure it, remove the parts."""
-    group, parts, out = job
-    stem = np.zeros((2, session_samples(_worker["session"])), dtype=np.float32)
-    for path, scale in parts:
-        stem += np.float32(scale) * np.load(path)
-        Path(path).unlink()
-    np.save(out, stem)
-    return (group, *_measure_stem(stem))
-
-
-def _init_pool_worker(session: Session, options: BalanceOptions, renderer: Renderer) -> None:
+def _init_pool_worker(torch_threads: int | None) -> None:
+    """Set up a pool process: it dies with its parent; torch (f0) gets ``torch_threads`` threads."""
     die_with_parent()  # a killed run leaves no workers behind
-    _init_worker(session, options, renderer)
+    if torch_threads is not None:  # only f0 needs torch (a few seconds to import: not otherwise)
+        import torch
+
+        torch.set_num_threads(torch_threads)
 
 
 @contextmanager
-def _pool(session: Session, options: BalanceOptions, renderer: Renderer) -> Iterator[Callable]:
+def _pool(workers: int, torch_threads: int | None) -> Iterator[Callable]:
     """An unordered map over worker processes (in-process for one worker)."""
-    if options.workers == 1:
-        _init_worker(session, options, renderer)
-        try:
-            yield lambda fn, jobs: map(fn, jobs)
-        finally:
-            _worker.clear()
+    if workers == 1:
+        yield lambda fn, jobs: map(fn, jobs)
         return
-    with ProcessPoolExecutor(
-        max_workers=options.workers, initializer=_init_pool_worker, initargs=(session, options, renderer)
-    ) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_pool_worker, initargs=(torch_threads,)) as pool:
 
         def unordered(fn, jobs):
             futures = [pool.submit(fn, job) for job in jobs]
@@ -331,9 +338,12 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
     ]
     analyses: dict[int, TrackAnalysis] = {}
     job_results: list[_JobResult] = []
-    with _pool(session, options, renderer) as run_map:
+    worker = _Worker(session, options, renderer)
+    # torch would start one thread per core in every worker process: oversubscription
+    torch_threads = 1 if options.method == "f0" and options.workers > 1 else None
+    with _pool(options.workers, torch_threads) as run_map:
         done = 0
-        for jr in run_map(_run_job, jobs):
+        for jr in run_map(worker.run_job, jobs):
             job_results.append(jr)
             analyses.update(jr.analyses)
             for t in jr.silent:
@@ -350,25 +360,18 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
             band = {t: analyses[t].band_loudness_lufs for t in group.members if t in analyses and t not in excluded}
             if not band:
                 continue
-            gains = equal_loudness_gains(group, band, session, config, options.track_target_lufs)
-            rule1[gi] = gains
-            stem_files[gi] = stem_root / f"stem{gi:03d}.npy"
             own = [jr for jr in job_results if jr.job.group == gi]
+            free_db = {t: g for jr in own for t, g in jr.gains_db.items() if t not in jr.job.locked}
+            gains = rule1[gi] = equal_loudness_gains(group, free_db, band, session, config, options.track_target_lufs)
+            stem_files[gi] = stem_root / f"stem{gi:03d}.npy"
             if len(own) == 1 and own[0].stem is not None:
                 measured[gi] = own[0].stem
                 continue
-            # The free parts were summed aiming at the fixed target; equal_loudness_gains may have aimed at the
-            # locked tracks instead: the difference is one scale factor on the free parts.
-            scale = 1.0
-            free = [t for t in band if t not in gains.locked]
-            if free:
-                t0 = free[0]
-                target_gain = options.track_target_lufs - band[t0] + config.track_offset_db(session.tracks[t0].name)
-                scale = db_to_gain(gains.relative_db[t0] - target_gain)
+            scale = db_to_gain(gains.anchor_shift_db)  # the free parts were summed aiming at the fixed target
             parts = [(jr.job.free_path, scale) for jr in own if jr.has_free]
             parts += [(jr.job.locked_path, 1.0) for jr in own if jr.has_locked]
             combine.append((gi, parts, str(stem_files[gi])))
-        for done, (gi, peak, analysis) in enumerate(run_map(_combine_stem, combine), 1):
+        for done, (gi, peak, analysis) in enumerate(run_map(worker.combine_stem, combine), 1):
             measured[gi] = (peak, analysis)
             note("summing group stems", done, len(combine))
 
@@ -438,26 +441,6 @@ def _mix_peak_dbfs(groups: list[GroupResult], group_db: dict[str, float], block:
             acc[:, : part.shape[1]] += gain * part
         peak = max(peak, float(np.max(np.abs(acc))))
     return gain_to_db(peak)
-
-
-class StemFile:
-    """A stem ``.npy`` file ``(2, samples)`` read slice by slice, mapped only while a slice is copied.
-
-    Indexing returns a copy (``stem[:, a:b]``). Reading a whole song block by block this way keeps the process's
-    resident memory at one block per stem, where a long-lived memory map would count every page it touched."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        mapped = np.load(self.path, mmap_mode="r")
-        self.shape: tuple[int, ...] = mapped.shape
-        self.ndim = mapped.ndim
-        del mapped
-
-    def __getitem__(self, key) -> np.ndarray:
-        mapped = np.load(self.path, mmap_mode="r")
-        block = np.array(mapped[key])
-        del mapped
-        return block
 
 
 def changes_from_plan(result: BalanceResult) -> ChangeSet:

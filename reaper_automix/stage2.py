@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio.io import StemFile
 from .balance import FaderPlan, plan_faders
 from .changes import BusChange, ChangeSet
 from .cleanup import remove_folder, temp_folder
@@ -39,7 +40,6 @@ from .stage1 import (
     BalanceResult,
     Progress,
     Renderer,
-    StemFile,
     balance_session,
     changes_from_plan,
 )

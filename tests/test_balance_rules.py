@@ -14,6 +14,7 @@ from reaper_automix.balance import (
     between_group_gains,
     equal_loudness_gains,
     plan_faders,
+    rule1_gain_db,
     stem_offset_db,
 )
 from reaper_automix.config import BalanceConfig, load_config
@@ -126,12 +127,18 @@ def test_bad_settings_name_file_and_key(tmp_path, text, fragment):
 def test_equal_loudness_gains_and_locked_anchor():
     session = make_session(NESTED, volumes={2: db_to_gain(-4.0)})
     drums = group_tracks(session).groups[0]
-    free = equal_loudness_gains(drums, {1: -20.0, 2: -30.0}, session, BalanceConfig(), target_lufs=-25.0)
+    band = {1: -20.0, 2: -30.0}
+    assert rule1_gain_db(-20.0, 1.5, target_lufs=-25.0) == pytest.approx(-3.5)
+    at_target = {t: rule1_gain_db(band[t], target_lufs=-25.0) for t in band}
+    free = equal_loudness_gains(drums, at_target, band, session, BalanceConfig(), target_lufs=-25.0)
     assert free.relative_db == {1: pytest.approx(-5.0), 2: pytest.approx(5.0)}
-    locked = equal_loudness_gains(drums, {1: -20.0, 2: -30.0}, session, BalanceConfig(lock=("snare",)))
+    assert free.anchor_shift_db == 0.0
+    locked = equal_loudness_gains(drums, {1: at_target[1]}, band, session, BalanceConfig(lock=("snare",)),
+                                  target_lufs=-25.0)
     # the snare keeps its -4 dB fader and sits at -34; the kick is aimed at that level
     assert locked.relative_db[2] == pytest.approx(-4.0)
     assert -20.0 + locked.relative_db[1] == pytest.approx(-34.0)
+    assert locked.anchor_shift_db == pytest.approx(-9.0)  # from the -25 target to the snare's -34
 
 
 def test_stem_offset_and_between_group_rules():

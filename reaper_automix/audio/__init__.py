@@ -2,6 +2,7 @@
 
 from reaper_automix.audio.io import (
     AudioInfo,
+    StemFile,
     audio_info,
     read_audio,
     resample,
@@ -26,6 +27,7 @@ __all__ = [
     "AudioInfo",
     "Exclusion",
     "RenderWarning",
+    "StemFile",
     "TrackRenders",
     "audio_info",
     "check_media",

@@ -1,4 +1,5 @@
-"""Audio file I/O: reading (whole files or frame ranges), cheap header info, resampling, atomic writing.
+"""Audio file I/O: reading (whole files or frame ranges), cheap header info, resampling, atomic writing, and
+the scratch stem files stage 1 writes (:class:`StemFile`).
 
 Every array is float32 shaped ``(channels, samples)``. Problems with the user's files (missing, not audio,
 truncated, corrupt) raise :class:`~reaper_automix.errors.AutomixError` naming the file and what is wrong.
@@ -228,3 +229,23 @@ def _check_not_truncated(path: Path) -> None:
                     )
                 return
             pos += 8 + chunk_len + (chunk_len & 1)  # chunks are padded to even sizes
+
+
+class StemFile:
+    """A stem ``.npy`` file ``(2, samples)`` read slice by slice, mapped only while a slice is copied.
+
+    Indexing returns a copy (``stem[:, a:b]``). Reading a whole song block by block this way keeps the process's
+    resident memory at one block per stem, where a long-lived memory map would count every page it touched."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        mapped = np.load(self.path, mmap_mode="r")
+        self.shape: tuple[int, ...] = mapped.shape
+        self.ndim = mapped.ndim
+        del mapped
+
+    def __getitem__(self, key) -> np.ndarray:
+        mapped = np.load(self.path, mmap_mode="r")
+        block = np.array(mapped[key])
+        del mapped
+        return block
