@@ -31,6 +31,11 @@ def write_atomic(path: Path | str, write: Callable[[str], None], *, mode: int | 
     try:
         write(tmp)
         os.chmod(tmp, user_file_mode() if mode is None else mode)
+        fd = os.open(tmp, os.O_RDONLY)  # on disk before the rename, so a crash leaves the old file or the new one
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import AutomixError
+from ..files import write_bytes_atomic
 
 MANIFEST_NAME = "automix-batch.json"
 FORMAT_VERSION = 1
@@ -94,22 +94,12 @@ class Manifest:
             "format": FORMAT_VERSION,
             "projects": {key: asdict(entry) for key, entry in sorted(self.entries.items())},
         }
-        try:
-            mode = self.path.stat().st_mode & 0o777
+        text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+        try:  # keep permissions the user gave the manifest; a new one gets what their umask gives
+            mode: int | None = self.path.stat().st_mode & 0o777
         except FileNotFoundError:
-            mode = 0o644
-        fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp", dir=self.root)
-        try:
-            os.chmod(tmp, mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1, ensure_ascii=False)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            mode = None
+        write_bytes_atomic(self.path, text.encode("utf-8"), mode=mode)
         self._saved_at = now
 
     def is_current(self, key: str, input_hash: str, options_hash: str) -> bool:
