@@ -196,11 +196,13 @@ def _stems_renderer(project: Path, config, stems_dir: Path | None, no_stems: boo
 def _run_balance(project: Path, options, config_path: Path | None, *, stems_dir: Path | None = None,
                  no_stems: bool = False):
     from .config import BalanceConfig, load_config
+    from .memory import check_memory
     from .rpp.reader import load_session
     from .stage1 import balance_session
 
     config = load_config(config_path) if config_path else BalanceConfig()
     session, document = load_session(project)
+    check_memory(session, workers=options.workers)
     renderer = _stems_renderer(project, config, stems_dir, no_stems)
     with progress_bar() as bar:
         return balance_session(session, options, config, progress=_Reporter(bar), renderer=renderer), document

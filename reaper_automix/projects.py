@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from .cleanup import remove_folder, temp_folder
 from .config import BalanceConfig
 from .errors import AutomixError
+from .grouping import group_tracks
+from .memory import check_memory
 from .outputs import Staged, check_outputs
 
 if TYPE_CHECKING:  # the pipeline (numpy, torch) is imported when a project runs, not when the CLI starts
@@ -85,9 +87,10 @@ def balance_project(
 
     check_outputs(source=project, project=target, in_place=in_place, force=force, report=report_path,
                   previews=previews)
+    options = options or BalanceOptions()
     session, document = load_session(project)
-    result = balance_session(session, options or BalanceOptions(), config or BalanceConfig(), progress=progress,
-                             renderer=renderer)
+    check_memory(session, workers=options.workers)
+    result = balance_session(session, options, config or BalanceConfig(), progress=progress, renderer=renderer)
     report = balance_report(result)
     written = _write_all(document, result.session, result, report, target, in_place=in_place, force=force,
                          report_path=report_path, write_previews=write_previews)
@@ -127,13 +130,17 @@ def mix_project(
     check_outputs(source=project, project=target, in_place=in_place, force=force, report=report_path,
                   previews=previews)
     config = config or BalanceConfig()
+    balance_options = balance_options or BalanceOptions()
     session, document = load_session(project)
+    if reference_track is not None:
+        config = replace(config, exclude=config.exclude + (glob.escape(reference_track),))
+    check_memory(session, workers=balance_options.workers, stage="mix",
+                 groups=len(group_tracks(session, config).groups))
     scratch = temp_folder("automix-reference-")
     try:
         if reference_track is not None:
             references = [_render_reference_track(session, reference_track, scratch)]
-            config = replace(config, exclude=config.exclude + (glob.escape(reference_track),))
-        result = mix_session(session, references, balance_options=balance_options or BalanceOptions(),
+        result = mix_session(session, references, balance_options=balance_options,
                              match_options=match_options or MatchOptions(), config=config, progress=progress,
                              renderer=renderer, stem_dir=stem_dir)
     finally:

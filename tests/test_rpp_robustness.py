@@ -129,3 +129,30 @@ def test_oversized_project_is_refused_before_reading(tmp_path, monkeypatch):
     monkeypatch.setattr(document, "MAX_PROJECT_BYTES", 100)
     with pytest.raises(AutomixError, match="more than a REAPER project holds"):
         read_document(path)
+
+
+def test_a_media_name_too_long_for_the_file_system_is_a_named_media_problem(tmp_path):
+    """``FILE "<300 chars>.wav"``: ENAMETOOLONG from the file system is reported like missing media (track and
+    file named, exit 2, no traceback), and ``--skip-missing`` leaves that track out and balances the rest."""
+    import numpy as np
+    import soundfile as sf
+    from click.testing import CliRunner
+
+    from reaper_automix.cli import main
+
+    rng = np.random.default_rng(0)
+    for name in ("b.wav", "c.wav"):
+        sf.write(tmp_path / name, 0.1 * rng.standard_normal((44100, 2)), 44100, subtype="FLOAT")
+    long_name = "x" * 300 + ".wav"
+    body = [line.replace('"a.wav"', f'"{long_name}"') for line in ITEM]
+    others = [TrackSpec(name.upper(), body=[line.replace("a.wav", f"{name}.wav") for line in ITEM]) for name in "bc"]
+    path = write(tmp_path, [TrackSpec("Long", body=body), *others])
+    before = path.read_bytes()
+    for args, exit_code in ((["info"], 0), (["analyze", "--workers", "1"], 2), (["balance", "--workers", "1"], 2)):
+        result = CliRunner().invoke(main, [args[0], str(path), *args[1:]])
+        said = " ".join(result.output.split())
+        assert "File name too long" in said and "Long" in said and "Traceback" not in said, said
+        assert result.exit_code == exit_code, said  # info lists the problems; it does not fail
+    result = CliRunner().invoke(main, ["balance", str(path), "--workers", "1", "--skip-missing", "--method", "lufs"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p-automix.rpp").is_file() and path.read_bytes() == before

@@ -91,15 +91,49 @@ def test_analyze_report_into_a_bad_place_is_refused_first(tmp_path, no_analysis)
     assert result.exit_code == 2 and "is not a folder" in said(result)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_in_place_in_a_read_only_folder_is_refused_first(tmp_path, no_analysis):
-    project = small_project(tmp_path / "ro")
-    (tmp_path / "ro").chmod(0o555)
+def _obey_permissions() -> None:
+    """``preexec_fn`` for root: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, so the
+    program exec'd next obeys permission bits as any user does (a folder's owner without ``w`` cannot write
+    in it)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP")
+
+
+def run_unprivileged(*args: str) -> subprocess.CompletedProcess:
+    """The CLI in a child process that cannot write where permissions forbid it, even when we run as root."""
+    preexec = _obey_permissions if os.geteuid() == 0 else None
     try:
-        result = run("balance", str(project), "--in-place")
+        return subprocess.run([sys.executable, "-c", "from reaper_automix.cli import main; main()", *args],
+                              env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True,
+                              timeout=120, preexec_fn=preexec)
+    except subprocess.SubprocessError as exc:
+        if "preexec_fn" in str(exc):  # a container without CAP_SETPCAP: root cannot be made to obey
+            pytest.skip(f"cannot drop root's permission override here ({exc})")
+        raise
+
+
+@pytest.mark.parametrize("command", ["balance-in-place", "analyze-report"])
+def test_a_read_only_folder_is_refused_first_even_as_root(tmp_path, command):
+    project = small_project(tmp_path / "ro")
+    folder = tmp_path / "ro"
+    before = sorted(p.name for p in folder.iterdir())
+    folder.chmod(0o555)
+    try:
+        if command == "balance-in-place":
+            result = run_unprivileged("balance", str(project), "--in-place", "--method", "lufs")
+        else:
+            result = run_unprivileged("analyze", str(project), "--report", str(folder / "r.json"))
     finally:
-        (tmp_path / "ro").chmod(0o755)
-    assert result.exit_code == 2 and "cannot write" in said(result)
+        folder.chmod(0o755)
+    message = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 2, message
+    assert f"cannot write in {folder}" in message and "Permission denied" in message, message
+    assert "Traceback" not in message
+    assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def test_outputs_are_written_together_or_not_at_all(tmp_path, monkeypatch):

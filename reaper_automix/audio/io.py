@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
@@ -189,9 +190,13 @@ def _format_for(path: Path) -> str:
 
 
 def _check_exists(path: Path) -> None:
-    if not path.exists():
-        raise AutomixError(f"{path}: file not found")
-    if not path.is_file():
+    try:
+        is_file = stat.S_ISREG(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        raise AutomixError(f"{path}: file not found") from None
+    except OSError as e:  # a name too long for the file system, a symlink loop, a folder we may not enter
+        raise AutomixError(f"{path}: {e.strerror or e}") from None
+    if not is_file:
         raise AutomixError(f"{path}: not a file")
 
 
