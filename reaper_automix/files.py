@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 _umask: int | None = None
+_umask_lock = threading.Lock()
 
 
 def user_file_mode() -> int:
     """``0o666`` less the process umask: what ``open(path, "w")`` would create."""
     global _umask
-    if _umask is None:  # there is no way to read the umask without setting it
-        _umask = os.umask(0o022)
-        os.umask(_umask)
-    return 0o666 & ~_umask
+    with _umask_lock:  # two threads reading it at once would leave the temporary value set
+        if _umask is None:  # there is no way to read the umask without setting it
+            _umask = os.umask(0o022)
+            os.umask(_umask)
+        return 0o666 & ~_umask
 
 
 def write_atomic(path: Path | str, write: Callable[[str], None], *, mode: int | None = None) -> None:

@@ -278,6 +278,38 @@ def test_worker_killed_mid_batch_is_retried_with_a_correct_result(tmp_path, clus
     cluster.wait_for_workers(2, timeout=60)  # the nanny restarted it, for the next test
 
 
+def test_per_worker_runs_that_many_projects_at_once_on_one_worker(tmp_path):
+    """``--per-worker 2`` on a one-worker local cluster: two projects run at the same time in that worker's
+    process (their run times overlap), and each result is what ``balance`` writes for that project alone."""
+    from reaper_automix.batch.engines import DaskEngine
+    from reaper_automix.batch.jobs import ProjectJob, StageSpec, find_projects, output_paths
+    from reaper_automix.config import BalanceConfig
+    from reaper_automix.stage1 import BalanceOptions
+
+    root = make_batch(tmp_path / "in", broken=False, names=("p0", "p1", "p2", "p3"))
+    spec = StageSpec(BalanceOptions(workers=1), BalanceConfig())
+    jobs = [ProjectJob(p.parent.name, p, *output_paths(p, root, root), spec)
+            for p in find_projects(root, recursive=True)]
+    engine = DaskEngine("local", workers=1, per_worker=2)
+    try:
+        assert engine.capacity == 2
+        for job in jobs:
+            engine.submit(job)
+        outcomes = []
+        while len(outcomes) < len(jobs):
+            done = engine.next_done(timeout=120)
+            assert done is not None, "a job never finished"
+            outcomes.append(done[1])
+    finally:
+        engine.close()
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert len({o.worker for o in outcomes}) == 1
+    spans = sorted((o.started_at, o.started_at + o.seconds) for o in outcomes)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans  # two at once
+    for job in jobs:
+        assert job.output.read_bytes() == reference_balance(job.project, tmp_path), job.key
+
+
 def test_local_cluster_listens_on_loopback_and_only_to_its_own_certificate(tmp_path):
     from reaper_automix.batch.engines import DaskEngine
     from reaper_automix.batch.jobs import StageSpec, find_projects

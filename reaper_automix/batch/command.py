@@ -36,8 +36,8 @@ out = Console()
               help="Run on a Dask distributed cluster: its scheduler (tcp://HOST:PORT, tls://...), or 'local' to "
                    "start one on this machine with --jobs workers. Needs reaper-automix[cluster].")
 @click.option("--per-worker", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Projects queued on one cluster worker at a time; they take turns in its process (stage 1 "
-                   "keeps per-process state), so a worker holds one session's stems at a time.")
+              help="Projects one cluster worker runs at once (threads of its process; --cluster local gives "
+                   "each worker that many threads). Each holds its own session's stems: memory grows with N.")
 @click.option("--retries", type=click.IntRange(0, 20), default=1, show_default=True,
               help="Further attempts for a project whose worker was lost or failed (on a cluster: on another "
                    "worker, also after a missing-media error); then it is reported and skipped.")

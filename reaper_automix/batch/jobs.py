@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -62,6 +61,7 @@ class JobOutcome:
     error: str = ""
     input_error: bool = False
     peak_rss_mb: float = 0.0  # of the worker process so far (Linux, macOS)
+    started_at: float = 0.0  # when the attempt began, seconds since the epoch (the worker's clock)
 
     @property
     def ok(self) -> bool:
@@ -121,16 +121,10 @@ def worker_environment() -> str:
     return __version__
 
 
-# Stage 1's in-process analysis (one analysis worker, as batch uses) keeps per-process state, so two projects in
-# two threads of one process (a Dask worker with several threads) take turns.
-_one_project_per_process = threading.Lock()
-
-
 def run_job(job: ProjectJob) -> JobOutcome:
-    """Run one project to the end (waiting for any other project in this process to finish first)."""
-    with _one_project_per_process:
-        outcome = _run_job(job)
-    return replace(outcome, peak_rss_mb=_peak_rss_mb())
+    """Run one project to the end. Several may run at once in threads of one process (a cluster worker with
+    ``--per-worker N``): a run keeps all its state with it."""
+    return replace(_run_job(job), peak_rss_mb=_peak_rss_mb())
 
 
 def _peak_rss_mb() -> float:
@@ -145,9 +139,13 @@ def _run_job(job: ProjectJob) -> JobOutcome:
     """Run one project to the end. Writes only ``job.output`` and ``job.report``, each atomically."""
     from ..projects import balance_project, mix_project
 
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), time.time()
     worker = worker_name()
     spec = job.spec
+
+    def outcome(**fields) -> JobOutcome:
+        return JobOutcome(job.key, worker, time.perf_counter() - start, started_at=started_at, **fields)
+
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         if spec.matching is None:
@@ -159,11 +157,9 @@ def _run_job(job: ProjectJob) -> JobOutcome:
                               force=job.replace, report_path=job.report)
     except MediaError as exc:
         # on a cluster the usual cause is a worker that does not mount the projects' media where they are
-        return JobOutcome(job.key, worker, time.perf_counter() - start,
-                          error=f"{job.project}: on worker {worker}: {exc}", input_error=True)
+        return outcome(error=f"{job.project}: on worker {worker}: {exc}", input_error=True)
     except AutomixError as exc:
-        return JobOutcome(job.key, worker, time.perf_counter() - start, error=str(exc), input_error=True)
+        return outcome(error=str(exc), input_error=True)
     except Exception as exc:  # a bug in one project must not stop the batch; it is reported with the project
-        return JobOutcome(job.key, worker, time.perf_counter() - start, error=f"internal error: {exc!r}")
-    return JobOutcome(job.key, worker, time.perf_counter() - start, summary=run.result.changes.description)
-
+        return outcome(error=f"internal error: {exc!r}")
+    return outcome(summary=run.result.changes.description)
