@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,6 +50,10 @@ class ParamRange:
         if self.scale == "log":
             return self.low * (self.high / self.low) ** x
         return self.low + (self.high - self.low) * x
+
+    def clip(self, value: float) -> float:
+        """``value`` moved into the range (the nearest end when outside)."""
+        return float(min(self.high, max(self.low, value)))
 
     def to_normalised(self, value: Any) -> Any:
         """Inverse of :meth:`to_physical` (values outside the range give x outside [0, 1])."""
@@ -167,9 +172,19 @@ class Compressor:
     makeup_db: float = 0.0
 
 
+def fixed_band_eq(gains_db: Sequence[float],
+                  layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> tuple[EqBand, ...]:
+    """A layout's bands at their neutral frequencies and Q (where the search and the learned controller keep
+    them) with these gains (dB, one per band)."""
+    if len(gains_db) != len(layout):
+        raise ValueError(f"{len(gains_db)} EQ gains for a layout of {len(layout)} bands")
+    return tuple(EqBand(spec.kind.value, spec.neutral_freq_hz, float(g), spec.neutral_q)
+                 for spec, g in zip(layout, gains_db))
+
+
 def flat_eq(layout: tuple[EqBandSpec, ...] = EQ_LAYOUT_DEFAULT) -> tuple[EqBand, ...]:
     """A layout's bands at their neutral frequencies and Q, all at 0 dB."""
-    return tuple(EqBand(spec.kind.value, spec.neutral_freq_hz, 0.0, spec.neutral_q) for spec in layout)
+    return fixed_band_eq([0.0] * len(layout), layout)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..matching.features import distances, reference_features, song_features
-from ..matching.optimise import MatchOptions, MatchResult, match_reference, render_console_mix
+from ..matching.features import average_features, distances, load_reference, song_features
+from ..matching.optimise import MatchOptions, MatchResult, _sum_stems, match_reference, render_console_mix
 from .checkpoint import LoadedController
-from .predict import apply_options, controller, predict_settings
+from .predict import controller, for_pan_laws, learned_settings, predict_settings
 
 ENGINES = ("learned", "search", "hybrid")
 
@@ -38,23 +38,27 @@ def match_with_engine(
     if engine == "search":
         return match_reference(stems, sample_rate, references, options, progress=progress, pan_laws=pan_laws)
     loaded = checkpoint or controller()
-    prediction = predict_settings(stems, sample_rate, references, checkpoint=loaded)
     if engine == "hybrid":
-        result = match_reference(stems, sample_rate, references, options, start=prediction.settings,
-                                 progress=progress, pan_laws=pan_laws)
+        prediction = predict_settings(stems, sample_rate, references, checkpoint=loaded)
+        result = match_reference(stems, sample_rate, references, options,
+                                 start=for_pan_laws(prediction.settings, pan_laws), progress=progress,
+                                 pan_laws=pan_laws)
         return replace(result, engine=engine, checkpoint_sha256=prediction.checkpoint_sha256)
-    settings = apply_options(prediction.settings, options)
-    target = reference_features(references, sample_rate)
-    before_mix = np.zeros((2, max(s.shape[1] for s in stems)), dtype=np.float32)
-    for s in stems:
-        before_mix[:, : s.shape[1]] += s[:, :]
-    before = song_features(before_mix, sample_rate)
-    after_mix = render_console_mix(stems, settings, sample_rate)
+    audio = [load_reference(p, sample_rate) for p in references]
+    learned = learned_settings(stems, sample_rate, options=options, reference_audio=audio, checkpoint=loaded,
+                               pan_laws=pan_laws)
+    target = average_features([song_features(a, sample_rate) for a in audio])
+    before = song_features(_sum_stems(stems), sample_rate)
+    after_mix = render_console_mix(stems, learned.settings, sample_rate)
     after = song_features(after_mix, sample_rate)
+    b = learned.bounds
     return MatchResult(
-        stems=settings, master=None, reference=target, before=before, after=after,
+        stems=learned.settings, master=None, reference=target, before=before, after=after,
         distances_before=distances(before, target), distances_after=distances(after, target), excerpts_s=[],
-        matched_mix=after_mix, engine=engine, checkpoint_sha256=prediction.checkpoint_sha256,
+        matched_mix=after_mix, levels_db=list(b.levels_db), gain_reduction=learned.gain_reduction,
+        pan_max=b.pan_max, pan_reason=b.pan_reason, gain_reduction_max_db=b.gain_reduction_max_db,
+        gain_reduction_reason=b.gain_reduction_reason, engine=engine,
+        checkpoint_sha256=learned.checkpoint_sha256,
     )
 
 

@@ -1,15 +1,20 @@
 """Prediction: the stage-1 stems and a reference mix in, one channel strip per stem out.
 
-:func:`predict_settings` measures the stems and the reference(s) (:mod:`.features`, whole song), runs the
-model once and turns its outputs into physical settings at the console's fixed EQ bands and compressor times,
-then keeps them inside the shared plausibility limits (:mod:`reaper_automix.matching.limits`: EQ, ratio,
-threshold about the stem's loud level, pan unless the reference's per-band balance calls for more).
-Several references are pooled (their window statistics averaged). :func:`learned_engine` and
-:func:`hybrid_engine` are the two engines with the evaluation harness's signature.
+:func:`predict_settings` measures the stems and the reference(s) (:mod:`.features`, whole song) and runs the
+model once; its outputs become strips at the console's fixed EQ bands and compressor times. Several references
+are pooled (their window statistics averaged). :func:`learned_settings` is the learned engine: the prediction
+kept inside the shared plausibility limits through :mod:`reaper_automix.matching.limits`'s API
+(:func:`~reaper_automix.matching.limits.plausible_bounds` -> :func:`~reaper_automix.matching.limits.clamp_to_bounds`
+-> the options -> each bus's pan law -> :func:`~reaper_automix.matching.limits.within_gain_reduction_cap`).
+:func:`learned_engine` has the evaluation harness's signature.
+
+The network was trained on a console that pans with REAPER's default law; a bus with another law gets the pan
+(and a fader correction) that gives its stem the same left/right energies (:func:`for_pan_laws`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,24 +24,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..console.pan import PanLaw
 from ..errors import AutomixError
 from ..matching.features import load_reference
-from ..matching.limits import LIMITS, pan_limit_for_bands, threshold_range_db
+from ..matching.limits import (
+    Bounds,
+    GainReduction,
+    clamp_to_bounds,
+    crest_db,
+    mix_crest_db,
+    pan_for_imbalance,
+    plausible_bounds,
+    within_gain_reduction_cap,
+)
 from ..matching.optimise import MatchOptions
-from ..strip import GAIN_DB, Compressor, Strip
-from ..dataset.make import fixed_band_eq
+from ..strip import PAN, Compressor, Strip, fixed_band_eq
 from . import features as F
 from .checkpoint import SHIPPED, LoadedController, load_checkpoint
 from .losses import Batch, forward
 
+TRAINED_PAN_LAW = PanLaw()  # the law of the console the network was trained on (losses.band_console)
+
 
 @dataclass(frozen=True)
 class Prediction:
-    settings: list[Strip]  # physical, within the limits, before strength/aspect switches
-    raw: np.ndarray  # (stems, 10) the model's physical outputs before the limits
+    """The network's output for one song: ``settings`` (its physical values as strips at the fixed EQ bands and
+    compressor times; not yet inside the plausibility limits), ``raw`` ``(stems, 10)`` the same values as
+    columns ``[gain_db, eq gains x6, threshold_db, ratio, pan]``."""
+
+    settings: list[Strip]
+    raw: np.ndarray
     checkpoint_sha256: str
-    pan_limit: float
-    pan_reason: str | None
 
 
 @lru_cache(maxsize=4)
@@ -49,6 +67,14 @@ def controller(path: str | os.PathLike | None = None) -> LoadedController:
     return _cached(str(Path(path) if path is not None else SHIPPED))
 
 
+def _reference_audio(references: Sequence[str | os.PathLike], reference_audio: Sequence[np.ndarray],
+                     sample_rate: int) -> list[np.ndarray]:
+    audio = [load_reference(p, sample_rate) for p in references] + list(reference_audio)
+    if not audio:
+        raise AutomixError("the learned controller needs a reference mix")
+    return audio
+
+
 def predict_settings(
     stems: Sequence[np.ndarray],
     sample_rate: int,
@@ -57,17 +83,15 @@ def predict_settings(
     reference_audio: Sequence[np.ndarray] = (),
     checkpoint: LoadedController | None = None,
 ) -> Prediction:
-    """Strip settings for ``stems`` (float32 ``(2, samples)`` each at their stage-1 level; memory-mapped is fine)
-    to match the reference files ``references`` (or already loaded ``reference_audio``, ``(2, samples)`` at
-    ``sample_rate``)."""
+    """The network's strips for ``stems`` (float32 ``(2, samples)`` each at their stage-1 level; memory-mapped
+    is fine) to match the reference files ``references`` (or already loaded ``reference_audio``, ``(2, samples)``
+    at ``sample_rate``)."""
     if not stems:
         raise AutomixError("the learned controller needs at least one stem")
     if len(stems) > 32:
         raise AutomixError(f"the learned controller takes at most 32 stems, got {len(stems)} (group further)")
     loaded = checkpoint or controller()
-    audio = [load_reference(p, sample_rate) for p in references] + list(reference_audio)
-    if not audio:
-        raise AutomixError("the learned controller needs a reference mix")
+    audio = _reference_audio(references, reference_audio, sample_rate)
     stem_stats = [F.window_stats(s, sample_rate) for s in stems]
     ref_stats = [F.window_stats(a, sample_rate) for a in audio]
     pooled = F.WindowStats(*(np.mean([getattr(r, k) for r in ref_stats], axis=0).astype(np.float32)
@@ -75,37 +99,74 @@ def predict_settings(
     batch = Batch.single(stem_stats, [F.level_db(s) for s in stem_stats], pooled)
     with torch.no_grad():
         raw = forward(loaded.model, batch)[0].double().numpy()
-    limits = [pan_limit_for_bands(*_band_imbalance(r)) for r in ref_stats]
-    max_pan = max(lim for lim, _ in limits)
-    reason = next((why for lim, why in limits if lim == max_pan), None)
-    settings = [_within_limits(row, _loud_level_db(s), max_pan) for row, s in zip(raw, stem_stats)]
-    return Prediction(settings, raw, loaded.sha256, max_pan, reason)
+    settings = [Strip(float(r[0]), fixed_band_eq(r[1:7]), Compressor(threshold_db=float(r[7]), ratio=float(r[8])),
+                      float(r[9])) for r in raw]
+    return Prediction(settings, raw, loaded.sha256)
 
 
-def _band_imbalance(stats: F.WindowStats) -> tuple[np.ndarray, np.ndarray]:
-    """Per Bark band ``(imbalance, share)`` of a signal from its sampled frames (the quantities of
-    :func:`~reaper_automix.matching.limits.band_imbalance`, estimated without reading the whole song)."""
-    ll, rr = stats.energy[:, 0].sum(axis=0).astype(np.float64), stats.energy[:, 1].sum(axis=0).astype(np.float64)
-    total = ll + rr
-    return (rr - ll) / np.maximum(total, 1e-20), total / max(float(total.sum()), 1e-20)
+def equivalent_pan(pan: float, law: PanLaw, trained: PanLaw = TRAINED_PAN_LAW) -> tuple[float, float]:
+    """The pan under ``law`` that gives a stem with equal channels the left/right energy balance that ``pan``
+    gives it under ``trained``, and the fader change (dB) that keeps its total energy: ``(pan, gain_db)``."""
+    if law == trained:
+        return pan, 0.0
+
+    def energies(p: float, of: PanLaw) -> tuple[float, float]:
+        left, right = of.gains(torch.tensor([p], dtype=torch.float64))
+        return float(left[0]) ** 2, float(right[0]) ** 2
+
+    el, er = energies(pan, trained)
+    moved = math.copysign(pan_for_imbalance((er - el) / max(er + el, 1e-20), law), pan)
+    fl, fr = energies(moved, law)
+    return moved, 10.0 * math.log10(max(el + er, 1e-20) / max(fl + fr, 1e-20))
 
 
-def _loud_level_db(stats: F.WindowStats) -> float:
-    """The stem's loud level (:func:`~reaper_automix.matching.limits.stem_level_db`: 90th percentile of short
-    block mean squares) estimated from the sampled ~46 ms frames."""
-    return 10.0 * float(np.log10(max(float(np.percentile(stats.frame_power, 90)), 1e-20)))
+def for_pan_laws(settings: Sequence[Strip], laws: Sequence[PanLaw] | None, pan_max: float = PAN.high,
+                 ) -> list[Strip]:
+    """Strips predicted for the trained console's pan law moved onto each bus's own ``laws`` (None: every bus
+    has the trained law) by :func:`equivalent_pan`, pans kept within +/-``pan_max``."""
+    if laws is None:
+        return list(settings)
+    if len(laws) != len(settings):
+        raise AutomixError(f"{len(laws)} pan laws for {len(settings)} stems")
+    out = []
+    for s, law in zip(settings, laws):
+        pan, gain_db = equivalent_pan(s.pan, law)
+        out.append(replace(s, gain_db=s.gain_db + gain_db, pan=max(-pan_max, min(pan_max, pan))))
+    return out
 
 
-def _within_limits(row: np.ndarray, loud_db: float, max_pan: float) -> Strip:
-    """One stem's physical outputs ``[gain, eq x6, threshold, ratio, pan]`` as settings inside the limits."""
-    low, high = threshold_range_db(loud_db)
-    return Strip(
-        gain_db=float(np.clip(row[0], GAIN_DB.low, GAIN_DB.high)),
-        eq=fixed_band_eq(np.clip(row[1:7], -LIMITS.eq_db, LIMITS.eq_db)),
-        compressor=Compressor(threshold_db=float(np.clip(row[7], low, high)),
-                              ratio=float(np.clip(row[8], 1.0, LIMITS.ratio))),
-        pan=float(np.clip(row[9], -max_pan, max_pan)),
-    )
+@dataclass(frozen=True)
+class LearnedSettings:
+    """The learned engine's decision: ``settings`` inside ``bounds`` with the options and pan laws applied,
+    each bus compressor's ``gain_reduction`` on its stem, and the checkpoint that made it."""
+
+    settings: list[Strip]
+    bounds: Bounds
+    gain_reduction: list[GainReduction]
+    checkpoint_sha256: str
+
+
+def learned_settings(
+    stems: Sequence[np.ndarray],
+    sample_rate: int,
+    references: Sequence[str | os.PathLike] = (),
+    options: MatchOptions = MatchOptions(),
+    *,
+    reference_audio: Sequence[np.ndarray] = (),
+    checkpoint: LoadedController | None = None,
+    pan_laws: Sequence[PanLaw] | None = None,
+) -> LearnedSettings:
+    """The learned engine on ``stems`` (as :func:`predict_settings`), through the limits API (module docstring);
+    ``pan_laws``: the law of the bus each stem plays through (None: REAPER's default for all)."""
+    audio = _reference_audio(references, reference_audio, sample_rate)
+    prediction = predict_settings(stems, sample_rate, reference_audio=audio, checkpoint=checkpoint)
+    # The crest factors behind the gain-reduction cap, as the search reads them (the references' averaged).
+    reference_crest = float(np.mean([crest_db(a) for a in audio]))
+    bounds = plausible_bounds(stems, sample_rate, audio, reference_crest, mix_crest_db(stems))
+    settings = apply_options(clamp_to_bounds(prediction.settings, bounds), options)
+    settings = for_pan_laws(settings, pan_laws, bounds.pan_max)
+    settings, reductions = within_gain_reduction_cap(stems, settings, sample_rate, bounds)
+    return LearnedSettings(settings, bounds, reductions, prediction.checkpoint_sha256)
 
 
 def apply_options(settings: Sequence[Strip], options: MatchOptions) -> list[Strip]:
@@ -127,5 +188,5 @@ def apply_options(settings: Sequence[Strip], options: MatchOptions) -> list[Stri
 
 def learned_engine(stems: Sequence[np.ndarray], sample_rate: int, reference_paths: Sequence[Path],
                    ) -> list[Strip]:
-    """The learned controller with the shipped checkpoint (evaluation harness signature)."""
-    return predict_settings(stems, sample_rate, reference_paths).settings
+    """The learned engine with the shipped checkpoint (evaluation harness signature)."""
+    return learned_settings(stems, sample_rate, reference_paths).settings

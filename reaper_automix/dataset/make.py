@@ -30,7 +30,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ from ..demo.synth import SoundFontPlayer
 from ..demo.tracks import build_track_list
 from ..errors import AutomixError
 from ..console import CompressorParams, EqParams, PanLaw, apply_pan, compress, eq_response_db
-from ..strip import Compressor, EqBand, Strip, flat_eq
+from ..strip import Compressor, EqBand, Strip, fixed_band_eq, flat_eq
 
 SAMPLE_RATE = 44100
 TRAINING_SOUNDFONTS = (
@@ -110,11 +110,6 @@ def random_console(rng: np.random.Generator, stem_levels_db: np.ndarray) -> list
             pan=float(rng.uniform(-TRUTH_PAN, TRUTH_PAN)),
         ))
     return out
-
-
-def fixed_band_eq(gains_db) -> tuple[EqBand, ...]:
-    """The layout's six bands at their neutral frequencies and Q (where the search keeps them), with these gains."""
-    return tuple(replace(b, gain_db=float(g)) for b, g in zip(flat_eq(), gains_db))
 
 
 def settings_vector(s: Strip) -> np.ndarray:

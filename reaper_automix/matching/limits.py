@@ -38,7 +38,7 @@ from ..console.compressor import compress
 from ..console.eq import apply_eq
 from ..console.pan import PanLaw
 from ..console.params import CompressorParams, EqParams
-from ..strip import EQ_GAIN_DB, RATIO, Compressor, EqBand, Strip
+from ..strip import EQ_GAIN_DB, GAIN_DB, RATIO, THRESHOLD_DB, Compressor, EqBand, ParamRange, Strip
 from .features import BARK_EDGES_HZ, N_BANDS, N_FFT, bark_band_index
 
 GR_FIX_STEPS = 6  # at most this many re-measurements of a compressor over the gain-reduction cap
@@ -188,6 +188,30 @@ def gain_reduction_cap(reference_crest_db: float, mix_crest_db: float,
     return limits.mean_gain_reduction_db, None
 
 
+def mix_crest_db(stems: Sequence[np.ndarray]) -> float:
+    """Crest factor (dB) of the sum of ``stems`` (each ``(2, samples)``, memory-mapped is fine, summed a few
+    seconds at a time): the peak over both channels over the RMS of both, as
+    :attr:`~reaper_automix.matching.MixFeatures.crest_db` reads it (so the cap of :func:`gain_reduction_cap` is
+    judged alike by every engine) without its spectral analysis."""
+    n = max(s.shape[-1] for s in stems)
+    step = 1 << 19
+    peak, energy = 0.0, 0.0
+    for start in range(0, n, step):
+        total = np.zeros((2, min(n, start + step) - start))
+        for s in stems:
+            part = np.asarray(s[:, start:start + step], dtype=np.float64)
+            total[:, : part.shape[1]] += part
+        peak = max(peak, float(np.max(np.abs(total))) if total.size else 0.0)
+        energy += float(np.einsum("ij,ij->", total, total))
+    rms_db = 10.0 * math.log10(max(energy / (2 * max(n, 1)), _TINY))
+    return 20.0 * math.log10(max(peak, _TINY)) - rms_db
+
+
+def crest_db(x: np.ndarray) -> float:
+    """Crest factor (dB) of one stereo signal ``(2, samples)``: :func:`mix_crest_db` of it alone."""
+    return mix_crest_db([x])
+
+
 def band_imbalance(x: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Per Bark band (the features' 24 bands), ``(imbalance, share)``: ``(E_R - E_L) / (E_R + E_L)`` of the
     band's energy (-1 all left .. +1 all right) and the band's share of the signal's energy in all bands."""
@@ -312,17 +336,20 @@ def plausible_bounds(stems: Sequence[np.ndarray], sample_rate: float, references
 
 
 def clamp_to_bounds(strips: Sequence[Strip], bounds: Bounds) -> list[Strip]:
-    """Strips (e.g. a network's prediction) moved onto the nearest plausible values: EQ gains clipped to
-    +/-``eq_db``, ratio to at most ``ratio``, each threshold into its range, pans to +/-``pan_max``. Gain
-    reduction is measured, not clipped: :func:`within_gain_reduction_cap` after this."""
+    """Strips (e.g. a network's prediction) moved onto the nearest plausible values the strip can hold: gain
+    into the strip's range, EQ gains to +/-``eq_db``, ratio to 1..``ratio``, each threshold into its range (and
+    the strip's), pans to +/-``pan_max``. Gain reduction is measured, not clipped: :func:`within_gain_reduction_cap`
+    after this."""
     lim = bounds.limits
+    eq_range, ratio_range = ParamRange(-lim.eq_db, lim.eq_db, "dB"), ParamRange(1.0, lim.ratio, "")
+    pan_range = ParamRange(-bounds.pan_max, bounds.pan_max, "")
     out = []
     for strip, (low, high) in zip(strips, bounds.threshold_range_db, strict=True):
-        eq = tuple(replace(b, gain_db=float(np.clip(b.gain_db, -lim.eq_db, lim.eq_db))) for b in strip.eq)
-        comp = replace(strip.compressor, ratio=float(np.clip(strip.compressor.ratio, 1.0, lim.ratio)),
-                       threshold_db=float(np.clip(strip.compressor.threshold_db, low, high)))
-        out.append(replace(strip, eq=eq, compressor=comp,
-                           pan=float(np.clip(strip.pan, -bounds.pan_max, bounds.pan_max))))
+        eq = tuple(replace(b, gain_db=eq_range.clip(b.gain_db)) for b in strip.eq)
+        threshold = THRESHOLD_DB.clip(ParamRange(low, high, "dB").clip(strip.compressor.threshold_db))
+        comp = replace(strip.compressor, ratio=ratio_range.clip(strip.compressor.ratio), threshold_db=threshold)
+        out.append(replace(strip, gain_db=GAIN_DB.clip(strip.gain_db), eq=eq, compressor=comp,
+                           pan=pan_range.clip(strip.pan)))
     return out
 
 
