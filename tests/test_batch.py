@@ -369,3 +369,67 @@ def test_ctrl_c_leaves_the_manifest_consistent_and_a_rerun_finishes(tmp_path):
     again = states(summary_of(rerun))
     assert {k for k, s in again.items() if s == "skipped"} == done
     assert {k for k, s in again.items() if s == "done"} == set(manifest) - done
+
+
+def _alive_in_group(pgid: int) -> list[int]:
+    """Processes still running (not zombies) in process group ``pgid``."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_on_a_local_cluster_stops_cleanly_with_the_manifest_consistent(tmp_path):
+    """Ctrl-C as a terminal sends it (SIGINT to the whole process group: the batch and the cluster's scheduler,
+    nannies and workers) during ``batch --cluster local``: exit 130, every finished project recorded with its
+    files, the rest ``interrupted``, no temporary files or folders, no process left; a re-run finishes the rest."""
+    n = 40
+    root = make_batch(tmp_path / "in", broken=False, names=tuple(f"p{i}" for i in range(n)))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch),
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-c", "from reaper_automix.cli import main; main()", "batch", str(root),
+               "--recursive", "--cluster", "local", "-j", "2", "--json"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    manifest_path = root / "automix-batch.json"
+    deadline = time.monotonic() + 180  # the cluster's start-up is slow on a loaded machine
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if manifest_path.exists() and '"done"' in manifest_path.read_text():
+                break
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "run the same command again to resume" in stderr
+    deadline = time.monotonic() + 30
+    while _alive_in_group(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive_in_group(process.pid), "cluster processes outlived the batch"
+    manifest = json.loads(manifest_path.read_text())["projects"]
+    assert set(manifest) == {f"p{i}/p{i}.rpp" for i in range(n)}
+    done = {k for k, v in manifest.items() if v["state"] == "done"}
+    assert done and done != set(manifest)
+    assert {v["state"] for k, v in manifest.items() if k not in done} == {"interrupted"}
+    for key in done:
+        assert (root / manifest[key]["output"]).is_file() and (root / manifest[key]["report"]).is_file()
+    assert no_temporary_files(root)
+    assert not list(scratch.glob("automix*")), list(scratch.iterdir())
+    assert {p["key"] for p in json.loads(stdout)["projects"] if p["state"] == "done"} == done
+
+    rerun = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--json"])
+    assert rerun.exit_code == 0, rerun.output
+    again = states(summary_of(rerun))
+    assert {k for k, s in again.items() if s == "skipped"} == done
+    assert {k for k, s in again.items() if s == "done"} == set(manifest) - done
