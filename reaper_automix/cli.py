@@ -20,7 +20,7 @@ from . import __version__
 from .errors import AutomixError
 from .options import (balance_options, bus_strength_option, fader_strength_option, make_balance_options,
                       make_match_options, match_options, plot_option, report_option)
-from .projects import default_output
+from .projects import Outputs, default_output
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -299,10 +299,10 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 
             render_preview(result.session, result.plan, staged_path(preview), progress=_Reporter(bar))
 
-        run = balance_project(project, target, make_balance_options(strength=strength, **kw), config, in_place=in_place,
-                              force=force, report_path=report_path, previews=[preview] if preview else [],
-                              write_previews=write_preview if preview else None, progress=_Reporter(bar),
-                              renderer=renderer)
+        outputs = Outputs(target, in_place=in_place, force=force, report=report_path,
+                          previews=[preview] if preview else [], write_previews=write_preview if preview else None)
+        run = balance_project(project, outputs, make_balance_options(strength=strength, **kw), config,
+                              progress=_Reporter(bar), renderer=renderer)
     written = run.written
     print_balance_table(run.report, out)
     console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
@@ -365,11 +365,12 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
     with contextlib.ExitStack() as stack:
         stems = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="automix-stems-"))) if plots else None
         with progress_bar() as bar:
-            run = mix_project(project, target, references, balance_options=make_balance_options(**kw),
-                              match_options=matching, config=config, in_place=in_place, force=force,
-                              report_path=report_path, previews=[preview, before_path] if preview else [],
-                              write_previews=write_previews if preview else None, progress=_Reporter(bar),
-                              stem_dir=stems, renderer=renderer)
+            outputs = Outputs(target, in_place=in_place, force=force, report=report_path,
+                              previews=[preview, before_path] if preview else [],
+                              write_previews=write_previews if preview else None)
+            run = mix_project(project, outputs, references, balance_options=make_balance_options(**kw),
+                              match_options=matching, config=config, progress=_Reporter(bar), stem_dir=stems,
+                              renderer=renderer)
         result, written, session = run.result, run.written, run.result.balance.session
         print_mix_table(run.report, out)
         console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))

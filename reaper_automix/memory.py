@@ -26,13 +26,14 @@ GIB = 1024**3
 # torch (~200 MB more).
 PROCESS_BASE_BYTES = 300 * 1024**2
 TORCH_BASE_BYTES = 250 * 1024**2
-# Peak bytes per track buffer (2 channels x samples x 4 B), measured (benchmarks/bench_memory.py, 2 s vs
-# 300 s): a stage-1 worker 2.97 (with one worker the parent is the worker), the stage-1 parent 0.35, the parent
-# of a mix with 2 groups 2.6 in all. Each group stem is held once in stage 2; the rest is a margin.
+# Peak bytes per track buffer (2 channels x samples x 4 B), measured with benchmarks/bench_memory.py (2 s vs
+# 200 s and 300 s, load ~18): a stage-1 worker process 2.95-2.97 (in-process with one worker: less); the
+# stage-1 parent 0.35; the parent of a mix with 2 groups 2.6-4.4 in all. The factors below are those plus a
+# margin; stage 2 is reckoned per group stem (each is held once) plus the stage-1 and matched mixes.
 WORKER_BUFFERS = 3.2
 PARENT_BUFFERS = 0.5
-STAGE2_BUFFERS_PER_GROUP = 1.0
-STAGE2_BUFFERS_FIXED = 1.5  # the stage-1 mix and the matched mix
+STAGE2_BUFFERS_PER_GROUP = 1.5
+STAGE2_BUFFERS_FIXED = 2.0
 
 _CGROUP_FILES = (  # (limit, usage): cgroup v2, then v1
     ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),

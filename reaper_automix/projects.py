@@ -45,19 +45,39 @@ class ProjectRun:
 PreviewWriter = Callable[[Any, Callable[[Path], Path]], None]
 
 
-def _write_all(document, session, result, report, target: Path, *, in_place: bool, force: bool,
-               report_path: Path | None, write_previews: PreviewWriter | None):
-    from .report import write_json
-    from .rpp.apply import write_project
+@dataclass(frozen=True)
+class Outputs:
+    """Where a run writes: the project ``target`` (the input itself with ``in_place``, a backup kept; an existing
+    one replaced only with ``force``), the JSON ``report``, and the ``previews`` files, written by
+    ``write_previews`` (called with the result and a function giving each preview's staged path)."""
 
-    with Staged() as staged:
-        if report_path is not None:
-            write_json(report, staged.path(report_path))
-        if write_previews is not None:
-            write_previews(result, staged.path)
-        written = write_project(document, session, result.changes, target, in_place=in_place, force=force)
-        staged.commit()
-    return written
+    target: Path
+    in_place: bool = False
+    force: bool = False
+    report: Path | None = None
+    previews: Sequence[Path] = ()
+    write_previews: PreviewWriter | None = None
+
+    def check(self, source: Path) -> None:
+        """Raise AutomixError for any output that could not be written (see
+        :func:`~reaper_automix.outputs.check_outputs`)."""
+        check_outputs(source=source, project=self.target, in_place=self.in_place, force=self.force,
+                      report=self.report, previews=self.previews)
+
+    def write(self, document, session, result, report: dict[str, Any]) -> ProjectRun:
+        """Write the report, the previews and the project together (or none of them)."""
+        from .report import write_json
+        from .rpp.apply import write_project
+
+        with Staged() as staged:
+            if self.report is not None:
+                write_json(report, staged.path(self.report))
+            if self.write_previews is not None:
+                self.write_previews(result, staged.path)
+            written = write_project(document, session, result.changes, self.target, in_place=self.in_place,
+                                    force=self.force)
+            staged.commit()
+        return ProjectRun(result, report, written, self.report)
 
 
 def default_output(project: Path) -> Path:
@@ -67,57 +87,43 @@ def default_output(project: Path) -> Path:
 
 def balance_project(
     project: Path,
-    target: Path,
+    outputs: Outputs,
     options: BalanceOptions | None = None,
     config: BalanceConfig | None = None,
     *,
-    in_place: bool = False,
-    force: bool = False,
-    report_path: Path | None = None,
-    previews: Sequence[Path] = (),
-    write_previews: PreviewWriter | None = None,
     progress: Progress | None = None,
     renderer: Renderer | None = None,
 ) -> ProjectRun:
-    """Stage 1 on ``project``, written to ``target`` (and the report to ``report_path``, the ``previews`` files
-    by ``write_previews``, if given). ``renderer``: as for :func:`~reaper_automix.stage1.balance_session`."""
+    """Stage 1 on ``project``, written to ``outputs``. ``renderer``: as for
+    :func:`~reaper_automix.stage1.balance_session`."""
     from .report import balance_report
     from .rpp.reader import load_session
     from .stage1 import BalanceOptions, balance_session
 
-    check_outputs(source=project, project=target, in_place=in_place, force=force, report=report_path,
-                  previews=previews)
+    outputs.check(project)
     options = options or BalanceOptions()
     session, document = load_session(project)
     check_memory(session, workers=options.workers)
     result = balance_session(session, options, config or BalanceConfig(), progress=progress, renderer=renderer)
-    report = balance_report(result)
-    written = _write_all(document, result.session, result, report, target, in_place=in_place, force=force,
-                         report_path=report_path, write_previews=write_previews)
-    return ProjectRun(result, report, written, report_path)
+    return outputs.write(document, result.session, result, balance_report(result))
 
 
 def mix_project(
     project: Path,
-    target: Path,
+    outputs: Outputs,
     references: Sequence[Path] = (),
     *,
     reference_track: str | None = None,
     balance_options: BalanceOptions | None = None,
     match_options: MatchOptions | None = None,
     config: BalanceConfig | None = None,
-    in_place: bool = False,
-    force: bool = False,
-    report_path: Path | None = None,
-    previews: Sequence[Path] = (),
-    write_previews: PreviewWriter | None = None,
     progress: Progress | None = None,
     renderer: Renderer | None = None,
     stem_dir: Path | None = None,
 ) -> ProjectRun:
     """Stages 1 and 2 on ``project`` against ``references`` (audio files) or the project's own track named
-    ``reference_track`` (rendered pre-fader by the offline renderer and left out of the mix, fader untouched).
-    ``renderer``, ``stem_dir``: as for :func:`~reaper_automix.stage2.mix_session`.
+    ``reference_track`` (rendered pre-fader by the offline renderer and left out of the mix, fader untouched),
+    written to ``outputs``. ``renderer``, ``stem_dir``: as for :func:`~reaper_automix.stage2.mix_session`.
     """
     from .report import mix_report
     from .rpp.reader import load_session
@@ -127,8 +133,7 @@ def mix_project(
 
     if bool(references) == (reference_track is not None):
         raise AutomixError("give either reference files or a reference track, not both or neither")
-    check_outputs(source=project, project=target, in_place=in_place, force=force, report=report_path,
-                  previews=previews)
+    outputs.check(project)
     config = config or BalanceConfig()
     balance_options = balance_options or BalanceOptions()
     session, document = load_session(project)
@@ -145,10 +150,7 @@ def mix_project(
                              renderer=renderer, stem_dir=stem_dir)
     finally:
         remove_folder(scratch)
-    report = mix_report(result)
-    written = _write_all(document, session, result, report, target, in_place=in_place, force=force,
-                         report_path=report_path, write_previews=write_previews)
-    return ProjectRun(result, report, written, report_path)
+    return outputs.write(document, session, result, mix_report(result))
 
 
 def _render_reference_track(session, name: str, folder: Path) -> Path:

@@ -163,7 +163,7 @@ def test_out_folder_mirrors_the_tree_and_mix_matches_the_mix_entry_point(tmp_pat
     from reaper_automix.batch.runner import run_batch
     from reaper_automix.config import BalanceConfig
     from reaper_automix.matching import MatchOptions
-    from reaper_automix.projects import mix_project
+    from reaper_automix.projects import Outputs, mix_project
     from reaper_automix.stage1 import BalanceOptions
 
     root = make_batch(tmp_path / "in", broken=False, names=("alpha",))
@@ -184,7 +184,7 @@ def test_out_folder_mirrors_the_tree_and_mix_matches_the_mix_entry_point(tmp_pat
     assert not (root / "alpha" / "alpha-automix.rpp").exists()
     # what `mix` writes to the same place (media paths rewritten relative to the output folder)
     expected = out / "alpha" / "expected.rpp"
-    mix_project(root / "alpha" / "alpha.rpp", expected, [reference], balance_options=BalanceOptions(workers=1),
+    mix_project(root / "alpha" / "alpha.rpp", Outputs(expected), [reference], balance_options=BalanceOptions(workers=1),
                 match_options=fast)
     assert without_guids(written.read_text()) == without_guids(expected.read_text())
     assert "ReaEQ" in written.read_text() and "../../in/alpha/media/t01.wav" in written.read_text()
@@ -198,14 +198,14 @@ def test_out_folder_mirrors_the_tree_and_mix_matches_the_mix_entry_point(tmp_pat
         AudioTrack("Organ", harmonic_tone(n, 330.0, 4), gain_db=-20, depth=-1),
         AudioTrack("Reference mix", pink_noise(n, rng), gain_db=-10),
     ], "own.rpp")
-    own = mix_project(song, tmp_path / "own" / "own-automix.rpp", reference_track="Reference mix",
+    own = mix_project(song, Outputs(tmp_path / "own" / "own-automix.rpp"), reference_track="Reference mix",
                       balance_options=BalanceOptions(workers=1), match_options=fast)
     balance = own.result.balance
     ref = next(t.index for t in balance.session.tracks if t.name == "Reference mix")
     assert ref in balance.excluded and all(ref not in r.relative_db for r in balance.groups)
     assert {t for r in balance.groups for t in r.relative_db} == {1, 2}
     with pytest.raises(AutomixError, match="reference track 'Bass': 0 tracks"):
-        mix_project(song, tmp_path / "own" / "none.rpp", reference_track="Bass", match_options=fast)
+        mix_project(song, Outputs(tmp_path / "own" / "none.rpp"), reference_track="Bass", match_options=fast)
 
 
 def test_bad_option_combinations_are_refused_before_any_work(tmp_path):
@@ -333,28 +333,40 @@ def test_local_cluster_listens_on_loopback_and_only_to_its_own_certificate(tmp_p
     assert summary.projects[0].workers[0].startswith("tls://127.0.0.1:")
 
 
-def test_ctrl_c_leaves_the_manifest_consistent_and_a_rerun_finishes(tmp_path):
-    # Enough projects that the interrupt lands mid-batch even on a quiet machine (each takes ~0.05 s there).
-    n = 40
-    root = make_batch(tmp_path, broken=False, names=tuple(f"p{i}" for i in range(n)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+def interrupt_batch(root: Path, args: list[str], *, whole_group: bool = False, start_s: float = 60.0,
+                    env: dict | None = None) -> tuple[subprocess.CompletedProcess, int]:
+    """Run ``batch ROOT --recursive --json ARGS`` in a child process and send it SIGINT once the first project is
+    done (to the child alone, or with ``whole_group`` to its whole process group, as a terminal's Ctrl-C does).
+    Returns the finished process and its process group id."""
+    env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-c", "from reaper_automix.cli import main; main()", "batch", str(root),
-               "--recursive", "-j", "1", "--json"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               "--recursive", "--json", *args]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=whole_group)
     manifest_path = root / "automix-batch.json"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + start_s
     try:
-        while time.monotonic() < deadline:  # interrupt once the first project is done
+        while time.monotonic() < deadline and process.poll() is None:  # interrupt once the first project is done
             if manifest_path.exists() and '"done"' in manifest_path.read_text():
                 break
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
+        if whole_group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
     finally:
-        process.kill()
-    assert process.returncode == 130, stderr
-    assert "run the same command again to resume" in stderr
-    manifest = json.loads(manifest_path.read_text())["projects"]
+        if process.poll() is None:
+            (os.killpg if whole_group else os.kill)(process.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr), process.pid
+
+
+def check_interrupted_then_resume(root: Path, n: int, result: subprocess.CompletedProcess) -> None:
+    """Exit 130; every finished project recorded with its files, the rest ``interrupted``; no temporary files;
+    a re-run (pool) skips the finished ones and does the rest."""
+    assert result.returncode == 130, result.stderr[-3000:]
+    assert "run the same command again to resume" in result.stderr
+    manifest = json.loads((root / "automix-batch.json").read_text())["projects"]
     assert set(manifest) == {f"p{i}/p{i}.rpp" for i in range(n)}
     done = {k for k, v in manifest.items() if v["state"] == "done"}
     assert done and done != set(manifest)
@@ -362,13 +374,21 @@ def test_ctrl_c_leaves_the_manifest_consistent_and_a_rerun_finishes(tmp_path):
     for key in done:
         assert (root / manifest[key]["output"]).is_file() and (root / manifest[key]["report"]).is_file()
     assert no_temporary_files(root)
-    assert {p["key"] for p in json.loads(stdout)["projects"] if p["state"] == "done"} == done
+    assert {p["key"] for p in json.loads(result.stdout)["projects"] if p["state"] == "done"} == done
 
     rerun = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--json"])
     assert rerun.exit_code == 0, rerun.output
     again = states(summary_of(rerun))
     assert {k for k, s in again.items() if s == "skipped"} == done
     assert {k for k, s in again.items() if s == "done"} == set(manifest) - done
+
+
+def test_ctrl_c_leaves_the_manifest_consistent_and_a_rerun_finishes(tmp_path):
+    # Enough projects that the interrupt lands mid-batch even on a quiet machine (each takes ~0.05 s there).
+    n = 40
+    root = make_batch(tmp_path, broken=False, names=tuple(f"p{i}" for i in range(n)))
+    result, _ = interrupt_batch(root, ["-j", "1"])
+    check_interrupted_then_resume(root, n, result)
 
 
 def _alive_in_group(pgid: int) -> list[int]:
@@ -387,49 +407,18 @@ def _alive_in_group(pgid: int) -> list[int]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_ctrl_c_on_a_local_cluster_stops_cleanly_with_the_manifest_consistent(tmp_path):
     """Ctrl-C as a terminal sends it (SIGINT to the whole process group: the batch and the cluster's scheduler,
-    nannies and workers) during ``batch --cluster local``: exit 130, every finished project recorded with its
-    files, the rest ``interrupted``, no temporary files or folders, no process left; a re-run finishes the rest."""
+    nannies and workers) during ``batch --cluster local``: exit 130, the manifest consistent, no temporary files
+    or folders, no process left; a re-run finishes the rest."""
     n = 40
     root = make_batch(tmp_path / "in", broken=False, names=tuple(f"p{i}" for i in range(n)))
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch),
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-c", "from reaper_automix.cli import main; main()", "batch", str(root),
-               "--recursive", "--cluster", "local", "-j", "2", "--json"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    manifest_path = root / "automix-batch.json"
-    deadline = time.monotonic() + 180  # the cluster's start-up is slow on a loaded machine
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if manifest_path.exists() and '"done"' in manifest_path.read_text():
-                break
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 130, stderr[-3000:]
-    assert "run the same command again to resume" in stderr
+    # the cluster's start-up is slow on a loaded machine
+    result, group = interrupt_batch(root, ["--cluster", "local", "-j", "2"], whole_group=True, start_s=180.0,
+                                    env={"TMPDIR": str(scratch)})
     deadline = time.monotonic() + 30
-    while _alive_in_group(process.pid) and time.monotonic() < deadline:
+    while _alive_in_group(group) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive_in_group(process.pid), "cluster processes outlived the batch"
-    manifest = json.loads(manifest_path.read_text())["projects"]
-    assert set(manifest) == {f"p{i}/p{i}.rpp" for i in range(n)}
-    done = {k for k, v in manifest.items() if v["state"] == "done"}
-    assert done and done != set(manifest)
-    assert {v["state"] for k, v in manifest.items() if k not in done} == {"interrupted"}
-    for key in done:
-        assert (root / manifest[key]["output"]).is_file() and (root / manifest[key]["report"]).is_file()
-    assert no_temporary_files(root)
+    assert not _alive_in_group(group), "cluster processes outlived the batch"
     assert not list(scratch.glob("automix*")), list(scratch.iterdir())
-    assert {p["key"] for p in json.loads(stdout)["projects"] if p["state"] == "done"} == done
-
-    rerun = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--json"])
-    assert rerun.exit_code == 0, rerun.output
-    again = states(summary_of(rerun))
-    assert {k for k, s in again.items() if s == "skipped"} == done
-    assert {k for k, s in again.items() if s == "done"} == set(manifest) - done
+    check_interrupted_then_resume(root, n, result)

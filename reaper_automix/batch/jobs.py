@@ -137,7 +137,7 @@ def _peak_rss_mb() -> float:
 
 def _run_job(job: ProjectJob) -> JobOutcome:
     """Run one project to the end. Writes only ``job.output`` and ``job.report``, each atomically."""
-    from ..projects import balance_project, mix_project
+    from ..projects import Outputs, balance_project, mix_project
 
     start, started_at = time.perf_counter(), time.time()
     worker = worker_name()
@@ -148,13 +148,12 @@ def _run_job(job: ProjectJob) -> JobOutcome:
 
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
+        outputs = Outputs(job.output, force=job.replace, report=job.report)
         if spec.matching is None:
-            run = balance_project(job.project, job.output, spec.balance, spec.config, force=job.replace,
-                                  report_path=job.report)
+            run = balance_project(job.project, outputs, spec.balance, spec.config)
         else:
-            run = mix_project(job.project, job.output, spec.references, reference_track=spec.reference_track,
-                              balance_options=spec.balance, match_options=spec.matching, config=spec.config,
-                              force=job.replace, report_path=job.report)
+            run = mix_project(job.project, outputs, spec.references, reference_track=spec.reference_track,
+                              balance_options=spec.balance, match_options=spec.matching, config=spec.config)
     except MediaError as exc:
         # on a cluster the usual cause is a worker that does not mount the projects' media where they are
         return outcome(error=f"{job.project}: on worker {worker}: {exc}", input_error=True)
