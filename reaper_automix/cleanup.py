@@ -29,12 +29,13 @@ _owned: set[Path] = set()
 _lock = threading.Lock()
 
 
-def temp_folder(prefix: str = "automix-stems-") -> Path:
-    """A new temporary folder, removed at exit or termination at the latest (see the module docstring)."""
+def temp_folder(prefix: str = "automix-stems-", parent: Path | None = None) -> Path:
+    """A new temporary folder in ``parent`` (the temporary directory by default), removed at exit or termination
+    at the latest (see the module docstring); stale folders in ``parent`` are swept first."""
     if prefix not in PREFIXES:
         raise ValueError(f"temporary folder prefix {prefix!r} is not one of {PREFIXES}")
-    sweep_stale()
-    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    sweep_stale(parent)
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
     with _lock:
         if not _owned:
             atexit.register(remove_all)

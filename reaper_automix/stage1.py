@@ -10,11 +10,12 @@ written to a scratch folder as float32 ``.npy`` files and memory-mapped when nee
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from functools import cache
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,8 @@ from .units import db_to_gain, gain_to_db
 
 METHODS = ("centroid", "f0", "lufs")
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
-# Pre-fader track audio, float32 (channels, samples). A renderer with a true ``renders_fx`` attribute (REAPER's
+# Pre-fader track audio, float32 (channels, samples), a new writable array per call (stage 1 scales it in
+# place once it is measured). A renderer with a true ``renders_fx`` attribute (REAPER's
 # stems, --stems) delivers the tracks' plug-ins too, so return and instrument tracks are measured and nothing is
 # reported as measured dry.
 Renderer = Callable[[Session, Track], np.ndarray]
@@ -159,7 +161,9 @@ class _Worker:
             gains_db[t] = gain_db
             if parts[locked] is None:
                 parts[locked] = np.zeros((2, n), dtype=np.float32)
-            parts[locked][:, : audio.shape[1]] += np.float32(db_to_gain(gain_db)) * audio[:2, :n]
+            scaled = audio[:2, :n]  # measured already: scaled in place, no signal-length temporary
+            scaled *= np.float32(db_to_gain(gain_db))
+            parts[locked][:, : scaled.shape[1]] += scaled
         if job.stem_path is not None:
             stem = parts[False] if parts[False] is not None else np.zeros((2, n), dtype=np.float32)
             np.save(job.stem_path, stem)
@@ -174,7 +178,8 @@ class _Worker:
 
     def measure_stem(self, stem: np.ndarray) -> tuple[float, TrackAnalysis]:
         """``(peak dBFS, analysis)`` of a group stem."""
-        return gain_to_db(float(np.max(np.abs(stem))) if stem.size else 0.0), self.analyse(stem)
+        peak = max(float(np.max(stem)), -float(np.min(stem))) if stem.size else 0.0  # no |stem| temporary
+        return gain_to_db(peak), self.analyse(stem)
 
     def combine_stem(self, job: tuple[int, list[tuple[str, float]], str]) -> tuple[int, float, TrackAnalysis]:
         """Sum a group's partial stems (``(path, scale)``) into its stem file, measure it, remove the parts."""
@@ -215,9 +220,30 @@ def is_silent(analysis: TrackAnalysis, silence_lufs: float) -> bool:
     )
 
 
+def _keep_freed_memory() -> None:
+    """Let glibc's allocator keep freed memory for reuse instead of handing it back to the system (best effort).
+
+    Every track allocates a few signal-length arrays (80 MB for 240 s of stereo float32) and frees them; by
+    default each is a fresh mapping whose pages fault in one by one on first touch: in a profile of 32 x 240 s
+    that was a third of a worker's time (writing the render, scaling into the stem, measuring the stem). With
+    mapping and trimming thresholds above any array, the process keeps its peak resident size (the same peak,
+    held until it ends) and reuses it. Only in our own worker processes: the caller's process is left as it is.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): their allocators decide
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, (1 << 31) - 1)
+
+
 def _init_pool_worker(torch_threads: int | None) -> None:
     """Set up a pool process: it dies with its parent; torch (f0) gets ``torch_threads`` threads."""
     die_with_parent()  # a killed run leaves no workers behind
+    _keep_freed_memory()
     if torch_threads is not None:  # only f0 needs torch (a few seconds to import: not otherwise)
         import torch
 
@@ -255,6 +281,41 @@ def _split_jobs(
     return sorted(pieces, key=lambda p: -len(p[1]))
 
 
+RAM_FOLDER = Path("/dev/shm")  # Linux's memory-backed file system, where there is one
+
+
+def scratch_stem_folder(session: Session, stems: int) -> Path:
+    """A new temporary folder for ``stems`` stem files of ``session`` (float32 ``(2, samples)`` each), in memory
+    (:data:`RAM_FOLDER`) when both it and the machine's available memory have room for twice that, else in the
+    temporary directory; removed like every :func:`~reaper_automix.cleanup.temp_folder`. A temporary directory
+    the user named (``TMPDIR``, ``TEMP`` or ``TMP`` set) is always used.
+
+    A stem is written once and memory-mapped by its readers; on a disk-backed temporary directory the write
+    alone took 0.55 s per 240 s stem against 0.16 s in memory (measured on the shared development machine),
+    a quarter of a profiled balance run."""
+    if any(os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")):
+        return temp_folder()
+    need = 2 * max(1, stems) * 2 * 4 * session_samples(session)
+    try:
+        room = os.statvfs(RAM_FOLDER)
+        fits = room.f_bavail * room.f_frsize >= need and _available_memory_bytes() >= need
+    except OSError:
+        fits = False
+    return temp_folder(parent=RAM_FOLDER if fits else None)
+
+
+def _available_memory_bytes() -> int:
+    """``MemAvailable`` of ``/proc/meminfo`` (Linux), 0 where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 # --- orchestration --------------------------------------------------------------------------------------------
 
 
@@ -289,7 +350,7 @@ def balance_session(
 
     note = progress or (lambda *_: None)
     cleanup = stem_dir is None
-    stem_root = temp_folder() if cleanup else Path(stem_dir)
+    stem_root = scratch_stem_folder(session, len(grouping.groups)) if cleanup else Path(stem_dir)
     stem_root.mkdir(parents=True, exist_ok=True)
     try:
         result = _balance(session, options, config, grouping, excluded, stem_root, note, renderer)

@@ -154,3 +154,19 @@ def test_f0_method_and_its_fallback():
     noise = analyse_track(_at_lufs(_hats(6 * SR), -20.0), SR, "f0", pitch_model=model)
     assert noise.method_requested == "f0" and noise.method_used == "centroid" and "unpitched" in noise.note
     assert noise.f0_hz is None
+
+
+def test_centred_mono_on_two_channels_measures_as_the_general_stereo_path():
+    """analyse_track measures peak and spectra of identical float32 channels on one channel: bit for bit what
+    the two-channel path (spectral_stats, sample_peak_dbfs on the stereo array) gives."""
+    from reaper_automix.analysis.loudness import sample_peak_dbfs
+    from reaper_automix.analysis.spectral import spectral_stats
+
+    rng = np.random.default_rng(5)
+    envelope = np.repeat(rng.uniform(0.0, 1.0, 40), 44100 // 10)
+    mono = (signal.lfilter([1.0], [1.0, -0.9], rng.standard_normal(envelope.size)) * envelope * 0.05)
+    stereo = np.stack([mono, mono]).astype(np.float32)
+    analysis = analyse_track(stereo, 44100)
+    stats = spectral_stats(stereo, 44100)
+    assert analysis.centroid_hz == stats.centroid_hz and analysis.bandwidth_hz == stats.bandwidth_hz
+    assert analysis.peak_dbfs == sample_peak_dbfs(stereo)

@@ -244,3 +244,18 @@ def test_step_energies_in_lanes_equal_one_sequential_sosfilt_pass(sample_rate, l
         expected = np.add.reduceat(np.square(y[:, : edges[-1]]), edges[:-1], axis=-1)
         assert sums.shape == expected.shape
         np.testing.assert_allclose(sums, expected, rtol=1e-9, atol=1e-12 * float(np.max(expected)))
+
+
+def test_channels_identical_finds_exact_copies_only():
+    from reaper_automix.analysis.loudness import channels_identical
+
+    rng = np.random.default_rng(3)
+    mono = rng.standard_normal(10_000).astype(np.float32)
+    assert channels_identical(np.stack([mono, mono, mono]))
+    for where in (0, 4096, 9_999):  # first, middle, last sample
+        other = mono.copy()
+        other[where] = np.nextafter(other[where], np.float32(np.inf))
+        assert not channels_identical(np.stack([mono, other]))
+        assert not channels_identical(np.stack([mono, mono, other]))
+    assert not channels_identical(mono[np.newaxis])  # one channel: nothing to share
+    assert not channels_identical(mono)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import tempfile
 import warnings
 import math
 from pathlib import Path
@@ -265,3 +266,41 @@ def test_media_at_other_rates_and_channel_counts_are_balanced(tmp_path, project_
         levels.append(pyloudnorm.Meter(project_rate).integrated_loudness(x.T)
                       + effective_gain_db(session, result.plan, t))
     assert max(levels) - min(levels) < 0.5, levels
+
+
+def test_temporary_stems_go_to_memory_when_it_has_room_and_leave_nothing(balanced, tmp_path, monkeypatch):
+    """The scratch stems go to the RAM folder when it (and available memory) holds twice them, else to the
+    temporary directory; either way balance_session removes them and gives the same result."""
+    from reaper_automix import stage1
+
+    _, session, _, result = balanced
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        monkeypatch.delenv(name, raising=False)
+    ram = tmp_path / "ram"
+    ram.mkdir()
+    monkeypatch.setattr(stage1, "RAM_FOLDER", ram)
+    made = stage1.scratch_stem_folder(session, 4)
+    assert made.parent == ram
+    stage1.remove_folder(made)
+    monkeypatch.setattr(stage1, "_available_memory_bytes", lambda: 2 * 4 * 2 * 4 * stage1.session_samples(session) - 1)
+    short = stage1.scratch_stem_folder(session, 4)
+    assert short.parent != ram  # not enough memory: the temporary directory
+    stage1.remove_folder(short)
+    monkeypatch.setattr(stage1, "RAM_FOLDER", tmp_path / "absent")
+    fallback = stage1.scratch_stem_folder(session, 4)
+    assert fallback.parent != ram and fallback.is_dir()
+    stage1.remove_folder(fallback)
+    monkeypatch.setattr(stage1, "RAM_FOLDER", ram)
+    monkeypatch.setattr(stage1, "_available_memory_bytes", lambda: 1 << 40)
+    seen: list[Path] = []
+    again = balance_session(session, BalanceOptions(workers=1),
+                            progress=lambda *_: seen.extend(p for f in ram.iterdir() for p in f.iterdir()))
+    assert any(p.suffix == ".npy" for p in seen)  # the stems were written there while the run went on
+    assert list(ram.iterdir()) == []
+    assert again.plan == result.plan
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "chosen"))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # tempfile reads TMPDIR once and caches the answer
+    (tmp_path / "chosen").mkdir()
+    chosen = stage1.scratch_stem_folder(session, 4)  # the user's choice wins
+    assert chosen.parent == tmp_path / "chosen"
+    stage1.remove_folder(chosen)

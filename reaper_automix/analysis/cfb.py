@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from .loudness import integrated_loudness, loudness_and_band_loudness, sample_peak_dbfs
+from .loudness import channels_identical, integrated_loudness, loudness_and_band_loudness, sample_peak_dbfs
 from .pitch import PitchModel, estimate_f0
 from .spectral import spectral_stats
 
@@ -155,8 +155,12 @@ def analyse_track(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "f0" and pitch_model is None:
         raise ValueError("method 'f0' needs a pitch_model (load_pitch_model)")
-    peak = sample_peak_dbfs(x)
-    stats = spectral_stats(x, sample_rate, statistic=spectral_statistic)
+    # A float32 track whose channels are all the first (a centred mono source) has the first channel's peak
+    # and, bit for bit, its mono mix ((a + a) / 2 == a in float32): measure those on one channel.
+    x = np.asarray(x)
+    one = x[:1] if x.dtype == np.float32 and channels_identical(x) else x
+    peak = sample_peak_dbfs(one)
+    stats = spectral_stats(one, sample_rate, statistic=spectral_statistic)
     base = dict(peak_dbfs=peak, method_requested=method, centroid_hz=stats.centroid_hz,
                 bandwidth_hz=stats.bandwidth_hz, f0_hz=None, f0_confidence=None)
     if method == "lufs" or not math.isfinite(stats.centroid_hz):
@@ -168,7 +172,7 @@ def analyse_track(
     note = ""
     band = None
     if method == "f0":
-        estimate = estimate_f0(x, sample_rate, pitch_model)
+        estimate = estimate_f0(one, sample_rate, pitch_model)
         base.update(f0_hz=estimate.f0_hz if estimate.pitched else None, f0_confidence=estimate.confidence)
         if not estimate.pitched:
             note = f"unpitched (voiced fraction {estimate.voiced_fraction:.2f}): centroid band used"
