@@ -2,10 +2,13 @@
 
 16 stereo stage-1 stems x 240 s at 44.1 kHz, memory-mapped from ``.npy`` files as stage 1 leaves them
 (:func:`bench_mix.synthetic_stems`), and a 240 s reference. Measured in one process: the baseline (one plain
-render of the stems through the console with neutral settings), loading the shipped checkpoint, and
-:func:`~reaper_automix.controller.predict.predict_settings` (window statistics of every stem and the reference,
-the model, the plausibility limits: everything after stage 1 except rendering the result), as a ratio to the
-baseline, with peak resident memory.
+render of the stems through the console with neutral settings), loading the shipped checkpoint, and the learned
+engine's decision :func:`~reaper_automix.controller.predict.learned_settings` (reading the reference, window
+statistics of every stem and the reference, the model, then the plausibility limits of matching/limits.py:
+stem levels, pan limit, crest factors, clamping, each compressor's gain reduction measured on its stem:
+everything after stage 1 except rendering the result for the report and preview), as a ratio to the baseline,
+with the network's part alone (:func:`~reaper_automix.controller.predict.predict_settings`) beside it, and peak
+resident memory.
 
 Run: ``.venv/bin/python benchmarks/bench_controller.py [--stems 16] [--seconds 240] [--repeats 3]
 [--checkpoint FILE]``.
@@ -25,7 +28,7 @@ from bench_mix import SR, synthetic_stems
 
 from reaper_automix.audio.io import write_audio
 from reaper_automix.controller.checkpoint import load_checkpoint
-from reaper_automix.controller.predict import predict_settings
+from reaper_automix.controller.predict import learned_settings, predict_settings
 from reaper_automix.matching import ScaledStem, render_console_mix
 from reaper_automix.strip import Strip
 
@@ -55,19 +58,24 @@ def main() -> None:
         loaded = load_checkpoint(args.checkpoint) if args.checkpoint else load_checkpoint()
         t_load = time.perf_counter() - start
 
-        times = []
+        times, network = [], []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            predict_settings(stems, SR, [folder / "reference.wav"], checkpoint=loaded)
+            learned_settings(stems, SR, [folder / "reference.wav"], checkpoint=loaded)
             times.append(time.perf_counter() - start)
-    t_predict = float(np.median(times))
+            start = time.perf_counter()
+            predict_settings(stems, SR, [folder / "reference.wav"], checkpoint=loaded)
+            network.append(time.perf_counter() - start)
+    t_predict, t_network = float(np.median(times)), float(np.median(network))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.stems} stems x {args.seconds:.0f} s, {torch.get_num_threads()} threads; checkpoint "
           f"{loaded.sha256[:12]}")
     print(f"baseline: one neutral console render of the song: {t_base:.2f} s")
     print(f"checkpoint load: {t_load:.2f} s")
-    print(f"prediction (median of {args.repeats}; reference read and measured included): {t_predict:.2f} s "
-          f"= {t_predict / t_base:.3f} x baseline (budget: 3 s)")
+    print(f"prediction within the limits (median of {args.repeats}; reference read and measured included): "
+          f"{t_predict:.2f} s = {t_predict / t_base:.3f} x baseline (budget: 3 s)")
+    print(f"  of which the network's part (reference read, window statistics, model): {t_network:.2f} s "
+          f"= {t_network / t_base:.3f} x baseline")
     print(f"peak RSS: {peak_mib:.0f} MiB")
 
 

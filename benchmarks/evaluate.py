@@ -43,23 +43,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from reaper_automix.evaluate import (
-    Row,
-    SongSpec,
-    build_case,
-    engine_row,
-    ensure_song,
-    evaluate_case,
-    format_table,
-    held_out_songs,
-    markdown_table,
-    matchering_row,
-    neutral_row,
-    prior_mean_row,
-    search_row,
-    stage1_row,
-    summarise,
-)
+from reaper_automix import evaluate as ev
 from reaper_automix.evaluate.harness import COLUMNS, HEADINGS
 
 HERE = Path(__file__).resolve().parent
@@ -81,7 +65,7 @@ def matchering_python() -> Path:
     return python
 
 
-def controller_rows(wanted: set[str]) -> list[Row]:
+def controller_rows(wanted: set[str]) -> list[ev.Row]:
     """The learned and hybrid engines, when the controller package offers them (else none, with a note)."""
     rows = []
     try:
@@ -97,7 +81,7 @@ def controller_rows(wanted: set[str]) -> list[Row]:
         if engine is None:
             print(f"note: reaper_automix.controller has no {name}_engine: no {name} row")
             continue
-        rows.append(engine_row(name, engine))
+        rows.append(ev.engine_row(name, engine))
     return rows
 
 
@@ -125,22 +109,23 @@ def plot_summary(records: list[dict], summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def build_rows(wanted: set[str], matchering: Path | None, work: Path) -> list[Row]:
-    builders = {"stage1": stage1_row, "neutral": neutral_row, "prior_mean": prior_mean_row, "search": search_row}
+def build_rows(wanted: set[str], matchering: Path | None, work: Path) -> list[ev.Row]:
+    builders = {"stage1": ev.stage1_row, "neutral": ev.neutral_row, "prior_mean": ev.prior_mean_row,
+                "search": ev.search_row}
     rows = [builders[name]() for name in ALL_ROWS if name in wanted and name in builders]
     rows += controller_rows(wanted)
     if "matchering" in wanted and matchering is not None:
-        rows.append(matchering_row(matchering, work / "matchering"))
+        rows.append(ev.matchering_row(matchering, work / "matchering"))
     return rows
 
 
-def run_song(spec: SongSpec, wanted: set[str], matchering: Path | None, reuse: bool, workers: int) -> dict:
+def run_song(spec: ev.SongSpec, wanted: set[str], matchering: Path | None, reuse: bool, workers: int) -> dict:
     """One song's record (every row), in this process or a pool's."""
     torch.set_num_threads(1)  # on a shared 2-core machine two threads per process thrash (5x slower searches)
     with tempfile.TemporaryDirectory(prefix="automix-eval-") as tmp:
         rows = build_rows(wanted, matchering, Path(tmp))
         lines = [f"{spec.name}:"]
-        folder = ensure_song(RESULTS / "tmp" / "songs", spec)
+        folder = ev.ensure_song(RESULTS / "tmp" / "songs", spec)
         cached = {}
         if reuse:
             for row in rows:
@@ -148,8 +133,8 @@ def run_song(spec: SongSpec, wanted: set[str], matchering: Path | None, reuse: b
                 if path.exists():
                     cached[row.name] = json.loads(path.read_text())
         todo = [row for row in rows if row.name not in cached]
-        case = build_case(folder, CASE_CACHE / spec.name, spec.seed, workers=workers, reuse=reuse)
-        record = evaluate_case(case, todo, log=lines.append)
+        case = ev.build_case(folder, CASE_CACHE / spec.name, spec.seed, workers=workers, reuse=reuse)
+        record = ev.evaluate_case(case, todo, log=lines.append)
         (ROW_CACHE / spec.name).mkdir(parents=True, exist_ok=True)
         for name, columns in record["rows"].items():
             (ROW_CACHE / spec.name / f"{name}.json").write_text(json.dumps(columns))
@@ -183,7 +168,7 @@ def main() -> None:
         parser.error("--jobs and --workers must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
     matchering = matchering_python() if "matchering" in wanted and not args.no_matchering else None
-    songs = held_out_songs(args.songs, first_seed=args.first_seed, length_s=args.seconds)
+    songs = ev.held_out_songs(args.songs, first_seed=args.first_seed, length_s=args.seconds)
     started = time.perf_counter()
     if args.jobs == 1:
         records = [run_song(spec, wanted, matchering, args.reuse, args.workers) for spec in songs]
@@ -191,16 +176,16 @@ def main() -> None:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             records = list(pool.map(run_song, songs, *zip(*[(wanted, matchering, args.reuse, args.workers)]
                                                              * len(songs))))
-    summary = summarise(records)
+    summary = ev.summarise(records)
     summary["wall_s"] = time.perf_counter() - started
     summary["peak_rss_mib"] = max(resource.getrusage(who).ru_maxrss for who in
                                   (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024  # largest process
     summary["command"] = "benchmarks/evaluate.py " + " ".join(sys.argv[1:])
     print()
-    print(format_table(summary))
+    print(ev.format_table(summary))
     print(f"wall {summary['wall_s']:.0f} s, peak RSS {summary['peak_rss_mib']:.0f} MiB")
     (args.out / "evaluate.json").write_text(json.dumps({"summary": summary, "songs": records}, indent=1))
-    (args.out / "evaluate.md").write_text(markdown_table(summary) + "\n")
+    (args.out / "evaluate.md").write_text(ev.markdown_table(summary) + "\n")
     plot_summary(records, summary, args.out / "evaluate.png")
 
 

@@ -267,14 +267,19 @@ def test_equivalent_pan_gives_the_same_channel_energies(law, pan):
     assert equivalent_pan(pan, TRAINED_PAN_LAW) == (pan, 0.0)
 
 
-def test_learned_engine_pans_each_bus_by_its_law_and_reports_the_limits(tmp_path):
+def _two_stems_and_reference(tmp_path, seed, right=0.5):
+    """Two 6 s noise stems, a reference file leaning ``right`` and a random-head checkpoint."""
     import soundfile as sf
 
-    rng = np.random.default_rng(8)
+    rng = np.random.default_rng(seed)
     stems = [_noise(rng, 6.0), _noise(rng, 6.0, colour=0.05)]
     ref_path = tmp_path / "ref.wav"
-    sf.write(ref_path, _noise(rng, 6.0, right=0.5).T, SR, subtype="FLOAT")
-    loaded = load_checkpoint(_checkpoint(tmp_path))
+    sf.write(ref_path, _noise(rng, 6.0, right=right).T, SR, subtype="FLOAT")
+    return stems, ref_path, load_checkpoint(_checkpoint(tmp_path))
+
+
+def test_learned_engine_pans_each_bus_by_its_law_and_reports_the_limits(tmp_path):
+    stems, ref_path, loaded = _two_stems_and_reference(tmp_path, 8)
     plain = match_with_engine(stems, SR, [ref_path], MatchOptions(engine="learned"), loaded)
     laws = [PanLaw(-3.0), TRAINED_PAN_LAW]
     lawful = match_with_engine(stems, SR, [ref_path], MatchOptions(engine="learned"), loaded, pan_laws=laws)
@@ -290,13 +295,7 @@ def test_learned_engine_pans_each_bus_by_its_law_and_reports_the_limits(tmp_path
 
 
 def test_engines_name_themselves_and_the_checkpoint(tmp_path):
-    import soundfile as sf
-
-    rng = np.random.default_rng(4)
-    stems = [_noise(rng, 6.0), _noise(rng, 6.0, colour=0.05)]
-    ref_path = tmp_path / "ref.wav"
-    sf.write(ref_path, _noise(rng, 6.0, right=0.5).T, SR, subtype="FLOAT")
-    loaded = load_checkpoint(_checkpoint(tmp_path))
+    stems, ref_path, loaded = _two_stems_and_reference(tmp_path, 4)
     learned = match_with_engine(stems, SR, [ref_path], MatchOptions(engine="learned"), loaded)
     assert learned.engine == "learned" and learned.checkpoint_sha256 == loaded.sha256
     assert learned.matched_mix.shape == (2, stems[0].shape[1]) and len(learned.stems) == 2
@@ -310,13 +309,7 @@ def test_hybrid_starts_from_the_prediction_and_stays_near_it(tmp_path):
     """With no iterations the hybrid returns its start (inside the search's limits)."""
     from reaper_automix.matching.optimise import match_reference
 
-    rng = np.random.default_rng(5)
-    stems = [_noise(rng, 6.0), _noise(rng, 6.0, colour=0.05)]
-    ref_path = tmp_path / "ref.wav"
-    import soundfile as sf
-
-    sf.write(ref_path, _noise(rng, 6.0).T, SR, subtype="FLOAT")
-    loaded = load_checkpoint(_checkpoint(tmp_path))
+    stems, ref_path, loaded = _two_stems_and_reference(tmp_path, 5, right=1.0)
     start = learned_settings(stems, SR, [ref_path], checkpoint=loaded).settings  # inside the same limits
     result = match_reference(stems, SR, [ref_path], MatchOptions(iterations=1, rounds=1, learning_rate=1e-9),
                              start=start)

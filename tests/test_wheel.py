@@ -43,7 +43,8 @@ def test_wheel_installs_cli_scripts_and_data_and_sets_reaper_up(tmp_path):
     assert wheel.name == f"reaper_automix-{__version__}-py3-none-any.whl"
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("reaper_automix/reascripts/automix_action.py", "reaper_automix/reascripts/automix_server.py",
-                   "reaper_automix/data/reaper_rpp.yaml", f"reaper_automix-{__version__}.dist-info/licenses/LICENSE"):
+                   "reaper_automix/data/reaper_rpp.yaml", "reaper_automix/models/controller.safetensors",
+                   "reaper_automix/models/README.md", f"reaper_automix-{__version__}.dist-info/licenses/LICENSE"):
         assert needed in names
 
     venv = tmp_path / "venv"
@@ -60,6 +61,9 @@ def test_wheel_installs_cli_scripts_and_data_and_sets_reaper_up(tmp_path):
     assert Path(where.strip()).is_relative_to(purelib)
     cli = bin_dir / "reaper-automix"
     assert run([cli, "--version"], cwd=tmp_path).stdout.split()[-1] == __version__
+    shipped = run([python, "-c", "from reaper_automix.controller.checkpoint import SHIPPED, load_checkpoint; "
+                   "print(load_checkpoint().config_hash, SHIPPED)"], cwd=tmp_path).stdout.split()
+    assert Path(shipped[1]).is_relative_to(purelib)  # the learned engine's weights come with the wheel
 
     resource = tmp_path / "REAPER"
     resource.mkdir()

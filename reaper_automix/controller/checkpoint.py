@@ -3,7 +3,7 @@
 The file's metadata holds the :class:`~.model.ControllerConfig` as JSON and its :func:`~.model.config_hash`;
 :func:`load_checkpoint` rebuilds the model from the config and refuses the file when the hash this version of
 the code computes for that config differs (features, bands, heads or architecture changed since training), or
-when the weights do not fit the model. :data:`SHIPPED` is the checkpoint in ``models/``.
+when the weights do not fit the model. :data:`SHIPPED` is the checkpoint in ``reaper_automix/models/``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import AutomixError
 from .model import ControllerConfig, MixController, config_hash
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "controller.safetensors"
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "controller.safetensors"  # package data: the wheel ships it
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def dataset(out_dir: Path, songs: int, seed: int, length_s: float, consoles: int
 @click.command()
 @click.argument("dataset_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("models/controller.safetensors"), show_default=True,
+              default=Path("reaper_automix/models/controller.safetensors"), show_default=True,
               help="Checkpoint to write (.safetensors); the loss curves go to the same name with .png, the "
                    "history to .json.")
 @click.option("--steps", type=click.IntRange(1, 10_000_000), default=1200, show_default=True,

@@ -3,7 +3,7 @@
 prediction and regularised toward it instead of toward neutral).
 
 The engine is :attr:`~reaper_automix.matching.MatchOptions.engine`; its default is chosen by the evaluation
-table (models/README.md says which and why).
+table (reaper_automix/models/README.md says which and why).
 """
 
 from __future__ import annotations
