@@ -321,9 +321,12 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 
 @main.command()
 @click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-r", "--reference", "references", multiple=True, required=True,
+@click.option("-r", "--reference", "references", multiple=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Reference mix (WAV, FLAC, MP3..., any rate). Repeat for several: their features are averaged.")
+@click.option("--reference-track", metavar="NAME",
+              help="Use the project's own track of this name as the reference instead (left out of the mix, "
+                   "its fader untouched).")
 @_output_options
 @bus_strength_option
 @match_options
@@ -334,8 +337,8 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Render the matched mix of the groups to this WAV; PREVIEW-before.wav beside it is the stage-1 "
                    "mix at the same loudness, for a fair A/B.")
-def mix(project: Path, references, output, in_place, force, strength, no_gain, no_eq, no_comp, no_pan, seed, engine,
-        config_path, report_path, plot_dir, preview, stems_dir, no_stems, **kw) -> None:
+def mix(project: Path, references, reference_track, output, in_place, force, strength, no_gain, no_eq, no_comp,
+        no_pan, seed, engine, config_path, report_path, plot_dir, preview, stems_dir, no_stems, **kw) -> None:
     """Balance PROJECT.rpp (stage 1), then mix its groups to match a reference (stage 2).
 
     Each group gets a bus track (its folder track, or a new folder track over its tracks) with ReaEQ, ReaComp,
@@ -347,6 +350,8 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
     from .projects import mix_project
     from .report import print_mix_table
 
+    if bool(references) == (reference_track is not None):
+        raise AutomixError("give either -r/--reference FILE (repeatable) or --reference-track NAME")
     target = output_path(project, output, in_place)
     plots = _plot_folder(plot_dir)
     config = load_config(config_path) if config_path else BalanceConfig()
@@ -368,7 +373,8 @@ def mix(project: Path, references, output, in_place, force, strength, no_gain, n
             outputs = Outputs(target, in_place=in_place, force=force, report=report_path,
                               previews=[preview, before_path] if preview else [],
                               write_previews=write_previews if preview else None)
-            run = mix_project(project, outputs, references, balance_options=make_balance_options(**kw),
+            run = mix_project(project, outputs, references, reference_track=reference_track,
+                              balance_options=make_balance_options(**kw),
                               match_options=matching, config=config, progress=_Reporter(bar), stem_dir=stems,
                               renderer=renderer)
         result, written, session = run.result, run.written, run.result.balance.session

@@ -48,8 +48,10 @@ def test_version_and_an_unwrapped_error_off_a_terminal(tmp_path):
 
 
 def test_live_commands_take_their_offline_twins_options():
-    # --stems/--no-stems: live mode renders through REAPER, plug-ins included, so it needs no stems
-    offline_only = {"output", "in_place", "force", "preview", "project", "references", "stems_dir", "no_stems"}
+    # --stems/--no-stems: live mode renders through REAPER, plug-ins included, so it needs no stems;
+    # --reference-track NAME is spelt --reference track:NAME live
+    offline_only = {"output", "in_place", "force", "preview", "project", "references", "reference_track",
+                    "stems_dir", "no_stems"}
     live = main.commands["live"]
     for name in ("balance", "mix"):
         offline = {p.name for p in main.commands[name].params} - offline_only
