@@ -5,7 +5,8 @@ Writes ``--projects`` projects of 6 tracks x ``--seconds`` in 2 folders (each wi
 stage 1 on all of them with each engine, each run in a fresh process with an empty output folder (so no
 engine inherits another's warm caches), ``--repeat`` times alternating. Prints per engine: start-up time (pool or
 cluster creation; the cluster's includes loading the pipeline on every worker), batch wall time and projects per minute (best of the repeats, start-up excluded), the
-cluster's overhead as the ratio of its batch time to the pool's (and of the totals with start-up), and peak resident memory per worker (the
+cluster's overhead as the ratio of its batch time to the pool's (and of the totals with start-up), the processor
+time of all processes (start-up included), the load average, and peak resident memory per worker (the
 largest of the workers, reported by each job). Target (issue 10): the cluster within 10 % of the pool.
 
     .venv/bin/python benchmarks/bench_batch.py                     # 24 projects x 10 s, 2 workers
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -26,7 +28,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # the test suite's project writer (known signals, real WAVs)
-from isolated import add_child_arguments, run_isolated, serve_child  # noqa: E402
+from isolated import add_child_arguments, cpu_s, run_isolated, serve_child  # noqa: E402
 
 ENGINES = ("pool", "cluster")
 
@@ -58,6 +60,7 @@ def run_one(engine_name: str, folder: Path, args) -> dict:
     from reaper_automix.stage1 import BalanceOptions
 
     projects = find_projects(folder, recursive=True)
+    cpu_start = cpu_s()
     with tempfile.TemporaryDirectory(prefix="bench-batch-out-") as out:
         start = time.perf_counter()
         engine = PoolEngine(args.workers) if engine_name == "pool" else DaskEngine("local", workers=args.workers)
@@ -67,6 +70,7 @@ def run_one(engine_name: str, folder: Path, args) -> dict:
                                 engine)
         finally:
             engine.close()
+    cpu = cpu_s() - cpu_start  # this process and every finished descendant: pool workers, nannies, workers
     failed = [p.key for p in summary.projects if p.state != "done"]
     if failed:
         raise SystemExit(f"{engine_name}: projects failed: {failed}")
@@ -77,6 +81,8 @@ def run_one(engine_name: str, folder: Path, args) -> dict:
         "project_s": [p.seconds for p in summary.projects],
         "workers": len({p.workers[-1] for p in summary.projects}),
         "peak_rss_worker_mb": max(p.peak_rss_mb for p in summary.projects),
+        "cpu_s": cpu,
+        "load_average": os.getloadavg(),
     }
 
 
@@ -101,7 +107,8 @@ def main() -> None:
             for name in ENGINES:
                 runs[name].append(run_isolated(__file__, name, child))
                 row = runs[name][-1]
-                print(f"  {name:<8} start-up {row['startup_s']:5.1f} s, batch {row['batch_s']:6.1f} s", flush=True)
+                print(f"  {name:<8} start-up {row['startup_s']:5.1f} s, batch {row['batch_s']:6.1f} s, "
+                      f"CPU {row['cpu_s']:6.1f} s, load {row['load_average'][0]:.1f}", flush=True)
 
     best = {name: min(rows, key=lambda r: r["batch_s"]) for name, rows in runs.items()}
     print(f"\n{args.projects} projects x 6 tracks x {args.seconds:g} s, stage 1, {args.workers} workers "
@@ -112,6 +119,9 @@ def main() -> None:
         row = best[name]
         print(f"{name:<8} {row['startup_s']:10.1f} {row['batch_s']:8.1f} {60 * args.projects / row['batch_s']:13.1f} "
               f"{row['batch_s'] * args.workers / args.projects:10.2f} {row['peak_rss_worker_mb']:19.0f}")
+    cpu = {name: min(r["cpu_s"] for r in rows) for name, rows in runs.items()}
+    print(f"CPU seconds (all processes, start-up included): pool {cpu['pool']:.1f}, cluster {cpu['cluster']:.1f} "
+          f"(ratio {cpu['cluster'] / cpu['pool']:.3f}): the engines' cost, less sensitive to other load than wall time")
     ratio = best["cluster"]["batch_s"] / best["pool"]["batch_s"]
     whole = {name: min(r["startup_s"] + r["batch_s"] for r in rows) for name, rows in runs.items()}
     print(f"cluster / pool batch time: {ratio:.3f} (target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'}); "

@@ -148,9 +148,21 @@ class DaskEngine:
             # The scheduler's and workers' HTTP servers (metrics, dashboard) listen even without a dashboard:
             # with no routes they serve nothing.
             quiet = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
-            # The workers' statistical profiler samples every thread's stack every 10 ms, holding the GIL
-            # while our job runs: measurably slower projects for a dashboard nobody here watches.
-            lean = {"distributed.worker.profile.enabled": False}
+            # Per project a worker spent ~50 % more processor time than a pool process (measured, 10 s projects;
+            # benchmarks/profile_batch_job.py). Two causes: the nanny starts workers with
+            # MALLOC_TRIM_THRESHOLD_ set, which also fixes glibc's mmap threshold, so every audio buffer is a
+            # fresh mmap with its page faults (twice the system time); and the workers' periodic callbacks
+            # (the statistical profiler every 10 ms, the event-loop tick every 20 ms, system and memory
+            # monitors) take the GIL from the job. Without them a worker's project costs what a pool
+            # process's does; the thread limits stay (one project per thread).
+            lean = {
+                "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1,
+                                                        "OPENBLAS_NUM_THREADS": 1},
+                "distributed.worker.profile.enabled": False,
+                "distributed.admin.tick.interval": "1s",
+                "distributed.admin.system-monitor.interval": "5s",
+                "distributed.worker.memory.monitor-interval": "1s",
+            }
             with dask.config.set({"distributed.scheduler.allowed-failures": 0, **quiet, **lean}):
                 self._cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=per_worker, processes=True, host="127.0.0.1",
