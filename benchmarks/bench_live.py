@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reaper_automix.live import ops  # noqa: E402
 from reaper_automix.live.apply import apply_changes  # noqa: E402
 from reaper_automix.live.bridge import RemoteApi, connect  # noqa: E402
+from reaper_automix.live.session import read_live_session  # noqa: E402
 from tests.live_harness.process import Host, spec_from_session  # noqa: E402
 from tests.live_harness.scenario import make_changes, make_session  # noqa: E402
 
@@ -59,10 +60,11 @@ def main() -> None:
             read = (lambda: bridge.call(ops.read_project)) if batched else (
                 lambda: ops.read_project(api=RemoteApi(bridge)))
             results[("read", batched)] = measure(f"read project, {kind}", read, bridge)
-            results[("apply", batched)] = measure(f"apply, {kind}", lambda: apply_changes(bridge, changes,
+            results[("apply", batched)] = measure(f"apply, {kind}", lambda: apply_changes(bridge, session, changes,
                                                                                             batched=batched), bridge)
+            after = read_live_session(bridge).session  # the project with the new buses, for the re-run
             results[("rerun", batched)] = measure(f"re-apply (replace FX), {kind}",
-                                                  lambda: apply_changes(bridge, changes, batched=batched), bridge)
+                                                  lambda: apply_changes(bridge, after, changes, batched=batched), bridge)
             dump = host.stop()
             assert dump["undo"] == [changes.description] * 2 and dump["undo_depth"] == 0
     for what in ("read", "apply", "rerun"):

@@ -63,7 +63,7 @@ def needs_new_bus(session: Session, group: Group) -> bool:
 def plan_layout(session: Session, groups: Sequence[Group]) -> list[BusLayout]:
     """One :class:`BusLayout` per group, in order; raises :class:`AutomixError` for a group that cannot get a bus
     of its own (module docstring)."""
-    created = {t.ext.get(EXT_BUS): t.index for t in session.tracks if t.ext.get(EXT_CREATED) == "1"}
+    created = created_buses(session)
     out = []
     for group in groups:
         members = tuple(sorted(group.members))
@@ -74,12 +74,18 @@ def plan_layout(session: Session, groups: Sequence[Group]) -> list[BusLayout]:
         if name in created:
             out.append(BusLayout(group, name, members, created[name], created=True))
             continue
-        out.append(BusLayout(group, name, members, None, created=True, moves=_moves(session, name, members)))
+        out.append(BusLayout(group, name, members, None, created=True, moves=gather_moves(session, name, members)))
     return out
 
 
-def _moves(session: Session, name: str, members: tuple[int, ...]) -> tuple[int, ...]:
-    """The members to move so that a new folder can wrap them all (see :class:`BusLayout`)."""
+def created_buses(session: Session) -> dict[str, int]:
+    """The bus tracks this tool created in earlier runs: bus name -> track index."""
+    return {t.ext[EXT_BUS]: t.index for t in session.tracks if t.ext.get(EXT_CREATED) == "1" and EXT_BUS in t.ext}
+
+
+def gather_moves(session: Session, name: str, members: tuple[int, ...]) -> tuple[int, ...]:
+    """The members (sorted indices) to move so that a new folder named ``name`` can wrap them all (see
+    :class:`BusLayout`); raises :class:`AutomixError` when no moves can bring them together."""
     covered = {t for m in members for t in session.subtree(m)}
     siblings = len({session.parent(m) for m in members}) == 1
     if siblings and covered == set(range(members[0], max(covered) + 1)):

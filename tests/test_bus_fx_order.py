@@ -64,7 +64,7 @@ def test_ours_first_live_as_in_the_file(tmp_path):
     with Host(spec_from_session(session), tmp_path / "host") as host:
         bridge = connect(web_port=host.web_port)
         for _ in range(2):
-            apply_live(bridge, changes)
+            apply_live(bridge, read_live_session(bridge).session, changes)
             bus = read_live_session(bridge).session.tracks[0]
             assert [(f.plugin, f.ours) for f in bus.fx] == [
                 ("ReaEQ (Cockos)", True), ("ReaComp (Cockos)", True), ("Glue (Vendor)", False)]

@@ -59,8 +59,8 @@ def test_apply_matches_changeset_one_undo_point_and_rerun_adds_nothing(tmp_path,
     session, cs = scenario
     with Host(spec_from_session(session), tmp_path) as host:
         bridge = connect(web_port=host.web_port)
-        first = apply_changes(bridge, cs, batched=batched)
-        second = apply_changes(bridge, cs, batched=batched)
+        first = apply_changes(bridge, session, cs, batched=batched)
+        second = apply_changes(bridge, read_live_session(bridge).session, cs, batched=batched)
         dump = host.stop()
     assert first.check_problems == [] and second.check_problems == []
     assert (first.round_trips == 1) == batched and (second.round_trips == 1) == batched
@@ -142,7 +142,7 @@ def test_track_deleted_between_read_and_write_changes_nothing(tmp_path, scenario
         while api.CountTracks(0) == count and time.monotonic() < deadline:
             time.sleep(0.02)
         with pytest.raises(AutomixError) as err:
-            apply_changes(bridge, cs)
+            apply_changes(bridge, session, cs)
         assert str(err.value) == (f"cannot apply {cs.description!r}: tracks no longer in the project (deleted "
                                   f"since it was read?): {victim.name}; nothing was changed")
         dump = host.stop()
@@ -156,7 +156,7 @@ def test_failure_midway_closes_the_undo_block_and_reports(tmp_path, scenario):
     with Host(spec, tmp_path) as host:
         bridge = connect(web_port=host.web_port)
         with pytest.raises(AutomixError, match="injected fault.*\n.*one undo step"):
-            apply_changes(bridge, cs)
+            apply_changes(bridge, session, cs)
         dump = host.stop()
     assert dump["undo"] == [cs.description] and dump["undo_depth"] == 0 and dump["ui_refresh"] == 0
     progress = dump["ext_state"]["reaper_automix/last_apply"]
@@ -170,7 +170,7 @@ def test_server_dying_midrun_leaves_undo_closed(tmp_path, scenario, batched):
     with Host(spec, tmp_path) as host:
         bridge = connect(web_port=host.web_port)
         with pytest.raises(AutomixError, match="lost the connection to REAPER"):
-            apply_changes(bridge, cs, batched=batched)
+            apply_changes(bridge, session, cs, batched=batched)
         dump = host.stop()
     assert dump["undo_depth"] == 0 and dump["ui_refresh"] == 0
     if batched:  # closed by apply_plan's finally inside REAPER, progress recorded
@@ -225,7 +225,7 @@ def test_live_and_rpp_paths_give_the_same_faders_and_take_volumes(tmp_path, name
     write_document(document, tmp_path / "out.rpp")
     offline, _ = load_session(tmp_path / "out.rpp")
     with Host(spec_from_session(session), tmp_path / "host") as host:
-        apply_changes(connect(web_port=host.web_port), cs)
+        apply_changes(connect(web_port=host.web_port), session, cs)
         dump = host.stop()
     assert [t["volume"] for t in dump["tracks"]] == pytest.approx([t.volume for t in offline.tracks], rel=1e-12)
     live_takes = [v for t in dump["tracks"] for v in t["take_volumes"]]

@@ -64,9 +64,9 @@ def test_scattered_members_gathered_live_as_in_the_file(tmp_path, layout, batche
         t["selected"] = t["name"] in SELECTED
     with Host(spec, tmp_path / "host") as host:
         bridge = connect(web_port=host.web_port)
-        first = apply_changes(bridge, cs, batched=batched)
+        first = apply_changes(bridge, session, cs, batched=batched)
         after_first = read_live_session(bridge).session
-        second = apply_changes(bridge, cs, batched=batched)
+        second = apply_changes(bridge, after_first, cs, batched=batched)
         after_second = read_live_session(bridge).session
         dump = host.stop()
 
@@ -95,7 +95,7 @@ def test_members_in_different_folders_are_refused_live_and_in_the_file(tmp_path)
     with Host(spec_from_session(session), tmp_path / "host") as host:
         bridge = connect(web_port=host.web_port)
         with pytest.raises(AutomixError, match="'Drums': its tracks are spread over several folders"):
-            apply_changes(bridge, cs)
+            apply_changes(bridge, session, cs)
         dump = host.stop()
     assert [(t["name"], t["folder_depth"]) for t in dump["tracks"]] == layout
     assert dump["calls"].get("ReorderSelectedTracks") is None and dump["calls"].get("InsertTrackInProject") is None

@@ -10,20 +10,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rpp_helpers import FIXTURES, TrackSpec, project_text
 
+from reaper_automix import operations
 from reaper_automix.errors import AutomixError
+from reaper_automix.rpp.apply import execute
 from reaper_automix.rpp.document import parse_document, read_document
 from reaper_automix.rpp.edit import (
     add_fx,
-    get_folder_depth,
     get_track_ext,
     insert_track,
     remove_fx,
     set_folder_depth,
     set_take_volume,
     set_track_ext,
-    set_track_volume_pan,
+    set_track_pan,
+    set_track_volume,
     track_chunks,
-    wrap_in_folder,
 )
 from reaper_automix.rpp.reader import session_from_document
 
@@ -53,7 +54,7 @@ def _diff(before: bytes, after: bytes) -> list[str]:
 def test_set_track_volume_changes_exactly_one_line():
     before = EXVERTUS.read_bytes()
     doc = parse_document(before)
-    set_track_volume_pan(track_chunks(doc)[1], volume=0.5)
+    set_track_volume(track_chunks(doc)[1], 0.5)
     diff = _diff(before, doc.to_bytes())
     assert diff == ["-     VOLPAN 0.8781896667659 0 -1 -1 1\n", "+     VOLPAN 0.5 0 -1 -1 1\n"]
     session = session_from_document(doc, EXVERTUS)
@@ -63,7 +64,8 @@ def test_set_track_volume_changes_exactly_one_line():
 def test_set_track_pan_and_volume_keeps_the_rest_of_the_line_and_crlf():
     before = PERLENCE.read_bytes()
     doc = parse_document(before)
-    set_track_volume_pan(track_chunks(doc)[4], volume=1.4125375446228, pan=-0.25)
+    set_track_volume(track_chunks(doc)[4], 1.4125375446228)
+    set_track_pan(track_chunks(doc)[4], -0.25)
     assert _diff(before, doc.to_bytes()) == [
         "-     VOLPAN 1 0 -1 -1 1\r\n", "+     VOLPAN 1.4125375446228 -0.25 -1 -1 1\r\n"
     ]
@@ -71,11 +73,11 @@ def test_set_track_pan_and_volume_keeps_the_rest_of_the_line_and_crlf():
     assert (track.volume, track.pan) == (1.4125375446228, -0.25)
 
 
-@pytest.mark.parametrize("kwargs", [{"volume": -1.0}, {"volume": float("nan")}, {"pan": 1.5}])
-def test_set_track_volume_pan_rejects_bad_values(kwargs):
+@pytest.mark.parametrize("setter, value", [("volume", -1.0), ("volume", float("nan")), ("pan", 1.5)])
+def test_set_track_volume_pan_rejects_bad_values(setter, value):
     doc = read_document(PERLENCE)
     with pytest.raises(ValueError):
-        set_track_volume_pan(track_chunks(doc)[0], **kwargs)
+        {"volume": set_track_volume, "pan": set_track_pan}[setter](track_chunks(doc)[0], value)
 
 
 def test_set_take_volume_keeps_polarity():
@@ -137,6 +139,20 @@ def test_set_folder_depth_writes_isbus_like_reaper():
 
 
 # --- folders ------------------------------------------------------------------------------------------------
+def get_folder_depth(track) -> int:
+    """I_FOLDERDEPTH as written: field 2 of ``ISBUS``."""
+    return int(track.find_line("ISBUS").tokens[2])
+
+
+def wrap_in_folder(doc, first: int, last: int, name: str):
+    """The resolver's folder wrap (:func:`reaper_automix.operations.wrap_in_folder`) carried out by the file
+    executor; returns the new folder track."""
+    session = session_from_document(doc, "/x.rpp")
+    ops, _ = operations.wrap_in_folder(session, first, last, name, "new:0")
+    execute(doc, session, (operations.Step("wrap", tuple(ops)),))
+    return track_chunks(doc)[first]
+
+
 def _parents(doc) -> list:
     return session_from_document(doc, "/x.rpp").parents()
 

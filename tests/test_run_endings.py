@@ -280,8 +280,11 @@ def test_sweep_keeps_folders_of_running_processes(tmp_path):
 # --- re-runs ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["balance"])  # mix: see the closing note of issue 12 (one FX blob still moves)
+@pytest.mark.parametrize("command", ["balance", pytest.param("mix", marks=pytest.mark.slow)])
 def test_a_rerun_on_its_own_output_is_byte_identical(tmp_path, command):
+    """'Quiet' needs more than the fader's +12 dB: the first run puts the rest into its take volume, so the
+    second run renders different (float32) stems, and the stage-2 search lands a few 1e-5 away from its first
+    answer: within the search's settling tolerance, the file keeps its FX and pans."""
     rng = np.random.default_rng(4)
     n = 3 * SR
     project = write_project(tmp_path, [

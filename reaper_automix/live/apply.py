@@ -1,8 +1,9 @@
 """Apply a :class:`~reaper_automix.changes.ChangeSet` to the project open in REAPER.
 
-The ChangeSet becomes a plain-data plan (:func:`plan_from_changes`: effect parameters already converted to
-what REAPER's API takes, plus the values REAPER should show back), which
-:func:`reaper_automix.live.ops.apply_plan` applies as one undo point named ``ChangeSet.description``.
+The ChangeSet is resolved into operations against the session of the open project
+(:func:`reaper_automix.operations.resolve`), which become a plain-data plan (:func:`plan_from_changes`: effect
+settings already converted to what REAPER's API takes, plus the values REAPER should show back);
+:func:`reaper_automix.live.ops.apply_plan` executes it as one undo point named ``ChangeSet.description``.
 
 Batched (default), the whole plan is one server-side call: one round-trip, and REAPER's UI waits only for
 that one defer tick. Unbatched, the same code runs here and every API call is a round-trip (about 30 per
@@ -11,13 +12,15 @@ second in REAPER); it exists to measure the difference and as a fallback for a s
 
 from __future__ import annotations
 
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..changes import ChangeSet
 from ..errors import AutomixError
-from ..rpp.facts import rpp_facts
+from ..operations import InsertFolderTrack, Operation, ReplaceTaggedFx, operations, resolve
+from ..session import Session
 from . import fxmap, ops
 from .bridge import Bridge, RemoteApi
 
@@ -45,44 +48,50 @@ class ApplyResult:
         return out
 
 
-def plan_from_changes(changes: ChangeSet, calibration: dict | None = None) -> tuple[dict, list[str]]:
-    """The JSON plan :func:`ops.apply_plan` takes, and notes on what could not be expressed."""
+def operation_name(op: Operation) -> str:
+    """The name :mod:`.ops` executes ``op`` under: its class name in snake case (``"set_volume"``)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(op).__name__).lower()
+
+
+def plan_from_changes(session: Session, changes: ChangeSet, calibration: dict | None = None) -> tuple[dict, list[str]]:
+    """The JSON plan :func:`ops.apply_plan` takes (``changes`` resolved against ``session``, the open project as
+    read), and notes on what could not be expressed."""
     notes: list[str] = []
-    names: dict[str, str] = {}
-    for f in changes.faders:
-        names[f.track_guid] = f.track_name
-    for t in changes.take_gains:
-        names[t.track_guid] = t.track_name
-    buses = []
-    for bus in changes.buses:
-        fx = None
-        if bus.eq is not None or bus.compressor is not None:
-            fx = fxmap.reaeq_specs(bus.eq) if bus.eq else []
-            if bus.compressor is not None:
-                params, checks, comp_notes = fxmap.reacomp_params(bus.compressor, calibration)
-                fx.append({"name": fxmap.REACOMP, "params": params, "checks": checks})
-                notes += [f"{bus.group}: {n}" for n in comp_notes]
-        buses.append({"group": bus.group, "members": list(bus.member_guids), "folder_guid": bus.folder_guid,
-                      "volume": bus.volume, "pan": bus.pan, "fx": fx})
-    facts = rpp_facts()
-    audio = facts["source_types"]["audio"]
+    names = {t.guid: t.name for t in session.tracks}
+    steps = resolve(session, changes)
+    for op in operations(steps):
+        if isinstance(op, InsertFolderTrack):
+            names[op.track] = op.name
+    plan_steps = []
+    for step in steps:
+        plan_ops = []
+        for op in step.operations:
+            if isinstance(op, ReplaceTaggedFx):
+                fx = fxmap.reaeq_specs(op.eq) if op.eq else []
+                if op.compressor is not None:
+                    params, checks, comp_notes = fxmap.reacomp_params(op.compressor, calibration)
+                    fx.append({"name": fxmap.REACOMP, "params": params, "checks": checks})
+                    notes += [f"{names[op.track]}: {n}" for n in comp_notes]
+                plan_ops.append({"op": operation_name(op), "track": op.track, "fx": fx})
+            else:
+                plan_ops.append({"op": operation_name(op), **asdict(op)})
+        plan_steps.append({"label": step.label, "operations": plan_ops})
     plan = {
         "description": changes.description,
-        # take gains apply to audio items only, as in the .rpp path (offline media count as their type)
-        "audio_source_types": audio + [facts["offline_prefix"] + t for t in audio],
+        "tracks": [t.guid for t in session.tracks],
         "names": names,
-        "faders": [[f.track_guid, f.track_name, f.volume_after] for f in changes.faders],
-        "take_gains": [[t.track_guid, t.track_name, 10.0 ** (t.gain_db / 20.0)] for t in changes.take_gains],
-        "buses": buses,
+        "steps": plan_steps,
     }
     return plan, notes
 
 
-def apply_changes(bridge: Bridge, changes: ChangeSet, *, batched: bool = True,
+def apply_changes(bridge: Bridge, session: Session, changes: ChangeSet, *, batched: bool = True,
                   calibration_file: Path | None = None) -> ApplyResult:
-    """Apply ``changes`` to REAPER's current project as one undo point; raises AutomixError on failure.
+    """Apply ``changes`` to REAPER's current project, whose tracks ``session`` holds (the whole project, as
+    read last), as one undo point; raises AutomixError on failure.
 
-    A track deleted since the project was read stops the run before anything changes, naming the track.
+    A track deleted since the project was read (or tracks added or moved) stops the run before anything
+    changes, naming the deleted tracks.
     A failure part-way (REAPER refusing an effect, the connection dropping) still closes the undo block --
     inside REAPER (``finally``) when batched, by the server when the connection drops unbatched -- and the
     error says so: the partial change is one undo step.
@@ -92,7 +101,7 @@ def apply_changes(bridge: Bridge, changes: ChangeSet, *, batched: bool = True,
                                                  "buses_reused": 0, "fx_added": 0, "fx_removed": 0,
                                                  "check_problems": [], "steps": []}, 0, 0.0, batched,
                            ["nothing to change"])
-    plan, notes = plan_from_changes(changes, fxmap.load_calibration(calibration_file))
+    plan, notes = plan_from_changes(session, changes, fxmap.load_calibration(calibration_file))
     start_trips, start = bridge.round_trips, time.perf_counter()
     try:
         if batched:
@@ -108,5 +117,8 @@ def apply_changes(bridge: Bridge, changes: ChangeSet, *, batched: bool = True,
             raise AutomixError(f"cannot apply {changes.description!r}: {reason}") from None
         raise AutomixError(f"{exc}\nThe run stopped part-way; what was applied is one undo step named "
                            f"{changes.description!r} in REAPER (Edit > Undo).") from None
+    created = sum(op["op"] == "insert_folder_track" for step in plan["steps"] for op in step["operations"])
+    summary = {"faders": len(changes.faders), "buses_created": created, "buses_reused": len(changes.buses) - created,
+               **summary}
     return ApplyResult(changes.description, summary, bridge.round_trips - start_trips,
                        time.perf_counter() - start, batched, notes)

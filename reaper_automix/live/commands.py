@@ -136,21 +136,23 @@ def moved_faders(before: Session, now: Session) -> list[str]:
     return out
 
 
-def _check_faders(bridge, session: Session, policy: str) -> None:
+def _check_faders(bridge, session: Session, policy: str) -> Session:
     """Before applying: the faders the analysis read must be where they were, or the user agrees to overwrite
-    the ones moved meanwhile (``policy`` ask/apply/stop)."""
+    the ones moved meanwhile (``policy`` ask/apply/stop). Returns the whole project as it is now (what the
+    changes are then resolved against)."""
     from .bridge import RemoteApi
     from .session import read_live_session
 
-    moved = moved_faders(session, read_live_session(bridge).session)
+    now = read_live_session(bridge).session
+    moved = moved_faders(session, now)
     if not moved or policy == "apply":
-        return
+        return now
     listed = "\n".join(moved[:12]) + (f"\n... and {len(moved) - 12} more" if len(moved) > 12 else "")
     if policy == "ask":
         question = (f"These faders or pans were changed in REAPER while Automix was analysing:\n\n{listed}\n\n"
                     "Overwrite them with Automix's result? (No: change nothing)")
         if RemoteApi(bridge).ShowMessageBox(question, "Automix", 4) == 6:  # 4 = Yes/No; 6 = Yes
-            return
+            return now
     raise AutomixError("faders or pans changed in REAPER during the analysis, nothing was applied: "
                        + "; ".join(moved) + " (run again, or pass --faders-changed apply)")
 
@@ -172,8 +174,8 @@ def _compute_and_apply(bridge, session: Session, progress: _Progress, dry_run: b
     changes = result.changes
     if dry_run:
         return f"{changes.description} (dry run: nothing changed)"
-    _check_faders(bridge, session, faders_changed)
-    applied = apply_changes(bridge, changes, batched=not unbatched)
+    now = _check_faders(bridge, session, faders_changed)
+    applied = apply_changes(bridge, now, changes, batched=not unbatched)
     for line in applied.lines()[1:]:
         progress.line(line)
     return applied.lines()[0]

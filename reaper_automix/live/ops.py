@@ -196,31 +196,13 @@ def read_project(api: Api | None = None) -> dict:
 
 
 # --- applying a plan ------------------------------------------------------------------------------------------
+# A plan is a ChangeSet resolved into primitive operations (reaper_automix.operations, serialised by
+# reaper_automix.live.apply): every decision about the folder hierarchy is made there; here they are only executed.
 
 
-def _subtree_end(api: Api, index: int, count: int) -> int:
-    """Index of the last track in the folder subtree that starts at ``index`` (itself when not a folder)."""
-    depth = 0
-    for i in range(index, count):
-        depth += int(api.GetMediaTrackInfo_Value(api.GetTrack(0, i), "I_FOLDERDEPTH"))
-        if depth <= 0:
-            return i
-    return count - 1
-
-
-def _find_bus(api: Api, group: str, guids: dict[str, str]) -> str | None:
-    for tr in guids.values():
-        if track_string(api, tr, "P_EXT:" + EXT_BUS) == group:
-            return tr
-    return None
-
-
-def _is_audio_take(api: Api, take: str, audio_types: set[str]) -> bool:
-    """An active take playing an audio source (a SECTION counts as its inner source; MIDI, empty, click do not)."""
-    if not take or str(take).endswith("0x0000000000000000"):
-        return False
-    kind = _source_info(api, api.GetMediaItemTake_Source(take))["type"]
-    return kind in audio_types
+def _track_number(api: Api, tr: str) -> int:
+    """The 0-based index of a track in the project."""
+    return int(api.GetMediaTrackInfo_Value(tr, "IP_TRACKNUMBER")) - 1
 
 
 def _remove_our_fx(api: Api, tr: str) -> int:
@@ -267,6 +249,87 @@ def _add_fx(api: Api, tr: str, spec: dict, position: int) -> tuple[str, list[str
     return api.TrackFX_GetFXGUID(tr, fx), _check_params(api, tr, fx, spec.get("checks", ()))
 
 
+def _set_volume(api: Api, run: dict, op: dict) -> None:
+    api.SetMediaTrackInfo_Value(run["tracks"][op["track"]], "D_VOL", op["volume"])
+
+
+def _set_pan(api: Api, run: dict, op: dict) -> None:
+    api.SetMediaTrackInfo_Value(run["tracks"][op["track"]], "D_PAN", op["pan"])
+
+
+def _scale_takes(api: Api, run: dict, op: dict) -> None:
+    tr = run["tracks"][op["track"]]
+    for j in op["items"]:
+        take = api.GetActiveTake(api.GetTrackMediaItem(tr, j))
+        api.SetMediaItemTakeInfo_Value(take, "D_VOL", api.GetMediaItemTakeInfo_Value(take, "D_VOL") * op["factor"])
+        run["summary"]["take_items"] += 1
+
+
+def _move_tracks(api: Api, run: dict, op: dict) -> None:
+    """REAPER's ``ReorderSelectedTracks`` moves the selected tracks; the user's selection is restored after.
+    With ``makePrevFolder=0`` and a top-level, non-folder track above the spot, they stay at the top level."""
+    movers = [run["tracks"][ref] for ref in op["tracks"]]
+    after = run["tracks"][op["after"]]
+    tracks = [api.GetTrack(0, i) for i in range(api.CountTracks(0))]
+    selected = [tr for tr in tracks if api.IsTrackSelected(tr)]
+    try:
+        api.SetOnlyTrackSelected(movers[0])
+        for tr in movers[1:]:
+            api.SetTrackSelected(tr, True)
+        if not api.ReorderSelectedTracks(_track_number(api, after) + 1, 0):
+            raise RuntimeError("REAPER moved no tracks (ReorderSelectedTracks found none selected)")
+    finally:
+        for tr in movers:
+            if tr not in selected:
+                api.SetTrackSelected(tr, False)
+        for tr in selected:
+            api.SetTrackSelected(tr, True)
+    # never build on tracks REAPER did not move as asked
+    first = _track_number(api, after) + 1
+    if [_track_number(api, tr) for tr in movers] != list(range(first, first + len(movers))):
+        raise RuntimeError("REAPER did not move the tracks as asked (ReorderSelectedTracks)")
+
+
+def _insert_folder_track(api: Api, run: dict, op: dict) -> None:
+    index = _track_number(api, run["tracks"][op["before"]])
+    api.InsertTrackInProject(0, index, 0)
+    tr = api.GetTrack(0, index)
+    set_track_string(api, tr, "P_NAME", op["name"])
+    set_track_string(api, tr, "P_EXT:" + EXT_CREATED, "1")
+    api.SetMediaTrackInfo_Value(tr, "I_FOLDERDEPTH", 1)
+    run["tracks"][op["track"]] = tr
+
+
+def _set_folder_depth(api: Api, run: dict, op: dict) -> None:
+    api.SetMediaTrackInfo_Value(run["tracks"][op["track"]], "I_FOLDERDEPTH", op["depth"])
+
+
+def _set_ext(api: Api, run: dict, op: dict) -> None:
+    set_track_string(api, run["tracks"][op["track"]], "P_EXT:" + op["key"], op["value"])
+
+
+def _replace_tagged_fx(api: Api, run: dict, op: dict) -> None:
+    """Ours first in the chain, before the user's FX (as the .rpp path)."""
+    tr, summary = run["tracks"][op["track"]], run["summary"]
+    summary["fx_removed"] += _remove_our_fx(api, tr)
+    fx_guids = []
+    for position, spec in enumerate(op["fx"]):
+        guid, problems = _add_fx(api, tr, spec, position)
+        fx_guids.append(guid)
+        summary["fx_added"] += 1
+        summary["check_problems"] += [f"{run['names'].get(op['track'], op['track'])} {spec['name']}: {p}"
+                                      for p in problems]
+    set_track_string(api, tr, "P_EXT:" + EXT_FX, " ".join(fx_guids))
+
+
+# operation name (reaper_automix.live.apply.operation_name) -> executor
+OPERATIONS = {
+    "set_volume": _set_volume, "set_pan": _set_pan, "scale_takes": _scale_takes, "move_tracks": _move_tracks,
+    "insert_folder_track": _insert_folder_track, "set_folder_depth": _set_folder_depth, "set_ext": _set_ext,
+    "replace_tagged_fx": _replace_tagged_fx,
+}
+
+
 def _set_progress(api: Api, progress: dict) -> None:
     api.SetExtState(EXT_SECTION, "last_apply", _json_dumps(progress), False)
 
@@ -278,51 +341,37 @@ def _json_dumps(value) -> str:
 
 
 def apply_plan(plan: dict, api: Api | None = None) -> dict:
-    """Apply a plan (see :func:`reaper_automix.live.apply.plan_from_changes`) as ONE undo point.
+    """Execute a plan (see :func:`reaper_automix.live.apply.plan_from_changes`) as ONE undo point.
 
-    Checks first that every track named still exists (:class:`TrackGone` names the missing ones and nothing is
-    changed). Then, inside ``Undo_BeginBlock2``/``PreventUIRefresh`` (both closed in ``finally``), sets faders,
-    take volumes, buses (reused when tagged from an earlier run, else inserted as a folder over the members) and
-    their effects (earlier ones of ours deleted by FX GUID). Progress is mirrored into the ExtState
-    ``reaper_automix/last_apply`` so that an interrupted run can be reported. Returns a summary.
+    Checks first that the project's tracks are still the ones the plan was resolved against, in that order
+    (:class:`TrackGone` names the deleted ones; nothing is changed). Then, inside
+    ``Undo_BeginBlock2``/``PreventUIRefresh`` (both closed in ``finally``), runs each step's operations in
+    order. Progress (the steps done) is mirrored into the ExtState ``reaper_automix/last_apply`` so that an
+    interrupted run can be reported. Returns a summary: take items scaled, effects added and removed, the
+    values REAPER showed otherwise than meant, the steps done.
     """
     api = api or Api()
     guids = track_guid_map(api)
-    needed = [(g, n) for g, n, _ in plan.get("faders", ())] + [(g, n) for g, n, _ in plan.get("take_gains", ())]
-    for bus in plan.get("buses", ()):
-        needed += [(g, g) for g in bus["members"]]
-        if bus.get("folder_guid"):
-            needed.append((bus["folder_guid"], bus["group"] + " folder"))
     names = dict(plan.get("names", {}))
-    missing = sorted({names.get(g, n) for g, n in needed if g not in guids})
+    missing = sorted({names.get(g, g) for g in plan["tracks"] if g not in guids})
     if missing:
         raise TrackGone("tracks no longer in the project (deleted since it was read?): " + ", ".join(missing)
                         + "; nothing was changed")
+    if list(guids) != list(plan["tracks"]):
+        raise TrackGone("tracks no longer in the project's order as read (added or moved since?); nothing was "
+                        "changed")
     done: list[str] = []
-    summary = {"faders": 0, "take_items": 0, "buses_created": 0, "buses_reused": 0, "fx_added": 0,
-               "fx_removed": 0, "check_problems": [], "steps": done}
+    summary = {"take_items": 0, "fx_added": 0, "fx_removed": 0, "check_problems": [], "steps": done}
+    run = {"tracks": guids, "names": names, "summary": summary}
     progress = {"description": plan["description"], "status": "running", "steps": done}
     api.Undo_BeginBlock2(0)
     api.PreventUIRefresh(1)
     try:
         _set_progress(api, progress)
-        for guid, _name, volume in plan.get("faders", ()):
-            api.SetMediaTrackInfo_Value(guids[guid], "D_VOL", volume)
-            summary["faders"] += 1
-        done.append(f"faders: {summary['faders']}")
-        audio_types = set(plan.get("audio_source_types", ()))
-        for guid, _name, factor in plan.get("take_gains", ()):
-            tr = guids[guid]
-            for j in range(api.CountTrackMediaItems(tr)):
-                take = api.GetActiveTake(api.GetTrackMediaItem(tr, j))
-                if _is_audio_take(api, take, audio_types):
-                    vol = api.GetMediaItemTakeInfo_Value(take, "D_VOL")
-                    api.SetMediaItemTakeInfo_Value(take, "D_VOL", vol * factor)
-                    summary["take_items"] += 1
-        done.append(f"take volumes: {summary['take_items']} items")
-        for bus in plan.get("buses", ()):
-            _apply_bus(api, bus, guids, summary)
-            done.append(f"bus {bus['group']!r}")
+        for step in plan["steps"]:
+            for op in step["operations"]:
+                OPERATIONS[op["op"]](api, run, op)
+            done.append(step["label"])
             _set_progress(api, progress)
         progress["status"] = "complete"
         return summary
@@ -335,110 +384,6 @@ def apply_plan(plan: dict, api: Api | None = None) -> dict:
         _set_progress(api, progress)
         api.TrackList_AdjustWindows(False)
         api.UpdateArrange()
-
-
-def _apply_bus(api: Api, bus: dict, guids: dict[str, str], summary: dict) -> str:
-    if bus.get("folder_guid"):
-        tr = guids[bus["folder_guid"]]
-        summary["buses_reused"] += 1
-    else:
-        tr = _find_bus(api, bus["group"], guids)
-        if tr is not None:
-            summary["buses_reused"] += 1
-        else:
-            tr = _insert_bus(api, bus, guids)
-            summary["buses_created"] += 1
-    set_track_string(api, tr, "P_EXT:" + EXT_BUS, bus["group"])
-    if bus.get("volume") is not None:
-        api.SetMediaTrackInfo_Value(tr, "D_VOL", bus["volume"])
-    if bus.get("pan") is not None:
-        api.SetMediaTrackInfo_Value(tr, "D_PAN", bus["pan"])
-    if bus.get("fx") is not None:
-        summary["fx_removed"] += _remove_our_fx(api, tr)
-        fx_guids = []
-        for position, spec in enumerate(bus["fx"]):  # ours first, before the user's FX (as the .rpp path)
-            guid, problems = _add_fx(api, tr, spec, position)
-            fx_guids.append(guid)
-            summary["fx_added"] += 1
-            summary["check_problems"] += [f"{bus['group']} {spec['name']}: {p}" for p in problems]
-        set_track_string(api, tr, "P_EXT:" + EXT_FX, " ".join(fx_guids))
-    return tr
-
-
-def _insert_bus(api: Api, bus: dict, guids: dict[str, str]) -> str:
-    """A new folder track directly above the members, which must be consecutive siblings in the project, or
-    top-level tracks scattered between others: those are first moved together (:func:`_gather_top_level`),
-    as the .rpp path does."""
-    positions, consecutive = _member_layout(api, bus)
-    if not consecutive:
-        count = api.CountTracks(0)
-        levels, level, depths = [], 0, []
-        for i in range(count):
-            depth = int(api.GetMediaTrackInfo_Value(api.GetTrack(0, i), "I_FOLDERDEPTH"))
-            levels.append(level)
-            depths.append(depth)
-            level = max(0, level + depth)
-        if any(levels[p] != 0 or depths[p] != 0 for p in positions):
-            raise RuntimeError(f"group {bus['group']!r}: its tracks are spread over several folders; put them in "
-                               "one folder (or group them with a settings file) to get a bus")
-        _gather_top_level(api, positions)
-        positions, consecutive = _member_layout(api, bus)
-        if not consecutive:  # never wrap a folder around tracks REAPER did not move as asked
-            raise RuntimeError(f"group {bus['group']!r}: its tracks could not be moved together")
-    first, last = positions[0], positions[-1]
-    end = _subtree_end(api, last, api.CountTracks(0))
-    api.InsertTrackInProject(0, first, 0)
-    tr = api.GetTrack(0, first)
-    set_track_string(api, tr, "P_NAME", bus["group"])
-    set_track_string(api, tr, "P_EXT:" + EXT_CREATED, "1")
-    api.SetMediaTrackInfo_Value(tr, "I_FOLDERDEPTH", 1)
-    end_track = api.GetTrack(0, end + 1)
-    depth = api.GetMediaTrackInfo_Value(end_track, "I_FOLDERDEPTH")
-    api.SetMediaTrackInfo_Value(end_track, "I_FOLDERDEPTH", depth - 1)
-    guids[api.GetTrackGUID(tr)] = tr
-    return tr
-
-
-def _member_layout(api: Api, bus: dict) -> tuple[list[int], bool]:
-    """The members' track indices (sorted), and whether they are consecutive siblings (each one's folder
-    subtree included) under one parent."""
-    count = api.CountTracks(0)
-    tracks = [api.GetTrack(0, i) for i in range(count)]
-    index_of = {api.GetTrackGUID(tr): i for i, tr in enumerate(tracks)}
-    positions = sorted(index_of[g] for g in bus["members"])
-    parents = {api.GetParentTrack(tracks[p]) for p in positions}
-    covered = set()
-    for p in positions:
-        covered.update(range(p, _subtree_end(api, p, count) + 1))
-    return positions, len(parents) == 1 and covered == set(range(positions[0], max(covered) + 1))
-
-
-def _gather_top_level(api: Api, positions: list[int]) -> None:
-    """Move top-level, non-folder tracks at ``positions`` (sorted) together, right below the run of them that
-    starts at the first one; their order among themselves, and everyone else's, is kept. The user's track
-    selection (which ``ReorderSelectedTracks`` works on) is restored afterwards.
-
-    The tracks go right above the first other track after that run; the track above that spot is a member
-    (top-level, not a folder), so with ``makePrevFolder=0`` they land at the top level, as they were."""
-    run_end = positions[0]
-    while run_end + 1 in positions:
-        run_end += 1
-    before = run_end + 1
-    movers = [api.GetTrack(0, p) for p in positions if p > before]
-    tracks = [api.GetTrack(0, i) for i in range(api.CountTracks(0))]
-    selected = [tr for tr in tracks if api.IsTrackSelected(tr)]
-    try:
-        api.SetOnlyTrackSelected(movers[0])
-        for tr in movers[1:]:
-            api.SetTrackSelected(tr, True)
-        if not api.ReorderSelectedTracks(before, 0):
-            raise RuntimeError("REAPER moved no tracks (ReorderSelectedTracks found none selected)")
-    finally:
-        for tr in movers:
-            if tr not in selected:
-                api.SetTrackSelected(tr, False)
-        for tr in selected:
-            api.SetTrackSelected(tr, True)
 
 
 # --- rendering ------------------------------------------------------------------------------------------------

@@ -230,7 +230,6 @@ API_CALLS: dict[str, tuple[str, object]] = {
     "SetTrackSelected": ("pb", None),
     "SetOnlyTrackSelected": ("p", None),
     "ReorderSelectedTracks": ("ii", None),
-    "GetParentTrack": ("p", None),
     "InsertTrackInProject": ("pii", None),
     "CountTrackMediaItems": ("p", None),
     "GetTrackMediaItem": ("pi", None),

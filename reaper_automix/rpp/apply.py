@@ -1,8 +1,10 @@
 """Write a :class:`~reaper_automix.changes.ChangeSet` into a project file.
 
-Only the lines a change needs are rewritten (``VOLPAN`` of a track, a take's volume, new bus tracks, FX blocks);
-everything else stays byte for byte. The input file is never replaced unless ``in_place`` is given, and then a
-timestamped backup is written first.
+The ChangeSet is first resolved into operations (:func:`reaper_automix.operations.resolve`, which holds every
+decision about the folder hierarchy); :func:`execute` only carries them out on the parsed file. Only the lines
+an operation needs are rewritten (``VOLPAN`` of a track, a take's volume, ``ISBUS``, new bus tracks, FX
+blocks); everything else stays byte for byte. The input file is never replaced unless ``in_place`` is given,
+and then a timestamped backup is written first.
 """
 
 from __future__ import annotations
@@ -14,23 +16,38 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..changes import EXT_BUS, EXT_CREATED, EXT_FX, BusChange, ChangeSet
+from ..changes import EXT_CREATED, EXT_FX, ChangeSet
 from ..errors import AutomixError
+from ..operations import (
+    InsertFolderTrack,
+    MoveTracks,
+    ReplaceTaggedFx,
+    ScaleTakes,
+    SetExt,
+    SetFolderDepth,
+    SetPan,
+    SetVolume,
+    Step,
+    operations,
+    resolve,
+)
 from ..reaper.fxstate import FxStateError, ReaCompState, decode_fx_state, fx_block_lines
 from ..reaper.mappings import plugin_file, reacomp_state, reaeq_state
 from ..session import Session
 from .document import Chunk, Document, Line, write_document
 from .edit import (
     add_fx,
-    get_folder_depth,
     get_track_ext,
+    insert_track,
     remove_fx,
+    set_folder_depth,
     set_take_volume,
     set_track_ext,
-    set_track_volume_pan,
+    set_track_pan,
+    set_track_volume,
+    SEARCH_SETTLED_REL,
     settled,
     track_chunks,
-    wrap_in_folder,
 )
 from .tokens import format_token
 
@@ -42,84 +59,60 @@ class Written:
 
 
 def apply_changes(document: Document, session: Session, changes: ChangeSet) -> None:
-    """Apply faders, take gains and buses to ``document`` (which must be the tree ``session`` was read from).
+    """Apply faders, take gains and buses to ``document`` (which must be the tree ``session`` was read from)."""
+    execute(document, session, resolve(session, changes))
 
-    Tracks are found by GUID through chunks captured before any structural edit, so inserting bus tracks does
-    not disturb the lookups."""
+
+def execute(document: Document, session: Session, steps: tuple[Step, ...]) -> None:
+    """Carry out ``steps`` (resolved against ``session``, which must have been read from ``document``) in order.
+
+    Tracks are found by reference through the chunks captured before any operation, so inserted and moved
+    tracks do not disturb the lookups."""
     chunks = track_chunks(document)
     if len(chunks) != len(session.tracks):
         raise AutomixError(f"{session.path}: the project changed since it was read ({len(chunks)} tracks now)")
-    by_guid = {t.guid: (t, chunks[t.index]) for t in session.tracks}
-
-    def lookup(guid: str, name: str):
-        if guid not in by_guid:
-            raise AutomixError(f"{session.path}: track {name!r} ({guid}) is no longer in the project")
-        return by_guid[guid]
-
-    for fader in changes.faders:
-        _, chunk = lookup(fader.track_guid, fader.track_name)
-        set_track_volume_pan(chunk, volume=fader.volume_after)
-    for take in changes.take_gains:
-        track, chunk = lookup(take.track_guid, take.track_name)
-        factor = 10.0 ** (take.gain_db / 20.0)
-        for item, item_chunk in zip(track.items, chunk.chunks("ITEM")):
-            if item.is_audio:
-                _scale_active_take(item_chunk, factor)
+    track = {t.guid: chunks[t.index] for t in session.tracks}
     platform = project_platform(document)
-    for bus in changes.buses:
-        members = [lookup(guid, guid)[1] for guid in bus.member_guids]
-        folder = lookup(bus.folder_guid, bus.group)[1] if bus.folder_guid else _find_or_make_bus(document, bus, members)
-        _set_bus(folder, bus, platform)
+    root = document.root
+    for op in operations(steps):
+        match op:
+            case SetVolume():
+                set_track_volume(track[op.track], op.volume)
+            case SetPan():
+                set_track_pan(track[op.track], op.pan)
+            case ScaleTakes():
+                items = track[op.track].chunks("ITEM")
+                for j in op.items:
+                    _scale_active_take(items[j], op.factor)
+            case MoveTracks():
+                moving = [track[ref] for ref in op.tracks]
+                for chunk in moving:
+                    root.remove(chunk)
+                at = root.index(track[op.after]) + 1
+                for offset, chunk in enumerate(moving):
+                    root.insert(at + offset, chunk)
+            case InsertFolderTrack():
+                before = track[op.before]
+                folder = insert_track(document, next(i for i, c in enumerate(track_chunks(document)) if c is before),
+                                      op.name)
+                set_folder_depth(folder, 1)
+                set_track_ext(folder, EXT_CREATED, "1")
+                track[op.track] = folder
+            case SetFolderDepth():
+                set_folder_depth(track[op.track], op.depth)
+            case SetExt():
+                set_track_ext(track[op.track], op.key, op.value)
+            case ReplaceTaggedFx():
+                _replace_tagged_fx(track[op.track], op, platform)
+            case _:
+                raise TypeError(f"not an operation: {op!r}")
 
 
-def _find_or_make_bus(document: Document, bus: BusChange, members: list[Chunk]) -> Chunk:
-    """The bus track for a group without one: a bus this tool created for the group before (second run), or a
-    new folder track inserted above the members, which are first moved together if they are top-level tracks
-    scattered between others (their order among themselves, and everyone else's, is kept)."""
-    for chunk in track_chunks(document):
-        ext = get_track_ext(chunk)
-        if ext.get(EXT_BUS) == bus.group and ext.get(EXT_CREATED) == "1":
-            return chunk
-    order = track_chunks(document)
-    positions = sorted(order.index(m) for m in members)
-    if positions != list(range(positions[0], positions[-1] + 1)):
-        root = document.root
-        moved = [order[p] for p in positions]
-        levels = _levels_of(order)
-        if any(levels[p] != 0 or get_folder_depth(order[p]) != 0 for p in positions):
-            raise AutomixError(
-                f"group {bus.group!r}: its tracks are spread over several folders; put them in one folder (or "
-                "group them with a settings file) to get a bus"
-            )
-        anchor = moved[0]
-        for chunk in moved[1:]:
-            root.remove(chunk)
-        at = root.index(anchor) + 1
-        for offset, chunk in enumerate(moved[1:]):
-            root.insert(at + offset, chunk)
-        positions = list(range(positions[0], positions[0] + len(moved)))
-    folder = wrap_in_folder(document, positions[0], positions[-1], bus.group)
-    set_track_ext(folder, EXT_CREATED, "1")
-    return folder
-
-
-def _levels_of(tracks: list[Chunk]) -> list[int]:
-    levels, level = [], 0
-    for chunk in tracks:
-        levels.append(level)
-        level = max(0, level + get_folder_depth(chunk))
-    return levels
-
-
-def _set_bus(folder: Chunk, bus: BusChange, platform: str) -> None:
-    """Fader, pan and our FX (ReaEQ, then ReaComp) on a bus track; FX a previous run added are replaced.
+def _replace_tagged_fx(folder: Chunk, op: ReplaceTaggedFx, platform: str) -> None:
+    """Our FX (ReaEQ, then ReaComp) first in the chain; FX a previous run added are replaced.
 
     Ours go first in the chain, before the user's FX: they were computed on the group stem, which is exactly
     what enters the chain's first slot, and the user's bus FX (a glue compressor) still see a matched stem."""
-    set_track_ext(folder, EXT_BUS, bus.group)
-    set_track_volume_pan(folder, volume=bus.volume, pan=bus.pan)
-    if bus.eq is None and bus.compressor is None:
-        return
     previous = get_track_ext(folder).get(EXT_FX, "").split()
     present = []  # our FX still on the track; their FXIDs are reused so a re-run writes the same file
 
@@ -131,10 +124,10 @@ def _set_bus(folder: Chunk, bus: BusChange, platform: str) -> None:
         return False
 
     fx = []
-    if bus.eq is not None:
-        fx.append((reaeq_state(bus.eq), plugin_file("reaeq", platform), "Automix EQ"))
-    if bus.compressor is not None:
-        fx.append((reacomp_state(bus.compressor), plugin_file("reacomp", platform), "Automix Comp"))
+    if op.eq is not None:
+        fx.append((reaeq_state(op.eq), plugin_file("reaeq", platform), "Automix EQ"))
+    if op.compressor is not None:
+        fx.append((reacomp_state(op.compressor), plugin_file("reacomp", platform), "Automix Comp"))
     if _fx_settled(folder, previous, [state for state, _, _ in fx]):
         return  # a re-run on its own output: the FX already hold these settings
     remove_fx(folder, ours)
@@ -147,9 +140,9 @@ def _set_bus(folder: Chunk, bus: BusChange, platform: str) -> None:
 
 
 def _fx_settled(folder: Chunk, previous: list[str], states: list) -> bool:
-    """True when the FX this tool added earlier (FXIDs ``previous``, in order) hold ``states`` up to
-    recomputation noise (:func:`~reaper_automix.rpp.edit.settled`), so that rewriting them would change
-    only floating-point noise."""
+    """True when the FX this tool added earlier (FXIDs ``previous``, in order) hold ``states`` up to the
+    search's recomputation noise (:data:`~reaper_automix.rpp.edit.SEARCH_SETTLED_REL`), so that rewriting
+    them would change nothing audible."""
     chain = folder.find_chunk("FXCHAIN")
     if chain is None or len(previous) != len(states):
         return False
@@ -178,7 +171,9 @@ def _state_settled(old, new) -> bool:
             return False
         values_old = [v for b in old.bands for v in (b.freq_hz, b.gain_linear, b.bandwidth_oct)]
         values_new = [v for b in new.bands for v in (b.freq_hz, b.gain_linear, b.bandwidth_oct)]
-    return len(values_old) == len(values_new) and all(settled(a, b) for a, b in zip(values_old, values_new))
+    return len(values_old) == len(values_new) and all(
+        settled(a, b, SEARCH_SETTLED_REL) for a, b in zip(values_old, values_new)
+    )
 
 
 def project_platform(document: Document) -> str:
