@@ -20,7 +20,7 @@ import click
 from ..errors import AutomixError
 from ..options import (balance_options, bus_strength_option, fader_strength_option, make_balance_options,
                        make_match_options, match_options, plot_option, report_option)
-from ..session import Session, Track
+from ..session import Session
 from ..units import gain_to_db
 
 
