@@ -321,3 +321,10 @@ class Session:
             if t.guid == guid:
                 return t
         raise KeyError(guid)
+
+
+def folder_depths(levels: list[int]) -> list[int]:
+    """REAPER's ``I_FOLDERDEPTH`` for tracks in project order whose folder levels (how many folders each is
+    inside, as :meth:`Session.folder_level`) are ``levels``: each track opens or closes what the next one needs,
+    and the last closes every folder. The inverse of the topology above."""
+    return [(levels[i + 1] if i + 1 < len(levels) else 0) - level for i, level in enumerate(levels)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..rpp.tokens import format_number, format_token
+from ..session import folder_depths
 
 PROJECT_TIMESTAMP = 1735689600  # fixed (2025-01-01), so one seed gives byte-identical files
 REAPER_VERSION = "7.0/linux-x86_64"
@@ -54,9 +55,8 @@ def folder_layout(track_folders: list[tuple[str, ...]]) -> list[tuple[tuple[str,
             current = folder
         rows.append((folder, i))
     # nesting level of each row: a folder track sits at its parent's level, a track inside its folder
-    levels = [len(path) - 1 if index is None else len(path) for path, index in rows]
-    return [(path, index, (levels[r + 1] if r + 1 < len(rows) else 0) - levels[r])
-            for r, (path, index) in enumerate(rows)]
+    depths = folder_depths([len(path) - 1 if index is None else len(path) for path, index in rows])
+    return [(path, index, depth) for (path, index), depth in zip(rows, depths)]
 
 
 def _colour(rgb: tuple[int, int, int] | None) -> int:

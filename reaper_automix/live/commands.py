@@ -20,7 +20,7 @@ import click
 from ..errors import AutomixError
 from ..options import (balance_options, bus_strength_option, fader_strength_option, make_balance_options,
                        make_match_options, match_options, plot_option, report_option)
-from ..session import Session
+from ..session import Session, folder_depths
 from ..units import gain_to_db
 
 
@@ -51,11 +51,10 @@ def restrict(session: Session, guids: list[str]) -> Session:
     wanted = set(guids)
     keep = [t for t in session.tracks if any(session.tracks[p].guid in wanted for p in session.fader_path(t.index))]
     kept = {t.index for t in keep}
-    levels = [sum(p in kept for p in session.ancestors(t.index)) for t in keep]
+    depths = folder_depths([sum(p in kept for p in session.ancestors(t.index)) for t in keep])
     out = []
     new_index = {t.index: i for i, t in enumerate(keep)}
-    for i, t in enumerate(keep):
-        depth = (levels[i + 1] if i + 1 < len(keep) else 0) - levels[i]
+    for i, (t, depth) in enumerate(zip(keep, depths)):
         # receives from tracks outside the scope cannot be followed there: they are dropped
         received = tuple(replace(r, source=new_index[r.source]) for r in t.receives if r.source in new_index)
         out.append(replace(t, index=i, folder_depth=depth, ext=dict(t.ext), receives=received))
