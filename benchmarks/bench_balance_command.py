@@ -132,12 +132,16 @@ def run_isolated(what: str, project: Path, args: argparse.Namespace) -> dict:
 
 
 def profile(project: Path, out: Path) -> None:
-    """The command in-process on one worker under cProfile; the top functions by cumulative time to ``out``."""
+    """The command in-process on one worker under cProfile; the top functions by cumulative time to ``out``.
+    The process keeps freed memory as a pool worker does (:func:`~reaper_automix.stage1.keep_freed_memory`)."""
     import cProfile
     import io
     import pstats
 
     from reaper_automix.cli import main as cli
+    from reaper_automix.stage1 import keep_freed_memory
+
+    keep_freed_memory()
 
     target = project.with_name(f"{project.stem}-profile-automix.rpp")
     profiler = cProfile.Profile()

@@ -220,7 +220,7 @@ def is_silent(analysis: TrackAnalysis, silence_lufs: float) -> bool:
     )
 
 
-def _keep_freed_memory() -> None:
+def keep_freed_memory() -> None:
     """Let glibc's allocator keep freed memory for reuse instead of handing it back to the system (best effort).
 
     Every track allocates a few signal-length arrays (80 MB for 240 s of stereo float32) and frees them; by
@@ -243,7 +243,7 @@ def _keep_freed_memory() -> None:
 def _init_pool_worker(torch_threads: int | None) -> None:
     """Set up a pool process: it dies with its parent; torch (f0) gets ``torch_threads`` threads."""
     die_with_parent()  # a killed run leaves no workers behind
-    _keep_freed_memory()
+    keep_freed_memory()
     if torch_threads is not None:  # only f0 needs torch (a few seconds to import: not otherwise)
         import torch
 
@@ -498,8 +498,9 @@ def _mix_peak_dbfs(groups: list[GroupResult], group_db: dict[str, float], block:
     for start in range(0, n, block):
         acc = np.zeros((2, min(block, n - start)), dtype=np.float32)
         for stem, gain in stems:
-            part = stem[:, start : start + block]
-            acc[:, : part.shape[1]] += gain * part
+            part = stem[:, start : start + block]  # a copy (StemFile): scaled in place
+            part *= gain
+            acc[:, : part.shape[1]] += part
         peak = max(peak, float(np.max(np.abs(acc))))
     return gain_to_db(peak)
 
