@@ -422,3 +422,35 @@ def test_ctrl_c_on_a_local_cluster_stops_cleanly_with_the_manifest_consistent(tm
     assert not _alive_in_group(group), "cluster processes outlived the batch"
     assert not list(scratch.glob("automix*")), list(scratch.iterdir())
     check_interrupted_then_resume(root, n, result)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_pool_batch_takes_its_workers_along(tmp_path):
+    """SIGKILL cannot be handled: the pool's workers end with the batch anyway (parent-death signal), and the
+    next run redoes what was running."""
+    n = 40
+    root = make_batch(tmp_path, broken=False, names=tuple(f"p{i}" for i in range(n)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-c", "from reaper_automix.cli import main; main()", "batch",
+                                str(root), "--recursive", "-j", "2", "--json"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    manifest_path = root / "automix-batch.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if manifest_path.exists() and '"done"' in manifest_path.read_text() and len(_alive_in_group(process.pid)) >= 3:
+            break
+        time.sleep(0.05)
+    try:
+        assert [pid for pid in _alive_in_group(process.pid) if pid != process.pid], "the pool never started"
+        process.kill()
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while _alive_in_group(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive_in_group(process.pid), "pool workers outlived a SIGKILLed batch"
+    finally:
+        for pid in _alive_in_group(process.pid):  # whatever a failure left behind
+            os.kill(pid, signal.SIGKILL)
+    rerun = CliRunner().invoke(main, ["batch", str(root), "--recursive", "--json"])
+    assert rerun.exit_code == 0, rerun.output
+    assert set(states(summary_of(rerun)).values()) <= {"done", "skipped"}

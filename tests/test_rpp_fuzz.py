@@ -70,7 +70,16 @@ def mutants(draw, originals: dict[str, bytes]) -> bytes:
     return bytes(data)
 
 
-TRIED = {"parse": 0, "parsed": 0, "refused": 0}
+TRIED = {"parse": 0, "parsed": 0, "refused": 0, "balance": 0, "balance_exit_0": 0, "balance_exit_2": 0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_counts():
+    """Say how many mutants were tried and how they ended (``pytest -s`` shows it; closing notes quote it)."""
+    yield
+    print(f"\nfuzz: {TRIED['parse']} mutants read ({TRIED['parsed']} parsed and round-tripped, {TRIED['refused']} "
+          f"refused with a message); {TRIED['balance']} through balance ({TRIED['balance_exit_0']} exit 0, "
+          f"{TRIED['balance_exit_2']} exit 2 with a message)", file=sys.stderr)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -127,3 +136,5 @@ def test_mutated_projects_through_balance_exit_cleanly(small_project, data):
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert time.monotonic() - start < 60
     assert path.read_bytes() == mutant and small_project.read_bytes() == original
+    TRIED["balance"] += 1
+    TRIED[f"balance_exit_{result.exit_code}"] += 1

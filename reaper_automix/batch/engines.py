@@ -20,6 +20,7 @@ import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from ..cleanup import die_with_parent
 from ..errors import AutomixError
 from .jobs import JobOutcome, ProjectJob, run_job
 
@@ -32,7 +33,8 @@ def _plain_warning(message, category, filename, lineno, line=None) -> str:
 
 def _init_pool_worker() -> None:
     # Ctrl-C is the parent's to handle (it stops the workers); a terminated worker unwinds, so the atomic
-    # writers remove their temporary files.
+    # writers remove their temporary files; a killed batch takes its workers along.
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     warnings.formatwarning = _plain_warning
