@@ -78,7 +78,8 @@ def match_options(f):
                      help="Seed of the optimisation (same seed, same mix)."),
         click.option("--engine", type=click.Choice(["learned", "search", "hybrid"]), default=None,
                      help="Stage 2: the shipped learned controller, the per-song search, or the search started "
-                          "from and held near the learned prediction (default: hybrid; reaper_automix/models/README.md says why)."),
+                          "from and held near the learned prediction (default: learned; the model card "
+                          "reaper_automix/models/README.md says why)."),
     ]):
         f = option(f)
     return f

@@ -193,14 +193,16 @@ def test_missing_reference_is_a_clear_error(project, tmp_path):
 
 
 def test_cli_mix_engines_name_themselves_in_the_report(project, tmp_path):
-    """`--engine learned` uses the shipped checkpoint (named by its hash); the report keeps its bus fields."""
+    """The default engine (learned) and `--engine hybrid` use the shipped checkpoint (named by its hash); the
+    report keeps its bus fields."""
     from reaper_automix.controller.checkpoint import SHIPPED, file_sha256
 
     path, ref = project
-    for engine in ("learned",):  # the search's report is covered above; the default (hybrid) by the fixtures
+    for engine in ("learned", "hybrid"):  # the search's report is covered above
         report_path = tmp_path / f"{engine}.json"
+        choice = [] if engine == "learned" else ["--engine", engine]  # learned is the default
         result = CliRunner().invoke(main, ["mix", str(path), "-r", str(ref), "-o", str(tmp_path / f"{engine}.rpp"),
-                                           "--workers", "1", "--engine", engine, "--report", str(report_path)])
+                                           "--workers", "1", *choice, "--report", str(report_path)])
         assert result.exit_code == 0, result.output
         stage2 = json.loads(report_path.read_text())["stage2"]
         assert stage2["engine"] == engine

@@ -132,7 +132,7 @@ class MatchOptions:
     max_ratio: float = RATIO.high
     # Which stage-2 engine mix_session runs (reaper_automix.controller.engines): "search" (this module),
     # "learned" or "hybrid". match_reference itself is the search and ignores it.
-    engine: str = "hybrid"
+    engine: str = "learned"  # chosen by the evaluation table (reaper_automix/models/README.md says why)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
