@@ -49,7 +49,9 @@ def run(setup: str, jobs: list) -> list[tuple]:
     if setup == "pool":
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(1) as pool:
+        from reaper_automix.batch.engines import _init_pool_worker  # the pool's workers as batch starts them
+
+        with ProcessPoolExecutor(1, initializer=_init_pool_worker) as pool:
             return [pool.submit(timed_job, job).result() for job in jobs]
     import distributed
 

@@ -34,7 +34,10 @@ def _plain_warning(message, category, filename, lineno, line=None) -> str:
 def _init_pool_worker() -> None:
     # Ctrl-C is the parent's to handle (it stops the workers); a terminated worker unwinds, so the atomic
     # writers remove their temporary files; a killed batch takes its workers along.
+    from ..stage1 import keep_freed_memory
+
     die_with_parent()
+    keep_freed_memory()  # one project after another: reuse the freed buffers instead of faulting new pages in
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     warnings.formatwarning = _plain_warning

@@ -115,9 +115,12 @@ def worker_name() -> str:
 
 def worker_environment() -> str:
     """Run on each cluster worker when the batch starts: loads the pipeline (so the first projects do not pay
-    for it one by one) and returns the reaper-automix version the worker has."""
-    from .. import __version__, projects, stage1  # noqa: F401
+    for it one by one), lets the allocator reuse freed buffers (:func:`~reaper_automix.stage1.keep_freed_memory`)
+    and returns the reaper-automix version the worker has."""
+    from .. import __version__, projects  # noqa: F401
+    from ..stage1 import keep_freed_memory
 
+    keep_freed_memory()
     return __version__
 
 
