@@ -259,3 +259,15 @@ def test_channels_identical_finds_exact_copies_only():
         assert not channels_identical(np.stack([mono, mono, other]))
     assert not channels_identical(mono[np.newaxis])  # one channel: nothing to share
     assert not channels_identical(mono)
+
+
+def test_rows_broadcast_from_one_channel_measure_as_stacked_copies():
+    """analyse_track hands identical channels over as np.broadcast_to rows: exactly the stacked copies' result."""
+    from reaper_automix.analysis.cfb import band_filter_sos
+    from reaper_automix.analysis.loudness import loudness_and_band_loudness
+
+    rng = np.random.default_rng(11)
+    mono = (rng.standard_normal(44100 * 3) * np.repeat(rng.uniform(0, 1, 30), 4410)).astype(np.float32)
+    band = band_filter_sos(44100, 200.0, 2000.0, 1)
+    stacked = loudness_and_band_loudness(np.stack([mono, mono]), 44100, band)
+    assert loudness_and_band_loudness(np.broadcast_to(mono, (2, mono.size)), 44100, band) == stacked

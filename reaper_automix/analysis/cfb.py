@@ -158,7 +158,8 @@ def analyse_track(
     # A float32 track whose channels are all the first (a centred mono source) has the first channel's peak
     # and, bit for bit, its mono mix ((a + a) / 2 == a in float32): measure those on one channel.
     x = np.asarray(x)
-    one = x[:1] if x.dtype == np.float32 and channels_identical(x) else x
+    identical = x.dtype == np.float32 and channels_identical(x)
+    one = x[:1] if identical else x
     peak = sample_peak_dbfs(one)
     stats = spectral_stats(one, sample_rate, statistic=spectral_statistic)
     base = dict(peak_dbfs=peak, method_requested=method, centroid_hz=stats.centroid_hz,
@@ -183,7 +184,11 @@ def analyse_track(
     method_used = "f0" if band is not None else "centroid"
     if band is None:
         band = cfb_band("centroid", sample_rate, centroid_hz=stats.centroid_hz, bandwidth_hz=stats.bandwidth_hz)
-    lufs, band_lufs = loudness_and_band_loudness(x, sample_rate, band_filter_sos(sample_rate, *band, order=filter_order))
+    # Identical channels passed as rows of one (no second comparison inside): the loudness pass filters one.
+    measured = np.broadcast_to(one, x.shape) if identical else x
+    lufs, band_lufs = loudness_and_band_loudness(
+        measured, sample_rate, band_filter_sos(sample_rate, *band, order=filter_order)
+    )
     if not math.isfinite(lufs):
         return TrackAnalysis(**base, lufs=lufs, method_used="lufs", band_low_hz=None, band_high_hz=None,
                              band_loudness_lufs=lufs, note="silent: no band measured")

@@ -319,6 +319,8 @@ def _copy_scales(x: np.ndarray, tolerance: float = 1e-6) -> np.ndarray | None:
     if x.shape[0] < 2:
         return None
     scales = np.ones(x.shape[0])
+    if x.strides[0] == 0:  # every row is the first (np.broadcast_to: the caller knows they are copies)
+        return scales
     for c in range(1, x.shape[0]):
         if not np.array_equal(x[0], x[c]):
             scales[c] = _scale_of_copy(x[0], x[c], tolerance)
