@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from .methods import ENGINES, METHODS
+
 fader_strength_option = click.option(
     "--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
     help="How far to move the faders from where they are toward the computed balance.")
@@ -25,7 +27,7 @@ report_option = click.option("--report", "report_path", type=click.Path(dir_okay
 def balance_options(f):
     """Stage 1's options (analyze, balance, mix, batch, live balance, live mix)."""
     options = [
-        click.option("--method", type=click.Choice(["centroid", "f0", "lufs"]), default="centroid", show_default=True,
+        click.option("--method", type=click.Choice(METHODS), default="centroid", show_default=True,
                      help="Loudness measure: in the band around the spectral centroid, in 2-4x the pitch (PESTO), "
                           "or plain LUFS (the paper's baseline)."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -76,7 +78,7 @@ def match_options(f):
         click.option("--no-pan", is_flag=True, help="Leave the buses' pans alone."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed of the optimisation (same seed, same mix)."),
-        click.option("--engine", type=click.Choice(["learned", "search", "hybrid"]), default=None,
+        click.option("--engine", type=click.Choice(ENGINES), default=None,
                      help="Stage 2: the shipped learned controller, the per-song search, or the search started "
                           "from and held near the learned prediction (default: learned; the model card "
                           "reaper_automix/models/README.md says why)."),

@@ -237,8 +237,8 @@ def draw_balance(report: Mapping, folder: Path) -> list[Path]:
 def draw_mix(result, report: Mapping, folder: Path) -> list[Path]:
     """The pictures of a ``mix`` run into ``folder``. ``result``'s stage-1 stem files must still exist (run
     :func:`~reaper_automix.stage2.mix_session` with a ``stem_dir``) for the gain reduction over time."""
-    from .matching.optimise import ScaledStem
     from .audio.io import StemFile
+    from .matching import ScaledStem
 
     folder = Path(folder)
     sample_rate = result.balance.session.sample_rate

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+from .balance import FaderPlan
+from .changes import ChangeSet
 from .files import write_bytes_atomic
 from .fx_notes import bus_fx_note, dry_warning, fx_facts, track_notes
 from .stage1 import BalanceResult
@@ -29,9 +31,16 @@ def _num(value: float | None, digits: int = 2) -> float | None:
     return round(float(value), digits)
 
 
-def balance_report(result: BalanceResult) -> dict[str, Any]:
-    """The stage 1 report as plain JSON-able data."""
+def balance_report(
+    result: BalanceResult, plan: FaderPlan | None = None, changes: ChangeSet | None = None
+) -> dict[str, Any]:
+    """The stage 1 report as plain JSON-able data.
+
+    ``plan`` and ``changes``: the faders and edits that are written, when a later stage decided them from stage 1's
+    gains (``mix``: :attr:`~reaper_automix.stage2.MixResult.plan`); by default stage 1's own."""
     session = result.session
+    plan = result.plan if plan is None else plan
+    changes = result.changes if changes is None else changes
     group_name = {t: r.group.name for r in result.groups for t in r.relative_db}
     for g in result.grouping.groups:
         for t in g.members:
@@ -39,7 +48,7 @@ def balance_report(result: BalanceResult) -> dict[str, Any]:
     tracks = []
     for track in session.tracks:
         a = result.analyses.get(track.index)
-        change = result.plan.changes.get(track.index)
+        change = plan.changes.get(track.index)
         where = None
         if change is not None:
             where = "fader + take volume" if change.take_gain_db else "fader"
@@ -94,11 +103,11 @@ def balance_report(result: BalanceResult) -> dict[str, Any]:
             "between_groups": o.between_groups,
             "strength": o.strength,
         },
-        "summary": result.changes.description,
+        "summary": changes.description,
         "mix_peak_dbfs": _num(result.mix_peak_dbfs),
         "groups": groups,
         "tracks": tracks,
-        "notes": list(result.changes.notes),
+        "notes": list(changes.notes),
         "measured_with_fx": result.measured_with_fx,
         "warnings": [w for w in [dry_warning(session, result.analyses, renders_fx=result.measured_with_fx)] if w],
     }
@@ -167,8 +176,7 @@ def print_balance_table(report: dict[str, Any], console: Console | None = None) 
 def mix_report(result: MixResult) -> dict[str, Any]:
     """The stage 2 report: stage 1's (with the faders stage 2 writes) plus every bus setting in physical units
     and the feature distances to the reference before (stage 1 only) and after matching, over the whole song."""
-    report = balance_report(replace(result.balance, plan=result.plan, changes=result.changes))
-    report["summary"] = result.changes.description
+    report = balance_report(result.balance, result.plan, result.changes)
     buses = []
     session = result.balance.session
     m = result.match

@@ -38,11 +38,11 @@ from .changes import ChangeSet, FaderChange, TakeGainChange
 from .cleanup import die_with_parent, remove_folder, temp_folder
 from .config import BalanceConfig
 from .errors import AutomixError
+from .methods import METHODS
 from .grouping import Group, Grouping, group_tracks
 from .session import Session, Track
 from .units import db_to_gain, gain_to_db
 
-METHODS = ("centroid", "f0", "lufs")
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
 # Pre-fader track audio, float32 (channels, samples), a new writable array per call (stage 1 scales it in
 # place once it is measured). A renderer with a true ``renders_fx`` attribute (REAPER's

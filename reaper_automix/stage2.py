@@ -54,7 +54,12 @@ class MixResult:
     new_bus: list[bool]  # per group: a new folder track is created as its bus
     plan: FaderPlan
     changes: ChangeSet
-    stage1_mix: np.ndarray  # float32 (2, samples): the groups summed at their stage-1 levels (the A/B "before")
+
+    @property
+    def stage1_mix(self) -> np.ndarray:
+        """The groups summed at their stage-1 levels, float32 ``(2, samples)`` (the A/B "before"): the sum the
+        matching measured, not a second one."""
+        return self.match.before_mix
 
 
 def bus_pan_law(session: Session, bus: BusLayout) -> PanLaw:
@@ -102,10 +107,6 @@ def mix_session(
         laws = [bus_pan_law(session, layout[r.group]) for r in balance.groups]
         match = match_with_engine(stems, session.sample_rate, references, match_options, progress=note,
                                   pan_laws=laws)
-        stage1_mix = np.zeros((2, max(stem.shape[1] for stem in stems)), dtype=np.float32)
-        for stem in stems:  # one stem in memory at a time
-            stage1_mix[:, : stem.shape[1]] += stem[:, :]
-        del stems
     finally:
         if own:
             remove_folder(folder)
@@ -145,4 +146,4 @@ def mix_session(
         buses=tuple(buses),
         notes=stage1_changes.notes,
     )
-    return MixResult(balance, match, groups, new_bus, plan, changes, stage1_mix)
+    return MixResult(balance, match, groups, new_bus, plan, changes)

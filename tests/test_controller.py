@@ -27,7 +27,7 @@ from reaper_automix.controller.predict import (
 from reaper_automix.errors import AutomixError
 from reaper_automix.matching.features import song_features
 from reaper_automix.matching.limits import LIMITS, crest_db, gain_reduction, mix_crest_db, stem_level_db, violations
-from reaper_automix.matching.optimise import MatchOptions
+from reaper_automix.matching import MatchOptions
 
 SR = 44100
 
@@ -135,7 +135,7 @@ def test_padding_stems_does_not_change_real_stems_and_silent_windows_are_fine():
 def test_band_energy_mix_matches_a_rendered_mix():
     """Gain, pan and EQ through the loss's band-energy console against window statistics of the real sum."""
     from reaper_automix.strip import fixed_band_eq
-    from reaper_automix.matching.optimise import render_console_mix
+    from reaper_automix.matching import render_console_mix
     from reaper_automix.strip import Compressor, Strip
 
     rng = np.random.default_rng(0)
@@ -307,7 +307,7 @@ def test_engines_name_themselves_and_the_checkpoint(tmp_path):
 
 def test_hybrid_starts_from_the_prediction_and_stays_near_it(tmp_path):
     """With no iterations the hybrid returns its start (inside the search's limits)."""
-    from reaper_automix.matching.optimise import match_reference
+    from reaper_automix.matching import match_reference
 
     stems, ref_path, loaded = _two_stems_and_reference(tmp_path, 5, right=1.0)
     start = learned_settings(stems, SR, [ref_path], checkpoint=loaded).settings  # inside the same limits

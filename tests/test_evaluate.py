@@ -25,7 +25,7 @@ from reaper_automix.evaluate.harness import (
 )
 from reaper_automix.evaluate.metrics import eq_curve_error_db, mrstft_distance
 from reaper_automix.matching.limits import stem_level_db
-from reaper_automix.matching.optimise import render_console_mix
+from reaper_automix.matching import render_console_mix
 from reaper_automix.strip import EqBand, Strip
 
 SR = 44100

@@ -97,21 +97,21 @@ def test_bad_pan_law_flags_name_the_line(tmp_path, line, message):
 def test_match_reference_pans_with_the_given_laws(monkeypatch):
     import numpy as np
 
-    from reaper_automix.matching import optimise
+    from reaper_automix.matching import MatchOptions, match_reference, proxy, song_features
 
     seen = []
-    real = optimise.pan_gains
+    real = proxy.pan_gains
 
     def spy(laws, pan):
         seen.append(list(laws))
         return real(laws, pan)
 
-    monkeypatch.setattr(optimise, "pan_gains", spy)
+    monkeypatch.setattr(proxy, "pan_gains", spy)
     rng = np.random.default_rng(1)
     stems = [(0.1 * rng.standard_normal((2, 48000 * 3))).astype(np.float32) for _ in range(2)]
-    reference = optimise.song_features(0.2 * rng.standard_normal((2, 48000 * 3)).astype(np.float32), 48000)
+    reference = song_features(0.2 * rng.standard_normal((2, 48000 * 3)).astype(np.float32), 48000)
     laws = [PanLaw(), PanLaw(0.0, "hybrid")]
-    optimise.match_reference(stems, 48000, [], optimise.MatchOptions(iterations=2, rounds=1, excerpts=1, excerpt_s=1.0), reference=reference, pan_laws=laws)
+    match_reference(stems, 48000, [], MatchOptions(iterations=2, rounds=1, excerpts=1, excerpt_s=1.0), reference=reference, pan_laws=laws)
     assert seen and all(s == laws for s in seen)
     assert math.isfinite(PanLaw(0.0, "hybrid").gains(torch.tensor([0.3]))[0].item())
 

@@ -43,11 +43,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from ..methods import METHODS
 from .loudness import channels_identical, integrated_loudness, loudness_and_band_loudness, sample_peak_dbfs
 from .pitch import PitchModel, estimate_f0
 from .spectral import spectral_stats
 
-METHODS = ("centroid", "f0", "lufs")
 MIN_BAND_HZ = 20.0
 MAX_BAND_FRACTION = 0.45  # of the sample rate: below Nyquist, where the band filters are well-behaved
 MIN_BAND_OCTAVES = 1 / 3

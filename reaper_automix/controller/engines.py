@@ -14,12 +14,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..matching.features import average_features, distances, load_reference, song_features
-from ..matching.optimise import MatchOptions, MatchResult, _sum_stems, match_reference, render_console_mix
+from ..matching import MatchOptions, MatchResult, match_reference
+from ..matching.features import average_features, load_reference, song_features
+from ..matching.render import sum_stems
+from ..matching.search import whole_song_result
 from .checkpoint import LoadedController
 from .predict import controller, for_pan_laws, learned_settings, predict_settings
-
-ENGINES = ("learned", "search", "hybrid")
 
 
 def match_with_engine(
@@ -47,18 +47,15 @@ def match_with_engine(
     audio = [load_reference(p, sample_rate) for p in references]
     learned = learned_settings(stems, sample_rate, options=options, reference_audio=audio, checkpoint=loaded,
                                pan_laws=pan_laws)
-    target = average_features([song_features(a, sample_rate) for a in audio])
-    before = song_features(_sum_stems(stems), sample_rate)
-    after_mix = render_console_mix(stems, learned.settings, sample_rate)
-    after = song_features(after_mix, sample_rate)
+    before_mix = sum_stems(stems)
     b = learned.bounds
-    return MatchResult(
-        stems=learned.settings, master=None, reference=target, before=before, after=after,
-        distances_before=distances(before, target), distances_after=distances(after, target), excerpts_s=[],
-        matched_mix=after_mix, levels_db=list(b.levels_db), gain_reduction=learned.gain_reduction,
-        pan_max=b.pan_max, pan_reason=b.pan_reason, gain_reduction_max_db=b.gain_reduction_max_db,
-        gain_reduction_reason=b.gain_reduction_reason, engine=engine,
-        checkpoint_sha256=learned.checkpoint_sha256,
+    return whole_song_result(
+        stems, learned.settings, sample_rate,
+        target=average_features([song_features(a, sample_rate) for a in audio]), before_mix=before_mix,
+        before=song_features(before_mix, sample_rate), excerpts_s=[], levels_db=list(b.levels_db),
+        gain_reduction=learned.gain_reduction, pan_max=b.pan_max, pan_reason=b.pan_reason,
+        gain_reduction_max_db=b.gain_reduction_max_db, gain_reduction_reason=b.gain_reduction_reason,
+        engine=engine, checkpoint_sha256=learned.checkpoint_sha256,
     )
 
 

@@ -37,7 +37,7 @@ from ..matching.limits import (
     plausible_bounds,
     within_gain_reduction_cap,
 )
-from ..matching.optimise import MatchOptions
+from ..matching import MatchOptions
 from ..strip import PAN, Compressor, Strip, fixed_band_eq
 from . import features as F
 from .checkpoint import SHIPPED, LoadedController, load_checkpoint

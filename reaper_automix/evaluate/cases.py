@@ -33,7 +33,7 @@ from ..audio.io import write_audio
 from ..demo import generate_demo
 from ..demo.reference import ROLE_LEVEL_DB
 from ..matching.limits import stem_level_db
-from ..matching.optimise import render_console_mix
+from ..matching import render_console_mix
 from ..rpp.reader import load_session
 from ..stage1 import BalanceOptions, balance_session
 from ..strip import Compressor, EqBand, Strip

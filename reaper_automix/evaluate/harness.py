@@ -46,7 +46,7 @@ from ..audio.io import read_audio, write_audio
 from ..errors import AutomixError
 from ..matching.features import distances, load_reference, song_features
 from ..matching.limits import gain_reduction, gain_reduction_cap, pan_limit, violations
-from ..matching.optimise import MatchOptions, match_reference, render_console_mix
+from ..matching import MatchOptions, match_reference, render_console_mix
 from ..strip import Strip
 from .cases import EvalCase, TruthPrior
 from .metrics import eq_curve_error_db, mrstft_distance

@@ -14,19 +14,11 @@ from reaper_automix.console.pan import PanLaw
 from reaper_automix.console.params import ChannelParams
 from reaper_automix.errors import AutomixError
 from reaper_automix.matching.features import features_from_stats, song_features
-from reaper_automix.matching.optimise import (
-    MatchOptions,
-    _build_proxy,
-    _excerpt_stats,
-    _feature_vector,
-    _Physical,
-    _proxy_features,
-    _settings,
-    choose_excerpts,
-    level_matched_ab,
-    match_reference,
-    render_console_mix,
-)
+from reaper_automix.matching import level_matched_ab, match_reference, render_console_mix
+from reaper_automix.matching.excerpts import choose_excerpts
+from reaper_automix.matching.proxy import Physical, build_proxy, proxy_features
+from reaper_automix.matching.render import excerpt_stats
+from reaper_automix.matching.search import MatchOptions, feature_vector, strips_from_physical
 from reaper_automix.strip import Compressor, Strip
 
 SR = 32000  # covers every Bark band (up to 15.5 kHz) at lower cost
@@ -123,17 +115,17 @@ def test_master_bus_is_optional_and_matches_too(stems):
 def test_proxy_tracks_the_exact_console(stems):
     """Changes of EQ, gain and pan move the proxy's features as they move the exact console's."""
     windows = choose_excerpts(stems, SR, 3, 2.0)
-    proxy = _build_proxy(stems, windows, SR)
+    proxy = build_proxy(stems, windows, SR)
 
-    def both(p: _Physical):
+    def both(p: Physical):
         with torch.no_grad():
-            fast = _feature_vector(_proxy_features(p, proxy, SR, [PanLaw()]))
-        exact = _feature_vector(features_from_stats(_excerpt_stats(stems, windows, SR, *_settings(p, 1.0))))
+            fast = feature_vector(proxy_features(p, proxy, SR, [PanLaw()]))
+        exact = feature_vector(features_from_stats(excerpt_stats(stems, windows, SR, *strips_from_physical(p, 1.0))))
         return fast, exact
 
     def physical(gain, eq, pan):
         n = len(stems)
-        return _Physical(torch.tensor(gain, dtype=torch.float64), torch.tensor(eq, dtype=torch.float64),
+        return Physical(torch.tensor(gain, dtype=torch.float64), torch.tensor(eq, dtype=torch.float64),
                          torch.zeros(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64),
                          torch.tensor(pan, dtype=torch.float64))
 

@@ -1,0 +1,146 @@
+"""The exact console over whole songs and excerpts, and the level-matched A/B of two mixes.
+
+Stems are read slice by slice (:class:`ScaledStem` over a stage-1 stem file), so memory holds one chunk of every
+stem plus the output, never a full-length copy of a stem.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..analysis.loudness import integrated_loudness
+from ..console.mix import StripState, channel_strips, master_bus
+from ..console.params import ChannelParams, MasterParams
+from ..errors import AutomixError
+from ..strip import Strip
+from ..units import db_to_gain
+from .features import SignalStats, signal_stats
+
+PREROLL_S = 0.5  # exact excerpt renders start this early so filters and compressors have settled
+RENDER_CHUNK = 1 << 17
+
+
+
+
+def render_console_mix(
+    stems: Sequence[np.ndarray],
+    settings: Sequence[Strip],
+    sample_rate: int,
+    master: Strip | None = None,
+    *,
+    chunk_samples: int = RENDER_CHUNK,
+) -> np.ndarray:
+    """The whole song through the exact console, float32 ``(2, samples)``.
+
+    Processed in chunks with every filter and compressor state carried across, so memory holds one chunk of
+    every stem plus the output; ``stems`` may be memory-mapped ``(2, n)`` arrays."""
+    if len(stems) != len(settings):
+        raise ValueError(f"{len(stems)} stems but {len(settings)} settings")
+    n = max(s.shape[1] for s in stems)
+    params = ChannelParams.from_strips(settings)
+    mparams = None if master is None else MasterParams.from_strip(master)
+    out = np.zeros((2, n), dtype=np.float32)
+    strip_state: StripState | None = None
+    master_state: StripState | None = None
+    with torch.no_grad():
+        for start in range(0, n, chunk_samples):
+            stop = min(n, start + chunk_samples)
+            block = np.zeros((len(stems), 2, stop - start), dtype=np.float32)
+            for i, s in enumerate(stems):
+                part = s[:, start:stop]
+                block[i, :, : part.shape[1]] = part
+            panned, strip_state = channel_strips(torch.from_numpy(block), params, sample_rate, state=strip_state)
+            chunk = panned.sum(dim=0)
+            if mparams is not None:
+                chunk, master_state = master_bus(chunk, mparams, sample_rate, state=master_state)
+            out[:, start:stop] = chunk.numpy()
+    return out
+
+
+def level_matched_ab(
+    before: np.ndarray, after: np.ndarray, sample_rate: int, target_lufs: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Before/after previews at the same integrated loudness, for a fair A/B (louder always sounds better).
+
+    Both are scaled to ``target_lufs`` (default: the before's loudness, so the before is unchanged: returned
+    as it is, not copied). Returns ``(before, after, before_gain_db, after_gain_db)``, float32 ``(2, samples)``.
+    Float output: peaks above 0 dBFS are kept, not clipped.
+    """
+    l_before = integrated_loudness(before, sample_rate)
+    l_after = integrated_loudness(after, sample_rate)
+    if not (math.isfinite(l_before) and math.isfinite(l_after)):
+        raise AutomixError("cannot level-match a silent preview")
+    target = l_before if target_lufs is None else target_lufs
+    g_before, g_after = target - l_before, target - l_after
+    return _at_gain(before, g_before), _at_gain(after, g_after), g_before, g_after
+
+
+def _at_gain(x: np.ndarray, gain_db: float) -> np.ndarray:
+    """``x`` scaled by ``gain_db``, float32; at 0 dB ``x`` itself (a full-length mix is not copied for nothing)."""
+    scaled = x if gain_db == 0.0 else x * np.float32(db_to_gain(gain_db))
+    return scaled.astype(np.float32, copy=False)
+
+
+
+class ScaledStem:
+    """A stem ``(2, samples)`` (e.g. a memory-mapped stage-1 ``.npy``) read at a gain, slice by slice, so that a
+    stem at its stage-1 level needs no full-length scaled copy."""
+
+    def __init__(self, array: np.ndarray, gain_db: float):
+        self.array = array
+        self.gain = np.float32(db_to_gain(gain_db))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.array.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.array.ndim
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self.array[key], dtype=np.float32) * self.gain
+
+
+def sum_stems(stems: Sequence[np.ndarray]) -> np.ndarray:
+    n = max(s.shape[1] for s in stems)
+    out = np.zeros((2, n), dtype=np.float32)
+    for s in stems:
+        for start in range(0, s.shape[1], RENDER_CHUNK):
+            part = np.asarray(s[:, start : start + RENDER_CHUNK], dtype=np.float32)
+            out[:, start : start + part.shape[1]] += part
+    return out
+
+
+def excerpt_stats(
+    stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sample_rate: int,
+    settings: Sequence[Strip], master: Strip | None,
+) -> SignalStats:
+    """Pooled exact-console statistics of the excerpts (each rendered from ``PREROLL_S`` before it)."""
+    preroll = int(PREROLL_S * sample_rate)
+    length = max(b - a for a, b in windows) + preroll
+    batch = np.zeros((len(stems) * len(windows), 2, length), dtype=np.float32)
+    for i, s in enumerate(stems):
+        for w, (a, b) in enumerate(windows):
+            start = max(0, a - preroll)
+            part = s[:, start:b]
+            batch[i * len(windows) + w, :, : part.shape[1]] = part
+    index = torch.arange(len(stems)).repeat_interleave(len(windows))
+    params = ChannelParams.from_strips(settings).rows(index)
+    with torch.no_grad():
+        panned, _ = channel_strips(torch.from_numpy(batch), params, sample_rate)
+        mixes = panned.reshape(len(stems), len(windows), 2, length).sum(dim=0)
+        total = None
+        for w, (a, b) in enumerate(windows):
+            y = mixes[w]
+            if master is not None:
+                y = master_bus(y, MasterParams.from_strip(master), sample_rate)[0]
+            skip = a - max(0, a - preroll)
+            stats = signal_stats(y[:, skip : skip + b - a].numpy(), sample_rate)
+            total = stats if total is None else total + stats
+    return total
+
