@@ -473,7 +473,8 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
         locked,
         strength=options.strength,
     )
-    result = BalanceResult(
+    balanced = sum(len(r.relative_db) for r in groups)
+    return BalanceResult(
         session=session,
         options=options,
         grouping=grouping,
@@ -483,9 +484,8 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
         plan=plan,
         mix_peak_dbfs=mix_peak + ceiling if math.isfinite(mix_peak) else mix_peak,
         locked=locked,
+        changes=changes_from_plan(session, plan, f"Automix: balanced {balanced} tracks in {len(groups)} groups"),
     )
-    result.changes = changes_from_plan(result)
-    return result
 
 
 def _mix_peak_dbfs(groups: list[GroupResult], group_db: dict[str, float], block: int = 1 << 20) -> float:
@@ -505,19 +505,16 @@ def _mix_peak_dbfs(groups: list[GroupResult], group_db: dict[str, float], block:
     return gain_to_db(peak)
 
 
-def changes_from_plan(result: BalanceResult) -> ChangeSet:
-    session = result.session
+def changes_from_plan(session: Session, plan: FaderPlan, description: str) -> ChangeSet:
+    """The fader and take-gain edits ``plan`` makes to ``session`` (with its notes), as a ChangeSet named
+    ``description`` (the undo point's name). Stage 2 adds its buses to the ChangeSet of its own plan."""
     faders = []
     takes = []
-    for t, change in sorted(result.plan.changes.items()):
+    for t, change in sorted(plan.changes.items()):
         track = session.tracks[t]
         if change.fader_after_db != change.fader_before_db:
             faders.append(FaderChange(track.guid, track.name, track.volume, db_to_gain(change.fader_after_db)))
         if change.take_gain_db:
             takes.append(TakeGainChange(track.guid, track.name, change.take_gain_db))
-    balanced = sum(len(r.relative_db) for r in result.groups)
-    description = f"Automix: balanced {balanced} tracks in {len(result.groups)} groups"
-    notes = tuple(
-        f"{session.tracks[t].name}: {c.note}" for t, c in sorted(result.plan.changes.items()) if c.note
-    )
+    notes = tuple(f"{session.tracks[t].name}: {c.note}" for t, c in sorted(plan.changes.items()) if c.note)
     return ChangeSet(description=description, faders=tuple(faders), take_gains=tuple(takes), notes=notes)

@@ -1,11 +1,11 @@
-"""Stage 2 end to end: stage 1, then the group stems matched to a reference mix, as bus settings.
+"""Stage 2 end to end: stage 1's decision extended by one channel strip per bus.
 
-session -> stage 1 (group stems at their balanced level) -> reference matching (gain, EQ, compressor and pan per
-stem, :mod:`reaper_automix.matching`) -> :class:`~reaper_automix.changes.ChangeSet` with faders, take gains and
-one bus per group.
-
-Where each group's bus goes is decided first, from the session alone (:func:`~reaper_automix.layout.plan_layout`):
-a layout that cannot work fails before any audio is rendered.
+session -> layout (every bus decided, :func:`~reaper_automix.layout.plan_layout`: a layout that cannot work fails
+before any audio) -> stage 1 (per-track gains, and the group stems rendered once to ``.npy``) -> an engine
+(:mod:`reaper_automix.controller.engines`) reads those stems at their stage-1 level and returns one
+:class:`~reaper_automix.strip.Strip` per bus (gain, EQ, compressor, pan) with the stage-1 sum and the matched mix
+it measured (the A/B preview reuses both) -> one fader plan for the combined decision -> a
+:class:`~reaper_automix.changes.ChangeSet` with faders, take gains and one bus per group.
 
 Track faders carry the within-group balance and stage 1's group gain (so the bus compressor sees the stem at
 the level it was matched at), the bus fader the matched gain; faders are solved along the folder hierarchy like
@@ -124,7 +124,6 @@ def mix_session(
         for g, new, s in zip(groups, new_bus, match.stems)
     }
     plan = plan_faders(session, track_gain_db, bus_gain_db, balance.locked, strength=balance_options.strength)
-    stage1_changes = changes_from_plan(replace(balance, plan=plan))
     buses = []
     for bus, new, r, s in zip(buses_of, new_bus, balance.groups, match.stems):
         members = tuple(session.tracks[t].guid for t in bus.members if t in r.relative_db)
@@ -139,11 +138,6 @@ def mix_session(
                 compressor=s.compressor if match_options.compressor else None,
             )
         )
-    changes = ChangeSet(
-        description=f"Automix: mixed {len(groups)} groups to {', '.join(p.name for p in references)}",
-        faders=stage1_changes.faders,
-        take_gains=stage1_changes.take_gains,
-        buses=tuple(buses),
-        notes=stage1_changes.notes,
-    )
+    description = f"Automix: mixed {len(groups)} groups to {', '.join(p.name for p in references)}"
+    changes = replace(changes_from_plan(session, plan, description), buses=tuple(buses))
     return MixResult(balance, match, groups, new_bus, plan, changes)

@@ -110,7 +110,7 @@ def test_live_balance_command_end_to_end(tmp_path):
     layout = [("Drums", 1, 0, 0), ("Kick", 0, 60.0, 0.8), ("Snare", -1, 200.0, 0.05),
               ("Keys", 1, 0, 0), ("Piano", 0, 440.0, 0.5), ("Organ", -1, 880.0, 0.02)]
     session = sine_session(tmp_path, layout)
-    expected = stage1.changes_from_plan(stage1.balance_session(session, stage1.BalanceOptions(workers=1)))
+    expected = stage1.balance_session(session, stage1.BalanceOptions(workers=1)).changes
     progress = tmp_path / "progress.log"
     with Host(spec_from_session(session), tmp_path / "host") as host:
         result = CliRunner().invoke(live, ["balance", "--web-port", str(host.web_port), "--progress-file",
