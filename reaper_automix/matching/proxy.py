@@ -47,7 +47,6 @@ class Proxy:
     energy: Tensor  # (stems, 3, frames, bands): L^2, R^2, L*R mean squares per frame and band
     peak: Tensor  # (stems, 2, frames): largest |sample| of L and R per frame (between frame centres)
     weights: Tensor  # (stems, bins): each bin's share of its band's long-term energy, per stem
-    mix_weights: Tensor  # (bins,): the same for the stage-1 mix (master EQ)
     onehot: Tensor  # (bins, bands)
     freqs_hz: Tensor  # (bins,)
     frame_rate: float
@@ -75,7 +74,7 @@ def build_proxy(stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sam
     c /= n_fft * np.sum(window**2)
     length = min(b - a for a, b in windows)
     frames_per = 1 + max(0, (length - n_fft) // hop)
-    energies, weights, mix_bins = [], [], np.zeros(len(band))
+    energies, weights = [], []
     peak_list = []
     for s in stems:
         per_window, peaks = [], []
@@ -94,7 +93,6 @@ def build_proxy(stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sam
             centre = x[:, hop // 2 : hop // 2 + frames_per * hop].reshape(2, frames_per, hop)
             peaks.append(np.abs(centre).max(axis=-1))
             bins += (ll + rr).sum(axis=0)
-            mix_bins += (ll + rr).sum(axis=0)
         energies.append(np.concatenate(per_window, axis=1))
         peak_list.append(np.concatenate(peaks, axis=1))
         weights.append(bins)
@@ -108,7 +106,6 @@ def build_proxy(stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sam
         energy=torch.from_numpy(energy),
         peak=torch.from_numpy(np.stack(peak_list)),
         weights=torch.from_numpy(np.stack([shares(w) for w in weights])),
-        mix_weights=torch.from_numpy(shares(mix_bins)),
         onehot=torch.from_numpy(onehot),
         freqs_hz=torch.from_numpy(np.fft.rfftfreq(n_fft, 1.0 / sample_rate)),
         frame_rate=sample_rate / hop,
@@ -128,18 +125,15 @@ class Physical:
     threshold_db: Tensor  # (S,)
     ratio: Tensor  # (S,)
     pan: Tensor  # (S,)
-    master_eq_gain_db: Tensor | None = None  # (6,)
-    master_threshold_db: Tensor | None = None  # ()
-    master_ratio: Tensor | None = None  # ()
 
 
-def _band_gain(eq_gain_db: Tensor, proxy: Proxy, weights: Tensor, sample_rate: float) -> Tensor:
+def _band_gain(eq_gain_db: Tensor, proxy: Proxy, sample_rate: float) -> Tensor:
     """Energy gain of the fixed-frequency EQ per proxy band, weighted by the spectrum inside each band."""
     batch = eq_gain_db.shape[0]
     neutral = EqParams.neutral(batch, EQ_LAYOUT)
     eq = EqParams(neutral.freq_hz, eq_gain_db, neutral.q, EQ_LAYOUT)
     response = 10.0 ** (eq_response_db(eq, proxy.freqs_hz, sample_rate) / 10.0)  # (batch, bins) energy gain
-    return (weights * response) @ proxy.onehot  # (batch, bands)
+    return (proxy.weights * response) @ proxy.onehot  # (batch, bands)
 
 
 def _ballistics_db(level_db: Tensor, threshold_db: Tensor, ratio: Tensor, proxy: Proxy) -> Tensor:
@@ -157,7 +151,7 @@ def _ballistics_db(level_db: Tensor, threshold_db: Tensor, ratio: Tensor, proxy:
 
 def proxy_features(p: Physical, proxy: Proxy, sample_rate: float, laws: Sequence[PanLaw]) -> dict[str, Tensor]:
     energy = proxy.energy  # (S, 3, F, B)
-    g_band = _band_gain(p.eq_gain_db, proxy, proxy.weights, sample_rate)  # (S, B)
+    g_band = _band_gain(p.eq_gain_db, proxy, sample_rate)  # (S, B)
     eqd = energy * g_band[:, None, None, :]
     level = 10 * torch.log10((eqd[:, 0] + eqd[:, 1]).sum(dim=-1) / 2 + 1e-10)  # (S, F) detector
     comp_db = _ballistics_db(level, p.threshold_db, p.ratio, proxy)  # (S, F)
@@ -168,16 +162,6 @@ def proxy_features(p: Physical, proxy: Proxy, sample_rate: float, laws: Sequence
     rr = torch.einsum("sf,sfb->fb", scale * (right**2)[:, None], eqd[:, 1])
     lr = torch.einsum("sf,sfb->fb", scale * (left * right)[:, None], eqd[:, 2])
     peak_power = _peak_power(p, proxy, comp_db, g_band, left, right)
-    if p.master_eq_gain_db is not None:
-        m_band = _band_gain(p.master_eq_gain_db[None], proxy, proxy.mix_weights[None], sample_rate)[0]
-        mix_energy = (ll + rr).sum(dim=0)
-        peak_power = peak_power * (m_band * mix_energy).sum() / mix_energy.sum().clamp_min(1e-30)
-        ll, rr, lr = ll * m_band, rr * m_band, lr * m_band
-        m_level = 10 * torch.log10((ll + rr).sum(dim=-1) / 2 + 1e-10)
-        m_db = _ballistics_db(m_level[None], p.master_threshold_db[None], p.master_ratio[None], proxy)
-        m_comp = 10 ** (m_db[0] / 10)
-        ll, rr, lr = ll * m_comp[:, None], rr * m_comp[:, None], lr * m_comp[:, None]
-        peak_power = peak_power * 10 ** (_held(m_db, proxy)[0] / 10)
     mid = (ll + rr + 2 * lr) / 4
     side = (ll + rr - 2 * lr) / 4
     frame_power = (ll + rr).sum(dim=-1) / 2  # (F,)

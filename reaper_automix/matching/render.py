@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ..analysis.loudness import integrated_loudness
-from ..console.mix import StripState, channel_strips, master_bus
-from ..console.params import ChannelParams, MasterParams
+from ..console.mix import StripState, channel_strips
+from ..console.params import ChannelParams
 from ..errors import AutomixError
 from ..strip import Strip
 from ..units import db_to_gain
@@ -30,7 +30,6 @@ def render_console_mix(
     stems: Sequence[np.ndarray],
     settings: Sequence[Strip],
     sample_rate: int,
-    master: Strip | None = None,
     *,
     chunk_samples: int = RENDER_CHUNK,
 ) -> np.ndarray:
@@ -42,10 +41,8 @@ def render_console_mix(
         raise ValueError(f"{len(stems)} stems but {len(settings)} settings")
     n = max(s.shape[1] for s in stems)
     params = ChannelParams.from_strips(settings)
-    mparams = None if master is None else MasterParams.from_strip(master)
     out = np.zeros((2, n), dtype=np.float32)
     strip_state: StripState | None = None
-    master_state: StripState | None = None
     with torch.no_grad():
         for start in range(0, n, chunk_samples):
             stop = min(n, start + chunk_samples)
@@ -54,10 +51,7 @@ def render_console_mix(
                 part = s[:, start:stop]
                 block[i, :, : part.shape[1]] = part
             panned, strip_state = channel_strips(torch.from_numpy(block), params, sample_rate, state=strip_state)
-            chunk = panned.sum(dim=0)
-            if mparams is not None:
-                chunk, master_state = master_bus(chunk, mparams, sample_rate, state=master_state)
-            out[:, start:stop] = chunk.numpy()
+            out[:, start:stop] = panned.sum(dim=0).numpy()
     return out
 
 
@@ -118,7 +112,7 @@ def sum_stems(stems: Sequence[np.ndarray]) -> np.ndarray:
 
 def excerpt_stats(
     stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sample_rate: int,
-    settings: Sequence[Strip], master: Strip | None,
+    settings: Sequence[Strip],
 ) -> SignalStats:
     """Pooled exact-console statistics of the excerpts (each rendered from ``PREROLL_S`` before it)."""
     preroll = int(PREROLL_S * sample_rate)
@@ -136,11 +130,8 @@ def excerpt_stats(
         mixes = panned.reshape(len(stems), len(windows), 2, length).sum(dim=0)
         total = None
         for w, (a, b) in enumerate(windows):
-            y = mixes[w]
-            if master is not None:
-                y = master_bus(y, MasterParams.from_strip(master), sample_rate)[0]
             skip = a - max(0, a - preroll)
-            stats = signal_stats(y[:, skip : skip + b - a].numpy(), sample_rate)
+            stats = signal_stats(mixes[w][:, skip : skip + b - a].numpy(), sample_rate)
             total = stats if total is None else total + stats
     return total
 

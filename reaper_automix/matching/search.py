@@ -1,9 +1,8 @@
 """Reference matching without a trained model: console settings per stem found by gradient descent.
 
-:func:`match_reference` sets gain, 6-band EQ, compressor and pan on each stage-1 stem (and, optionally, EQ and
-compressor on the master bus) so that the features of the mix (:mod:`.features`) approach those of one or more
-reference mixes. Diff-MST predicts such settings with a trained network; none is published (mixing.md
-section 2), so we search for them directly, per song.
+:func:`match_reference` sets gain, 6-band EQ, compressor and pan on each stage-1 stem so that the features of
+the mix (:mod:`.features`) approach those of one or more reference mixes. Diff-MST predicts such settings with a
+trained network; none is published (mixing.md section 2), so we search for them directly, per song.
 
 How, and why:
 
@@ -86,7 +85,6 @@ class MatchOptions:
     eq: bool = True
     compressor: bool = True
     pan: bool = True
-    master_bus: bool = False
     iterations: int = 150  # Adam steps per round
     rounds: int = 3  # defect-correction rounds (each ends with an exact render of the excerpts)
     seed: int = 0
@@ -126,7 +124,6 @@ class MatchOptions:
 @dataclass
 class MatchResult:
     stems: list[Strip]  # one per stem; gain relative to the stem's stage-1 level
-    master: Strip | None
     reference: MixFeatures  # whole song (averaged over references)
     before: MixFeatures  # the stage-1 mix, whole song
     after: MixFeatures  # the matched mix, whole song
@@ -194,18 +191,11 @@ class _Search:
             self.vars["ratio"] = torch.full((n_stems,), -4.0, dtype=torch.float64)
         if options.pan:
             self.vars["pan"] = 0.1 * torch.randn(n_stems, generator=gen, dtype=torch.float64)
-        if options.master_bus:
-            if options.eq:
-                self.vars["meq"] = torch.full((len(EQ_LAYOUT),), eq0, dtype=torch.float64)
-            if options.compressor:
-                self.vars["mthr"] = zeros(())
-                self.vars["mratio"] = torch.tensor(-4.0, dtype=torch.float64)
         for v in self.vars.values():
             v.requires_grad_(True)
         self.n_stems = n_stems
         # Loud stems (the lead) and bass-heavy ones (bass, kick) pay more to leave the centre.
         self.pan_weight = 0.5 + n_stems * proxy.share + PAN_LOW_WEIGHT * proxy.low_share
-        self.mix_thr0 = None
         self.centre: Physical | None = None  # what the priors pull toward (None: neutral)
 
     def start_from(self, start: Sequence[Strip]) -> None:
@@ -255,12 +245,6 @@ class _Search:
             ratio=ratio(v["ratio"]) if "ratio" in v else torch.ones(s, dtype=torch.float64),
             pan=self.bounds.pan_max * torch.tanh(v["pan"]) if "pan" in v else zeros,
         )
-        if o.master_bus:
-            p.master_eq_gain_db = eq(v["meq"]) if "meq" in v else torch.zeros(len(EQ_LAYOUT),
-                                                                             dtype=torch.float64)
-            p.master_threshold_db = (self.mix_thr0 + 24 * torch.tanh(v["mthr"])).clamp(
-                THRESHOLD_DB.low, THRESHOLD_DB.high) if "mthr" in v else torch.tensor(0.0, dtype=torch.float64)
-            p.master_ratio = ratio(v["mratio"]) if "mratio" in v else torch.tensor(1.0, dtype=torch.float64)
         return p
 
     def prior(self, p: Physical) -> Tensor:
@@ -272,13 +256,10 @@ class _Search:
             self.pan_weight * ((p.pan - (0 if c is None else c.pan)) / SIGMA_PAN) ** 2,
         ]
         total = sum(t.sum() for t in terms) / self.n_stems
-        if p.master_eq_gain_db is not None:
-            total = total + ((p.master_eq_gain_db / SIGMA_EQ_DB) ** 2).sum()
-            total = total + (torch.log2(p.master_ratio) / SIGMA_LOG2_RATIO) ** 2
         return self.o.regularisation * total
 
 
-def strips_from_physical(p: Physical, strength: float) -> tuple[list[Strip], Strip | None]:
+def strips_from_physical(p: Physical, strength: float) -> list[Strip]:
     """Physical settings, interpolated from neutral by ``strength``."""
     s = strength
     stems = []
@@ -289,11 +270,7 @@ def strips_from_physical(p: Physical, strength: float) -> tuple[list[Strip], Str
             compressor=_compressor(float(p.threshold_db[i]), 1 + s * (float(p.ratio[i]) - 1)),
             pan=s * float(p.pan[i]),
         ))
-    master = None
-    if p.master_eq_gain_db is not None:
-        master = Strip(0.0, _eq_bands([s * float(g) for g in p.master_eq_gain_db]),
-                       _compressor(float(p.master_threshold_db), 1 + s * (float(p.master_ratio) - 1)))
-    return stems, master
+    return stems
 
 
 def match_reference(
@@ -341,13 +318,10 @@ def match_reference(
         if len(start) != len(stems):
             raise ValueError(f"{len(stems)} stems but {len(start)} start settings")
         search.start_from(start)
-    if options.master_bus:
-        mix_energy = proxy.energy[:, :2].sum(dim=(0, 1, 3)) / 2
-        search.mix_thr0 = 10 * torch.log10(torch.quantile(mix_energy, 0.9).clamp_min(1e-10))
 
     # Excerpt target: the reference's whole-song features plus the stage-1 mix's excerpt-vs-song bias.
     neutral = [Strip.neutral(EQ_LAYOUT)] * len(stems)
-    excerpt0 = features_from_stats(excerpt_stats(stems, windows, sample_rate, neutral, None))
+    excerpt0 = features_from_stats(excerpt_stats(stems, windows, sample_rate, neutral))
     want = {k: torch.as_tensor(np.asarray(getattr(target, k)) + np.asarray(getattr(excerpt0, k))
                                - np.asarray(getattr(before, k)), dtype=torch.float64) for k in _TERMS}
     history: list[float] = []
@@ -360,9 +334,9 @@ def match_reference(
             with torch.no_grad():
                 p = search.physical()
                 now_proxy = feature_vector(proxy_features(p, proxy, sample_rate, law))
-                settings, master = strips_from_physical(p, 1.0)
+                settings = strips_from_physical(p, 1.0)
                 now_exact = feature_vector(features_from_stats(
-                    excerpt_stats(stems, windows, sample_rate, settings, master)))
+                    excerpt_stats(stems, windows, sample_rate, settings)))
             goal = {k: want[k] + now_proxy[k] - now_exact[k] for k in _TERMS}
             for _ in range(options.iterations):
                 optimiser.zero_grad()
@@ -373,7 +347,7 @@ def match_reference(
                 history.append(float(loss.detach()))
             note("matching the reference", done + 1, rounds + 1)
     with torch.no_grad():
-        stem_settings, master = strips_from_physical(search.physical(), options.strength)
+        stem_settings = strips_from_physical(search.physical(), options.strength)
     stem_settings, reductions = within_gain_reduction_cap(stems, stem_settings, sample_rate, bounds)
     result = whole_song_result(
         stems,
@@ -382,7 +356,6 @@ def match_reference(
         target=target,
         before_mix=before_mix,
         before=before,
-        master=master,
         excerpts_s=[(a / sample_rate, b / sample_rate) for a, b in windows],
         loss_history=history,
         levels_db=list(bounds.levels_db),
@@ -404,7 +377,6 @@ def whole_song_result(
     target: MixFeatures,
     before_mix: np.ndarray,
     before: MixFeatures,
-    master: Strip | None = None,
     **found,
 ) -> MatchResult:
     """What ``settings`` do to the whole song, whichever engine found them: the stems rendered through the exact
@@ -413,10 +385,10 @@ def whole_song_result(
     ``before_mix``: the stems summed (:func:`~.render.sum_stems`), float32 ``(2, samples)``, whose features are
     ``before``; it is kept in the result beside the matched mix, so the A/B preview reads neither from the stems
     again. ``found``: the rest of :class:`MatchResult` (what the engine found on the way)."""
-    after_mix = render_console_mix(stems, settings, sample_rate, master)
+    after_mix = render_console_mix(stems, settings, sample_rate)
     after = song_features(after_mix, sample_rate)
     return MatchResult(
-        stems=list(settings), master=master, reference=target, before=before, after=after,
+        stems=list(settings), reference=target, before=before, after=after,
         distances_before=distances(before, target), distances_after=distances(after, target),
         matched_mix=after_mix, before_mix=before_mix, **found,
     )
