@@ -54,7 +54,7 @@ from torch import Tensor
 from ..console.pan import PanLaw
 from ..errors import AutomixError
 from ..methods import ENGINES
-from ..strip import EQ_GAIN_DB, GAIN_DB, RATIO, THRESHOLD_DB, Compressor, EqBand, Strip
+from ..strip import EQ_GAIN_DB, GAIN_DB, RATIO, THRESHOLD_DB, Compressor, Strip, fixed_band_eq
 from .excerpts import choose_excerpts
 from .features import (
     TERM_SCALES,
@@ -143,11 +143,6 @@ class MatchResult:
     gain_reduction_reason: str | None = None
     engine: str = "search"  # which stage-2 engine made the settings (reaper_automix.controller.engines)
     checkpoint_sha256: str | None = None  # the learned controller's checkpoint, for "learned" and "hybrid"
-
-
-def _eq_bands(gains_db: Sequence[float]) -> tuple[EqBand, ...]:
-    return tuple(EqBand(spec.kind.value, spec.neutral_freq_hz, float(g), spec.neutral_q)
-                 for spec, g in zip(EQ_LAYOUT, gains_db))
 
 
 def _compressor(threshold_db: float, ratio: float) -> Compressor:
@@ -266,7 +261,7 @@ def strips_from_physical(p: Physical, strength: float) -> list[Strip]:
     for i in range(p.gain_db.shape[0]):
         stems.append(Strip(
             gain_db=s * float(p.gain_db[i]),
-            eq=_eq_bands([s * float(g) for g in p.eq_gain_db[i]]),
+            eq=fixed_band_eq([s * float(g) for g in p.eq_gain_db[i]], EQ_LAYOUT),
             compressor=_compressor(float(p.threshold_db[i]), 1 + s * (float(p.ratio[i]) - 1)),
             pan=s * float(p.pan[i]),
         ))
