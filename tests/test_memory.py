@@ -86,3 +86,27 @@ def test_the_commands_refuse_it_before_rendering(tmp_path, monkeypatch, command)
     assert result.exit_code == 2, said
     assert f"{project}: the session is 9,000,000 s long" in said and "GiB of memory" in said
     assert "Traceback" not in said and not (tmp_path / "huge-automix.rpp").exists()
+
+
+@pytest.mark.parametrize("command", ["balance", "mix"])
+def test_the_live_commands_refuse_it_before_rendering(tmp_path, monkeypatch, command):
+    """The same check on the open project (stand-in REAPER host): refused with the numbers, nothing changed."""
+    from reaper_automix.audio import render
+    from reaper_automix.rpp.reader import load_session
+    from tests.live_harness.process import Host, spec_from_session
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("rendering started")
+
+    monkeypatch.setattr(render, "render_track", refuse)
+    session, _ = load_session(crafted(tmp_path))
+    with Host(spec_from_session(session), tmp_path / "host") as host:
+        args = ["live", command, "--web-port", str(host.web_port), "--workers", "1"]
+        if command == "mix":
+            args += ["--reference", str(tmp_path / "a.wav")]
+        result = CliRunner().invoke(main, args)
+        dump = host.stop()
+    said = " ".join(result.output.split())
+    assert result.exit_code != 0, said
+    assert "the session is 9,000,000 s long" in said and "GiB of memory" in said and "Traceback" not in said
+    assert dump["undo"] == [] and [t["volume"] for t in dump["tracks"]] == [t.volume for t in session.tracks]

@@ -224,6 +224,7 @@ def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_
     plots = plot_folder(plot_dir) if plot_dir else None
 
     def run() -> str:
+        from ..memory import check_memory
         from ..report import balance_report
         from ..stage1 import balance_session
         from .session import read_live_session
@@ -231,6 +232,7 @@ def balance_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_
         bridge = _connect(web_port)
         live_session = read_live_session(bridge)
         session = _scope(live_session, tracks, progress)
+        check_memory(session, workers=options.workers)
         return _compute_and_apply(
             bridge, session, progress, dry_run, unbatched,
             lambda render: balance_session(session, options, config, progress=progress, renderer=render),
@@ -262,6 +264,8 @@ def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run,
     plots = plot_folder(plot_dir) if plot_dir else None
 
     def run() -> str:
+        from ..grouping import group_tracks
+        from ..memory import check_memory
         from ..report import mix_report
         from ..stage2 import mix_session
         from .session import read_live_session, track_audio
@@ -269,6 +273,8 @@ def mix_cmd(tracks, faders_changed, progress_file, web_port, unbatched, dry_run,
         bridge = _connect(web_port)
         live_session = read_live_session(bridge)
         session = _scope(live_session, tracks, progress)
+        check_memory(session, workers=balancing.workers, stage="mix",
+                     groups=len(group_tracks(session, config).groups))
         if reference.startswith("track:"):
             name = reference[len("track:") :]
             matches = [t for t in live_session.session.tracks if t.name == name]
