@@ -3,6 +3,8 @@ determinism, the proxy against the exact console, the chunked render and the lev
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.signal
@@ -185,3 +187,25 @@ def test_progress_is_reported_per_round(stems):
     match_reference(stems, SR, [], options, reference=reference, progress=lambda *a: calls.append(a))
     total = options.rounds + 1
     assert calls == [("matching the reference", i, total) for i in range(total + 1)]
+
+
+def test_the_exact_console_pans_each_stem_by_its_bus_law():
+    """Whole-song renders and excerpt statistics pan every stem by the law of its bus (a -6 dB linear law on
+    one, REAPER's default on the other), as REAPER will: with neutral strips the mix is each stem times its own
+    law's gains, and not what the default law for both gives."""
+    rng = np.random.default_rng(3)
+    stems = [(0.1 * rng.standard_normal((2, 2 * SR))).astype(np.float32) for _ in range(2)]
+    laws = [PanLaw(), PanLaw(-6.0, "linear")]
+    settings = [replace(Strip.neutral(), pan=0.5), replace(Strip.neutral(), pan=-0.25)]
+    expected = np.zeros((2, 2 * SR))
+    for stem, law, strip in zip(stems, laws, settings):
+        left, right = law.gains(torch.tensor([strip.pan], dtype=torch.float64))
+        expected += stem * np.array([[float(left[0])], [float(right[0])]])
+    out = render_console_mix(stems, settings, SR, pan_laws=laws)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    assert not np.allclose(render_console_mix(stems, settings, SR), expected, atol=1e-3)
+    windows = [(SR // 2, SR + SR // 2)]
+    stats = excerpt_stats(stems, windows, SR, settings, laws)
+    truth = features_from_stats(excerpt_stats([expected[:, : 2 * SR].astype(np.float32)], windows, SR, [Strip.neutral()]))
+    got = features_from_stats(stats)
+    assert abs(got.width - truth.width) < 1e-4 and abs(got.imbalance - truth.imbalance) < 1e-4

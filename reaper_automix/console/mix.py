@@ -9,6 +9,7 @@ returns the same samples as one pass (rendering whole songs in bounded memory, u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -33,10 +34,11 @@ def channel_strips(
     params: ChannelParams,
     sample_rate: float,
     settings: DetectorSettings = DetectorSettings(),
-    law: PanLaw = PanLaw(),
+    law: PanLaw | Sequence[PanLaw] = PanLaw(),
     state: StripState | None = None,
 ) -> tuple[Tensor, StripState]:
-    """Run each stem of ``x`` (``(stems, channels, samples)``, 1 or 2 channels) through its strip.
+    """Run each stem of ``x`` (``(stems, channels, samples)``, 1 or 2 channels) through its strip, panned by
+    ``law`` (one for all, or one per stem: the law of the bus it plays through).
 
     Returns the panned stereo stems ``(stems, 2, samples)`` and the state for the next chunk.
     """

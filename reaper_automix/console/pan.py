@@ -129,12 +129,13 @@ def pan_gains(laws: Sequence[PanLaw], pan: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cat([left for left, _ in pairs]), torch.cat([right for _, right in pairs])
 
 
-def apply_pan(x: Tensor, pan: Tensor, law: PanLaw = PanLaw()) -> Tensor:
-    """Pan ``x`` shaped ``(batch, 2, samples)`` by ``pan`` shaped ``(batch,)``. Mono input (1 channel) is
-    duplicated to both sides first (REAPER plays a mono item on both channels of a stereo track)."""
+def apply_pan(x: Tensor, pan: Tensor, law: PanLaw | Sequence[PanLaw] = PanLaw()) -> Tensor:
+    """Pan ``x`` shaped ``(batch, 2, samples)`` by ``pan`` shaped ``(batch,)``, under one ``law`` or one law per
+    row (each bus pans by its own, :func:`pan_gains`). Mono input (1 channel) is duplicated to both sides first
+    (REAPER plays a mono item on both channels of a stereo track)."""
     if x.shape[1] == 1:
         x = x.expand(-1, 2, -1)
     if x.shape[1] != 2:
         raise ValueError(f"apply_pan expects 1 or 2 channels, got {x.shape[1]}")
-    left, right = law.gains(pan.to(x.dtype))
+    left, right = pan_gains((law,) if isinstance(law, PanLaw) else tuple(law), pan.to(x.dtype))
     return x * torch.stack([left, right], dim=1)[:, :, None]

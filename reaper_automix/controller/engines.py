@@ -52,8 +52,8 @@ def match_with_engine(
     return whole_song_result(
         stems, learned.settings, sample_rate,
         target=average_features([song_features(a, sample_rate) for a in audio]), before_mix=before_mix,
-        before=song_features(before_mix, sample_rate), excerpts_s=[], levels_db=list(b.levels_db),
-        gain_reduction=learned.gain_reduction, pan_max=b.pan_max, pan_reason=b.pan_reason,
+        before=song_features(before_mix, sample_rate), pan_laws=pan_laws, excerpts_s=[],
+        levels_db=list(b.levels_db), gain_reduction=learned.gain_reduction, pan_max=b.pan_max, pan_reason=b.pan_reason,
         gain_reduction_max_db=b.gain_reduction_max_db, gain_reduction_reason=b.gain_reduction_reason,
         engine=engine, checkpoint_sha256=learned.checkpoint_sha256,
     )

@@ -18,7 +18,9 @@ ACTIVE_WITHIN_DB = 30.0
 ACTIVITY_BLOCK_S = 0.5
 
 
-def choose_excerpts(stems: Sequence[np.ndarray], sample_rate: int, count: int, length_s: float) -> list[tuple[int, int]]:
+def choose_excerpts(
+    stems: Sequence[np.ndarray], sample_rate: int, count: int, length_s: float
+) -> list[tuple[int, int]]:
     """``count`` windows ``(start, stop)`` in samples covering the song (see the module docstring)."""
     n = max(s.shape[1] for s in stems)
     block = max(1, int(ACTIVITY_BLOCK_S * sample_rate))

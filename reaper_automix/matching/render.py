@@ -14,6 +14,7 @@ import torch
 
 from ..analysis.loudness import integrated_loudness
 from ..console.mix import StripState, channel_strips
+from ..console.pan import PanLaw
 from ..console.params import ChannelParams
 from ..errors import AutomixError
 from ..strip import Strip
@@ -31,9 +32,11 @@ def render_console_mix(
     settings: Sequence[Strip],
     sample_rate: int,
     *,
+    pan_laws: Sequence[PanLaw] | None = None,
     chunk_samples: int = RENDER_CHUNK,
 ) -> np.ndarray:
-    """The whole song through the exact console, float32 ``(2, samples)``.
+    """The whole song through the exact console, float32 ``(2, samples)``; ``pan_laws``: the law of the bus each
+    stem plays through (REAPER's default law for all when None).
 
     Processed in chunks with every filter and compressor state carried across, so memory holds one chunk of
     every stem plus the output; ``stems`` may be memory-mapped ``(2, n)`` arrays."""
@@ -41,6 +44,7 @@ def render_console_mix(
         raise ValueError(f"{len(stems)} stems but {len(settings)} settings")
     n = max(s.shape[1] for s in stems)
     params = ChannelParams.from_strips(settings)
+    law = PanLaw() if pan_laws is None else list(pan_laws)
     out = np.zeros((2, n), dtype=np.float32)
     strip_state: StripState | None = None
     with torch.no_grad():
@@ -50,7 +54,8 @@ def render_console_mix(
             for i, s in enumerate(stems):
                 part = s[:, start:stop]
                 block[i, :, : part.shape[1]] = part
-            panned, strip_state = channel_strips(torch.from_numpy(block), params, sample_rate, state=strip_state)
+            panned, strip_state = channel_strips(torch.from_numpy(block), params, sample_rate, law=law,
+                                                 state=strip_state)
             out[:, start:stop] = panned.sum(dim=0).numpy()
     return out
 
@@ -112,9 +117,10 @@ def sum_stems(stems: Sequence[np.ndarray]) -> np.ndarray:
 
 def excerpt_stats(
     stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sample_rate: int,
-    settings: Sequence[Strip],
+    settings: Sequence[Strip], pan_laws: Sequence[PanLaw] | None = None,
 ) -> SignalStats:
-    """Pooled exact-console statistics of the excerpts (each rendered from ``PREROLL_S`` before it)."""
+    """Pooled exact-console statistics of the excerpts (each rendered from ``PREROLL_S`` before it), each stem
+    panned by its bus's law (``pan_laws``; REAPER's default law for all when None)."""
     preroll = int(PREROLL_S * sample_rate)
     length = max(b - a for a, b in windows) + preroll
     batch = np.zeros((len(stems) * len(windows), 2, length), dtype=np.float32)
@@ -126,7 +132,8 @@ def excerpt_stats(
     index = torch.arange(len(stems)).repeat_interleave(len(windows))
     params = ChannelParams.from_strips(settings).rows(index)
     with torch.no_grad():
-        panned, _ = channel_strips(torch.from_numpy(batch), params, sample_rate)
+        law = PanLaw() if pan_laws is None else [pan_laws[i] for i in index.tolist()]
+        panned, _ = channel_strips(torch.from_numpy(batch), params, sample_rate, law=law)
         mixes = panned.reshape(len(stems), len(windows), 2, length).sum(dim=0)
         total = None
         for w, (a, b) in enumerate(windows):

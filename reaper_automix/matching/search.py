@@ -316,7 +316,7 @@ def match_reference(
 
     # Excerpt target: the reference's whole-song features plus the stage-1 mix's excerpt-vs-song bias.
     neutral = [Strip.neutral(EQ_LAYOUT)] * len(stems)
-    excerpt0 = features_from_stats(excerpt_stats(stems, windows, sample_rate, neutral))
+    excerpt0 = features_from_stats(excerpt_stats(stems, windows, sample_rate, neutral, law))
     want = {k: torch.as_tensor(np.asarray(getattr(target, k)) + np.asarray(getattr(excerpt0, k))
                                - np.asarray(getattr(before, k)), dtype=torch.float64) for k in _TERMS}
     history: list[float] = []
@@ -331,7 +331,7 @@ def match_reference(
                 now_proxy = feature_vector(proxy_features(p, proxy, sample_rate, law))
                 settings = strips_from_physical(p, 1.0)
                 now_exact = feature_vector(features_from_stats(
-                    excerpt_stats(stems, windows, sample_rate, settings)))
+                    excerpt_stats(stems, windows, sample_rate, settings, law)))
             goal = {k: want[k] + now_proxy[k] - now_exact[k] for k in _TERMS}
             for _ in range(options.iterations):
                 optimiser.zero_grad()
@@ -351,6 +351,7 @@ def match_reference(
         target=target,
         before_mix=before_mix,
         before=before,
+        pan_laws=law,
         excerpts_s=[(a / sample_rate, b / sample_rate) for a, b in windows],
         loss_history=history,
         levels_db=list(bounds.levels_db),
@@ -372,6 +373,7 @@ def whole_song_result(
     target: MixFeatures,
     before_mix: np.ndarray,
     before: MixFeatures,
+    pan_laws: Sequence[PanLaw] | None = None,
     **found,
 ) -> MatchResult:
     """What ``settings`` do to the whole song, whichever engine found them: the stems rendered through the exact
@@ -379,8 +381,9 @@ def whole_song_result(
 
     ``before_mix``: the stems summed (:func:`~.render.sum_stems`), float32 ``(2, samples)``, whose features are
     ``before``; it is kept in the result beside the matched mix, so the A/B preview reads neither from the stems
-    again. ``found``: the rest of :class:`MatchResult` (what the engine found on the way)."""
-    after_mix = render_console_mix(stems, settings, sample_rate)
+    again. ``pan_laws``: the law of the bus each stem plays through (REAPER's default for all when None).
+    ``found``: the rest of :class:`MatchResult` (what the engine found on the way)."""
+    after_mix = render_console_mix(stems, settings, sample_rate, pan_laws=pan_laws)
     after = song_features(after_mix, sample_rate)
     return MatchResult(
         stems=list(settings), reference=target, before=before, after=after,
