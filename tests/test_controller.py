@@ -26,7 +26,16 @@ from reaper_automix.controller.predict import (
 )
 from reaper_automix.errors import AutomixError
 from reaper_automix.matching.features import song_features
-from reaper_automix.matching.limits import LIMITS, crest_db, gain_reduction, mix_crest_db, stem_level_db, violations
+from reaper_automix.matching.limits import (
+    LIMITS,
+    GainReduction,
+    crest_db,
+    gain_reduction,
+    reduction_bound_db,
+    stem_level_db,
+    stem_measures,
+    violations,
+)
 from reaper_automix.matching import MatchOptions
 
 SR = 44100
@@ -227,10 +236,11 @@ def test_learned_settings_keep_to_the_limits_and_options_apply(tmp_path):
     loaded = load_checkpoint(_checkpoint(tmp_path))
     raw = predict_settings(stems, SR, reference_audio=[ref], checkpoint=loaded)
     learned = learned_settings(stems, SR, reference_audio=[ref], checkpoint=loaded)
-    assert _bus_violations(stems, raw.settings, learned.bounds, learned.gain_reduction)  # the raw ones break them
-    assert _bus_violations(stems, learned.settings, learned.bounds, learned.gain_reduction) == []
+    assert _bus_violations(stems, raw.settings, learned.bounds, [GainReduction(0.0, 0.0)] * 3)  # raw: they break them
     exact = [gain_reduction(stem, s.eq, s.compressor, SR) for stem, s in zip(stems, learned.settings)]
-    assert [g.mean_db for g in exact] == pytest.approx([g.mean_db for g in learned.gain_reduction])
+    for e, got in zip(exact, learned.gain_reduction):  # None: proved under the cap without measuring
+        assert e.mean_db <= learned.bounds.gain_reduction_max_db if got is None else got.mean_db == pytest.approx(e.mean_db)
+    assert _bus_violations(stems, learned.settings, learned.bounds, exact) == []
     assert list(learned.bounds.levels_db) == pytest.approx([stem_level_db(x, SR) for x in stems])
     neutral = learned_settings(stems, SR, options=MatchOptions(strength=0.0), reference_audio=[ref],
                                checkpoint=loaded).settings
@@ -241,13 +251,39 @@ def test_learned_settings_keep_to_the_limits_and_options_apply(tmp_path):
                                                                                       learned.settings]
 
 
-def test_mix_crest_reads_as_the_features_do():
+@pytest.mark.parametrize("seed", range(6))
+def test_reduction_bound_holds_on_the_exact_console(seed):
+    """The static bound is never below what the exact console's compressor takes off (mean or peak), for
+    random EQ, thresholds, ratios, knees and times on a bursty stem."""
+    from reaper_automix.strip import Compressor, fixed_band_eq
+
+    rng = np.random.default_rng(seed)
+    x = _noise(rng, 3.0, colour=0.05 if seed % 2 else 0.0)
+    x[:, SR // 2: SR] *= 8.0  # a loud burst
+    eq = fixed_band_eq(rng.uniform(-6, 6, 6))
+    comp = Compressor(threshold_db=float(rng.uniform(-40, -5)), ratio=float(rng.uniform(1.2, 4.0)),
+                      attack_ms=float(rng.uniform(1, 50)), release_ms=float(rng.uniform(20, 300)),
+                      knee_db=float(rng.uniform(0, 12)))
+    measured = gain_reduction(x, eq, comp, SR)
+    peak = stem_measures([x], SR)[1][0]
+    assert peak == float(np.max(np.abs(x)))
+    bound = reduction_bound_db(peak, eq, comp, SR)
+    assert measured.peak_db <= bound + 1e-9 and measured.mean_db <= bound + 1e-9
+    assert reduction_bound_db(peak, eq, Compressor(threshold_db=-60.0, ratio=1.0), SR) == 0.0
+
+
+def test_one_pass_stem_measures_read_as_the_definitions_do():
     rng = np.random.default_rng(3)
     stems = [_noise(rng, 3.0), _noise(rng, 2.0, colour=0.05)]
     total = stems[0].copy()
     total[:, : stems[1].shape[1]] += stems[1]
-    assert mix_crest_db(stems) == pytest.approx(song_features(total, SR).crest_db, abs=1e-5)  # float32 sum
-    assert crest_db(stems[1]) == pytest.approx(song_features(stems[1], SR).crest_db, abs=1e-9)
+    levels, peaks, mix_crest = stem_measures(stems, SR)
+    assert mix_crest == pytest.approx(song_features(total, SR).crest_db, abs=1e-5)  # float32 sum
+    assert crest_db(stems[1], SR) == pytest.approx(song_features(stems[1], SR).crest_db, abs=1e-9)
+    assert levels == [stem_level_db(s, SR) for s in stems]  # to the bit
+    assert peaks == [float(np.max(np.abs(s))) for s in stems]
+    short = [_noise(rng, 0.01)]  # shorter than one 50 ms block
+    assert stem_measures(short, SR)[0] == [stem_level_db(short[0], SR)]
 
 
 @pytest.mark.parametrize("law", [PanLaw(-3.0), PanLaw(-6.0, "linear"), PanLaw(0.0, "linear"),

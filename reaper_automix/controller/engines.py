@@ -16,6 +16,7 @@ import numpy as np
 
 from ..matching import MatchOptions, MatchResult, match_reference
 from ..matching.features import average_features, load_reference, song_features
+from ..matching.limits import gain_reduction
 from ..matching.render import sum_stems
 from ..matching.search import whole_song_result
 from .checkpoint import LoadedController
@@ -49,11 +50,13 @@ def match_with_engine(
                                pan_laws=pan_laws)
     before_mix = sum_stems(stems)
     b = learned.bounds
+    reductions = [gr if gr is not None else gain_reduction(stem, s.eq, s.compressor, sample_rate)  # for the report
+                  for gr, stem, s in zip(learned.gain_reduction, stems, learned.settings)]
     return whole_song_result(
         stems, learned.settings, sample_rate,
         target=average_features([song_features(a, sample_rate) for a in audio]), before_mix=before_mix,
         before=song_features(before_mix, sample_rate), pan_laws=pan_laws, excerpts_s=[],
-        levels_db=list(b.levels_db), gain_reduction=learned.gain_reduction, pan_max=b.pan_max, pan_reason=b.pan_reason,
+        levels_db=list(b.levels_db), gain_reduction=reductions, pan_max=b.pan_max, pan_reason=b.pan_reason,
         gain_reduction_max_db=b.gain_reduction_max_db, gain_reduction_reason=b.gain_reduction_reason,
         engine=engine, checkpoint_sha256=learned.checkpoint_sha256,
     )

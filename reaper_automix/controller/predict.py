@@ -32,7 +32,6 @@ from ..matching.limits import (
     GainReduction,
     clamp_to_bounds,
     crest_db,
-    mix_crest_db,
     pan_for_imbalance,
     plausible_bounds,
     within_gain_reduction_cap,
@@ -138,11 +137,13 @@ def for_pan_laws(settings: Sequence[Strip], laws: Sequence[PanLaw] | None, pan_m
 @dataclass(frozen=True)
 class LearnedSettings:
     """The learned engine's decision: ``settings`` inside ``bounds`` with the options and pan laws applied,
-    each bus compressor's ``gain_reduction`` on its stem, and the checkpoint that made it."""
+    each bus compressor's ``gain_reduction`` on its stem (``None`` where the static bound proved it under the cap
+    without measuring: :func:`~reaper_automix.matching.limits.within_gain_reduction_cap`), and the checkpoint
+    that made it."""
 
     settings: list[Strip]
     bounds: Bounds
-    gain_reduction: list[GainReduction]
+    gain_reduction: list[GainReduction | None]
     checkpoint_sha256: str
 
 
@@ -161,11 +162,11 @@ def learned_settings(
     audio = _reference_audio(references, reference_audio, sample_rate)
     prediction = predict_settings(stems, sample_rate, reference_audio=audio, checkpoint=checkpoint)
     # The crest factors behind the gain-reduction cap, as the search reads them (the references' averaged).
-    reference_crest = float(np.mean([crest_db(a) for a in audio]))
-    bounds = plausible_bounds(stems, sample_rate, audio, reference_crest, mix_crest_db(stems))
+    reference_crest = float(np.mean([crest_db(a, sample_rate) for a in audio]))
+    bounds = plausible_bounds(stems, sample_rate, audio, reference_crest)  # reads every stem once
     settings = apply_options(clamp_to_bounds(prediction.settings, bounds), options)
     settings = for_pan_laws(settings, pan_laws, bounds.pan_max)
-    settings, reductions = within_gain_reduction_cap(stems, settings, sample_rate, bounds)
+    settings, reductions = within_gain_reduction_cap(stems, settings, sample_rate, bounds, measure_all=False)
     return LearnedSettings(settings, bounds, reductions, prediction.checkpoint_sha256)
 
 

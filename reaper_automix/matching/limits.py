@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..console.compressor import compress
+from ..console.compressor import compress, gain_computer_db
 from ..console.eq import apply_eq
 from ..console.pan import PanLaw
 from ..console.params import CompressorParams, EqParams
@@ -101,6 +101,25 @@ def stem_level_db(stem: np.ndarray, sample_rate: float) -> float:
     A full-scale sine reads -3.01 dB. Digital silence reads -200 dB."""
     power = _block_power(stem, sample_rate)
     return 10.0 * math.log10(max(float(np.percentile(power, 90)), _TINY))
+
+
+def reduction_bound_db(peak: float, eq: Sequence[EqBand], compressor: Compressor, sample_rate: float) -> float:
+    """An upper bound (dB) of what ``compressor`` takes off, at any sample, a stem whose samples never exceed
+    ``peak`` (linear) after ``eq``: its static curve at the highest level the detector can reach. The EQ'd
+    peak is at most ``peak`` times the L1 norm of the EQ's impulse response; the detector smooths squares (or
+    their channel maximum) with a one-pole filter from rest, so it never exceeds that peak; the ballistics only
+    move the gain between static values. A bound on :func:`gain_reduction`'s mean and peak without rendering."""
+    if compressor.ratio <= 1.0 or peak <= 0.0:
+        return 0.0
+    impulse = torch.zeros((1, 1, int(sample_rate)), dtype=torch.float64)  # 1 s: the bands' tails are far shorter
+    impulse[0, 0, 0] = 1.0
+    with torch.no_grad():
+        response, _ = apply_eq(impulse, EqParams.from_bands([eq]), sample_rate)
+    level_db = 20.0 * math.log10(peak * float(response.abs().sum()) * (1.0 + 1e-3))  # margin for the cut tail
+    c = compressor
+    gain = gain_computer_db(torch.tensor(level_db, dtype=torch.float64), torch.tensor(c.threshold_db),
+                            torch.tensor(c.ratio), torch.tensor(c.knee_db))
+    return float(-gain)
 
 
 def threshold_range_db(level_db: float, limits: PlausibilityLimits = LIMITS, *,
@@ -188,28 +207,41 @@ def gain_reduction_cap(reference_crest_db: float, mix_crest_db: float,
     return limits.mean_gain_reduction_db, None
 
 
-def mix_crest_db(stems: Sequence[np.ndarray]) -> float:
-    """Crest factor (dB) of the sum of ``stems`` (each ``(2, samples)``, memory-mapped is fine, summed a few
-    seconds at a time): the peak over both channels over the RMS of both, as
-    :attr:`~reaper_automix.matching.MixFeatures.crest_db` reads it (so the cap of :func:`gain_reduction_cap` is
-    judged alike by every engine) without its spectral analysis."""
+def stem_measures(stems: Sequence[np.ndarray], sample_rate: float) -> tuple[list[float], list[float], float]:
+    """Each stem's :func:`stem_level_db` and largest ``|sample|`` (linear) and the crest factor (dB) of their sum, in one read
+    of every stem (``(2, samples)`` each, memory-mapped is fine, a few seconds at a time). The crest factor is the
+    peak over both channels over the RMS of both, as :attr:`~reaper_automix.matching.MixFeatures.crest_db` reads
+    it (so the cap of :func:`gain_reduction_cap` is judged alike by every engine), without its spectral analysis.
+    The levels are :func:`stem_level_db`'s to the bit (the same blocks, the same arithmetic)."""
+    block = max(1, int(round(LEVEL_BLOCK_S * sample_rate)))
     n = max(s.shape[-1] for s in stems)
-    step = 1 << 19
-    peak, energy = 0.0, 0.0
+    step = block * 200  # 10 s, whole blocks, as _block_power reads
+    powers: list[list[np.ndarray]] = [[] for _ in stems]
+    peaks = [0.0] * len(stems)
+    mix_peak, energy = 0.0, 0.0
     for start in range(0, n, step):
         total = np.zeros((2, min(n, start + step) - start))
-        for s in stems:
-            part = np.asarray(s[:, start:start + step], dtype=np.float64)
+        for i, stem in enumerate(stems):
+            part = np.asarray(stem[:, start:start + step], dtype=np.float64)
+            if part.shape[1] == 0:
+                continue
+            peaks[i] = max(peaks[i], float(np.max(np.abs(part))))
+            whole = (part.shape[1] // block) * block
+            if whole:
+                powers[i].append(np.mean(np.square(part[:, :whole]).reshape(part.shape[0], -1, block), axis=(0, 2)))
             total[:, : part.shape[1]] += part
-        peak = max(peak, float(np.max(np.abs(total))) if total.size else 0.0)
+        mix_peak = max(mix_peak, float(np.max(np.abs(total))))
         energy += float(np.einsum("ij,ij->", total, total))
+    levels = [stem_level_db(stem, sample_rate) if not p else  # shorter than a block: _block_power's own case
+              10.0 * math.log10(max(float(np.percentile(np.concatenate(p), 90)), _TINY))
+              for stem, p in zip(stems, powers)]
     rms_db = 10.0 * math.log10(max(energy / (2 * max(n, 1)), _TINY))
-    return 20.0 * math.log10(max(peak, _TINY)) - rms_db
+    return levels, peaks, 20.0 * math.log10(max(mix_peak, _TINY)) - rms_db
 
 
-def crest_db(x: np.ndarray) -> float:
-    """Crest factor (dB) of one stereo signal ``(2, samples)``: :func:`mix_crest_db` of it alone."""
-    return mix_crest_db([x])
+def crest_db(x: np.ndarray, sample_rate: float) -> float:
+    """Crest factor (dB) of one stereo signal ``(2, samples)`` (:func:`stem_measures` of it alone)."""
+    return stem_measures([x], sample_rate)[2]
 
 
 def band_imbalance(x: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -315,16 +347,19 @@ class Bounds:
     gain_reduction_max_db: float
     gain_reduction_reason: str | None
     limits: PlausibilityLimits = LIMITS
+    peaks: tuple[float, ...] = ()  # each stem's largest |sample| (linear, stem_measures), for reduction_bound_db
 
 
 def plausible_bounds(stems: Sequence[np.ndarray], sample_rate: float, references: Sequence[np.ndarray],
-                     reference_crest_db: float, mix_crest_db: float, law: PanLaw = PanLaw(),
+                     reference_crest_db: float, mix_crest_db: float | None = None, law: PanLaw = PanLaw(),
                      limits: PlausibilityLimits = LIMITS) -> Bounds:
     """The limits for matching ``stems`` (each ``(2, samples)`` at its stage-1 level) to ``references`` (audio,
     ``(2, samples)``; the widest pan limit over several; none: the usual limit): thresholds around each stem's
     level, the pan limit of :func:`pan_limit` and the gain-reduction cap of :func:`gain_reduction_cap`
-    (``reference_crest_db``: the reference features' crest factor; ``mix_crest_db``: the unprocessed mix's)."""
-    levels = tuple(stem_level_db(s, sample_rate) for s in stems)
+    (``reference_crest_db``: the reference features' crest factor; ``mix_crest_db``: the unprocessed mix's,
+    measured from the stems when None). Every stem is read once (:func:`stem_measures`)."""
+    levels, peaks, measured_crest_db = stem_measures(stems, sample_rate)
+    mix_crest_db = measured_crest_db if mix_crest_db is None else mix_crest_db
     cap, cap_reason = gain_reduction_cap(reference_crest_db, mix_crest_db, limits)
     ranges = tuple(threshold_range_db(level, limits, heavy=cap_reason is not None) for level in levels)
     pan_max, pan_reason = limits.pan, None
@@ -332,7 +367,7 @@ def plausible_bounds(stems: Sequence[np.ndarray], sample_rate: float, references
         limit, reason = pan_limit(audio, sample_rate, limits, law)
         if limit > pan_max:
             pan_max, pan_reason = limit, reason
-    return Bounds(levels, ranges, pan_max, pan_reason, cap, cap_reason, limits)
+    return Bounds(tuple(levels), ranges, pan_max, pan_reason, cap, cap_reason, limits, tuple(peaks))
 
 
 def clamp_to_bounds(strips: Sequence[Strip], bounds: Bounds) -> list[Strip]:
@@ -354,14 +389,23 @@ def clamp_to_bounds(strips: Sequence[Strip], bounds: Bounds) -> list[Strip]:
 
 
 def within_gain_reduction_cap(stems: Sequence[np.ndarray], strips: Sequence[Strip], sample_rate: float,
-                              bounds: Bounds) -> tuple[list[Strip], list[GainReduction]]:
+                              bounds: Bounds, *, measure_all: bool = True,
+                              ) -> tuple[list[Strip], list[GainReduction | None]]:
     """Each bus compressor's reduction on its own stem, measured on the exact console (:func:`gain_reduction`);
     a compressor above the cap has its threshold raised (within its range) by the excess over ``1 - 1/ratio``
     (the static curve's slope) until it is under, and its ratio lowered where the top of the range is not
-    enough. Returns the strips and their reductions."""
+    enough. Returns the strips and their reductions. ``measure_all=False``: a compressor that
+    :func:`reduction_bound_db` proves under the cap is not measured (its reduction is ``None``: measure it for
+    a report with :func:`gain_reduction`)."""
     out, reductions = [], []
-    for stem, strip, (_, high) in zip(stems, strips, bounds.threshold_range_db, strict=True):
+    peaks = bounds.peaks or (None,) * len(strips)
+    for stem, strip, (_, high), peak in zip(stems, strips, bounds.threshold_range_db, peaks, strict=True):
         comp = strip.compressor
+        if (not measure_all and peak is not None
+                and reduction_bound_db(peak, strip.eq, comp, sample_rate) <= bounds.gain_reduction_max_db):
+            out.append(strip)
+            reductions.append(None)
+            continue
         gr = gain_reduction(stem, strip.eq, comp, sample_rate)
         for _ in range(GR_FIX_STEPS):
             if gr.mean_db <= bounds.gain_reduction_max_db or comp.ratio <= 1.0:
