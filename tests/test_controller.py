@@ -239,7 +239,8 @@ def test_learned_settings_keep_to_the_limits_and_options_apply(tmp_path):
     assert _bus_violations(stems, raw.settings, learned.bounds, [GainReduction(0.0, 0.0)] * 3)  # raw: they break them
     exact = [gain_reduction(stem, s.eq, s.compressor, SR) for stem, s in zip(stems, learned.settings)]
     for e, got in zip(exact, learned.gain_reduction):  # None: proved under the cap without measuring
-        assert e.mean_db <= learned.bounds.gain_reduction_max_db if got is None else got.mean_db == pytest.approx(e.mean_db)
+        cap = learned.bounds.gain_reduction_max_db
+        assert e.mean_db <= cap if got is None else got.mean_db == pytest.approx(e.mean_db)
     assert _bus_violations(stems, learned.settings, learned.bounds, exact) == []
     assert list(learned.bounds.levels_db) == pytest.approx([stem_level_db(x, SR) for x in stems])
     neutral = learned_settings(stems, SR, options=MatchOptions(strength=0.0), reference_audio=[ref],

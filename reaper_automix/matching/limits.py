@@ -208,10 +208,11 @@ def gain_reduction_cap(reference_crest_db: float, mix_crest_db: float,
 
 
 def stem_measures(stems: Sequence[np.ndarray], sample_rate: float) -> tuple[list[float], list[float], float]:
-    """Each stem's :func:`stem_level_db` and largest ``|sample|`` (linear) and the crest factor (dB) of their sum, in one read
-    of every stem (``(2, samples)`` each, memory-mapped is fine, a few seconds at a time). The crest factor is the
-    peak over both channels over the RMS of both, as :attr:`~reaper_automix.matching.MixFeatures.crest_db` reads
-    it (so the cap of :func:`gain_reduction_cap` is judged alike by every engine), without its spectral analysis.
+    """Each stem's :func:`stem_level_db` and largest ``|sample|`` (linear) and the crest factor (dB) of their sum,
+    in one read of every stem (``(2, samples)`` each, memory-mapped is fine, a few seconds at a time). The crest
+    factor is the peak over both channels over the RMS of both, as
+    :attr:`~reaper_automix.matching.MixFeatures.crest_db` reads it (so the cap of :func:`gain_reduction_cap` is
+    judged alike by every engine), without its spectral analysis.
     The levels are :func:`stem_level_db`'s to the bit (the same blocks, the same arithmetic)."""
     block = max(1, int(round(LEVEL_BLOCK_S * sample_rate)))
     n = max(s.shape[-1] for s in stems)
@@ -228,7 +229,8 @@ def stem_measures(stems: Sequence[np.ndarray], sample_rate: float) -> tuple[list
             peaks[i] = max(peaks[i], float(np.max(np.abs(part))))
             whole = (part.shape[1] // block) * block
             if whole:
-                powers[i].append(np.mean(np.square(part[:, :whole]).reshape(part.shape[0], -1, block), axis=(0, 2)))
+                blocks = np.square(part[:, :whole]).reshape(part.shape[0], -1, block)
+                powers[i].append(np.mean(blocks, axis=(0, 2)))
             total[:, : part.shape[1]] += part
         mix_peak = max(mix_peak, float(np.max(np.abs(total))))
         energy += float(np.einsum("ij,ij->", total, total))
