@@ -156,7 +156,6 @@ def without_guids(text: str) -> str:
     return re.sub(r"\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}", "{GUID}", text)
 
 
-@pytest.mark.slow  # stage 2 in a fresh worker process: loading torch alone takes most of it
 def test_out_folder_mirrors_the_tree_and_mix_matches_the_mix_entry_point(tmp_path):
     from reaper_automix.batch.engines import PoolEngine
     from reaper_automix.batch.jobs import StageSpec, find_projects
