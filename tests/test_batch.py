@@ -383,8 +383,9 @@ def check_interrupted_then_resume(root: Path, n: int, result: subprocess.Complet
 
 
 def test_ctrl_c_leaves_the_manifest_consistent_and_a_rerun_finishes(tmp_path):
-    # Enough projects that the interrupt lands mid-batch even on a quiet machine (each takes ~0.05 s there).
-    n = 40
+    # Enough projects that the batch outlasts the manifest's first save (at most one a second) on a quiet machine,
+    # where a project takes ~0.02 s: the interrupt is sent when the manifest first records a finished project.
+    n = 120
     root = make_batch(tmp_path, broken=False, names=tuple(f"p{i}" for i in range(n)))
     result, _ = interrupt_batch(root, ["-j", "1"])
     check_interrupted_then_resume(root, n, result)
@@ -408,7 +409,7 @@ def test_ctrl_c_on_a_local_cluster_stops_cleanly_with_the_manifest_consistent(tm
     """Ctrl-C as a terminal sends it (SIGINT to the whole process group: the batch and the cluster's scheduler,
     nannies and workers) during ``batch --cluster local``: exit 130, the manifest consistent, no temporary files
     or folders, no process left; a re-run finishes the rest."""
-    n = 40
+    n = 120
     root = make_batch(tmp_path / "in", broken=False, names=tuple(f"p{i}" for i in range(n)))
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -427,7 +428,7 @@ def test_ctrl_c_on_a_local_cluster_stops_cleanly_with_the_manifest_consistent(tm
 def test_a_killed_pool_batch_takes_its_workers_along(tmp_path):
     """SIGKILL cannot be handled: the pool's workers end with the batch anyway (parent-death signal), and the
     next run redoes what was running."""
-    n = 40
+    n = 120
     root = make_batch(tmp_path, broken=False, names=tuple(f"p{i}" for i in range(n)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen([sys.executable, "-c", "from reaper_automix.cli import main; main()", "batch",
