@@ -225,7 +225,9 @@ def test_no_token_or_a_wrong_one_runs_nothing(tmp_path):
     with Host({"tracks": [{"name": "A"}, {"name": "B"}]}, tmp_path) as host:
         port = server_port(host)
         assert stat.S_IMODE(host.token_file.stat().st_mode) == 0o600
-        for token in (None, "00" * 32, "not hex", read_token(host.token_file)[:-1] + "0"):
+        real = read_token(host.token_file)
+        one_off = real[:-1] + ("1" if real[-1] == "0" else "0")  # the real token with its last digit changed
+        for token in (None, "00" * 32, "not hex", one_off):
             client = RawClient(port)
             if token is None:  # straight to business
                 reply = client.call("reapy.reascript_api", "SetMediaTrackInfo_Value", [0, "D_VOL", 0.0])
