@@ -338,8 +338,10 @@ def interrupt_batch(root: Path, args: list[str], *, whole_group: bool = False, s
     done (to the child alone, or with ``whole_group`` to its whole process group, as a terminal's Ctrl-C does).
     Returns the finished process and its process group id."""
     env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-c", "from reaper_automix.cli import main; main()", "batch", str(root),
-               "--recursive", "--json", *args]
+    # Ctrl-C as in a terminal's foreground job: a test run started in the background (`cmd &` in a script)
+    # inherits SIGINT ignored, and Python keeps an ignored SIGINT ignored, so the child restores the default.
+    command = [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "from reaper_automix.cli import main; main()", "batch", str(root), "--recursive", "--json", *args]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=whole_group)
     manifest_path = root / "automix-batch.json"
