@@ -377,7 +377,7 @@ def mix(project: Path, references, reference_track, output, in_place, force, str
                               balance_options=make_balance_options(**kw),
                               match_options=matching, config=config, progress=_Reporter(bar), stem_dir=stems,
                               renderer=renderer)
-        result, written, session = run.result, run.written, run.result.balance.session
+        result, written = run.result, run.written
         print_mix_table(run.report, out)
         console.print(f"wrote {written.path}" + (f" (backup: {written.backup})" if written.backup else ""))
         if report_path:

@@ -5,7 +5,6 @@ model them)."""
 from __future__ import annotations
 
 import numpy as np
-from rpp_helpers import TrackSpec, project_text
 
 from audio_projects import AudioTrack, pink_noise, write_project
 from reaper_automix.changes import BusChange, ChangeSet

@@ -15,7 +15,7 @@ from reaper_automix.console.pan import PanLaw
 from reaper_automix.controller import features as F
 from reaper_automix.controller.checkpoint import load_checkpoint, save_checkpoint
 from reaper_automix.controller.engines import match_with_engine
-from reaper_automix.controller.losses import Batch, feature_loss, forward, mix_energies, parameter_loss
+from reaper_automix.controller.losses import Batch, feature_loss, mix_energies, parameter_loss
 from reaper_automix.controller.model import ControllerConfig, MixController, active_windows, window_features
 from reaper_automix.controller.predict import (
     TRAINED_PAN_LAW,

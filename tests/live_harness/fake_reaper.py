@@ -15,7 +15,6 @@ raise RuntimeError; ``"die"`` raises SystemExit (the server action being killed 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import types
 import uuid
