@@ -7,16 +7,24 @@ benchmarks/bench_render.py) and a stereo reference, then measures, each in a fre
   (b) ``mix_session`` on ``--workers`` processes, then the level-matched A/B preview written as two float WAVs:
       what ``reaper-automix mix --preview`` does after reading the project.
 
-Prints wall times, the ratio (b)/(a), and peak resident memory of (b) (main process and largest worker).
-Target (issue 4): 16 stems x 240 s on 2 cores under 90 s, peak RSS under 4 GB.
+Prints wall times, the ratio (b)/(a), and peak resident memory of (b) (main process and largest worker, and
+their sum: the workers run at once). ``--repeats N`` alternates the two N times and gives the median ratio and
+its spread (min-max of the per-pair ratios), with the load average before each pair. ``--media DIR`` keeps the
+generated session in DIR (reused when it is already there, so repeated runs skip the minutes of writing);
+``--profile FILE`` also runs the mix once under cProfile (main process; the stage-1 workers' time shows as the
+main process waiting) and writes the top functions by cumulative time.
+Targets: issue 4, 16 stems x 240 s on 2 cores under 90 s, peak RSS under 4 GB; issue 13, at most 3x the
+baseline on 128 tracks / 16 folders / 240 s, main + workers under 2 GB.
 
     .venv/bin/python benchmarks/bench_mix_command.py                           # full size
     .venv/bin/python benchmarks/bench_mix_command.py --tracks 16 --seconds 30  # quick check
+    .venv/bin/python benchmarks/bench_mix_command.py --tracks 128 --repeats 3 --media /tmp/mix-128x240
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -53,18 +61,62 @@ def run_one(what: str, folder: Path, args: argparse.Namespace) -> dict:
             render_track(session, track)
         summary = "one plain render of every track"
     else:
-        from reaper_automix.audio.io import write_audio
-        from reaper_automix.matching import level_matched_ab
-        from reaper_automix.stage1 import BalanceOptions
-        from reaper_automix.stage2 import mix_session
-
-        result = mix_session(session, [folder / "reference.wav"], balance_options=BalanceOptions(workers=args.workers))
-        before, after, _, _ = level_matched_ab(result.stage1_mix, result.match.matched_mix, session.sample_rate)
-        write_audio(folder / "preview.wav", after, session.sample_rate, subtype="FLOAT")
-        write_audio(folder / "preview-before.wav", before, session.sample_rate, subtype="FLOAT")
-        d0, d1 = result.match.distances_before["total"], result.match.distances_after["total"]
-        summary = f"{result.changes.description}; distance {d0:.2f} -> {d1:.2f}"
+        summary = mix_job(session, folder, args.workers, args.engine)
     return measurement(what, time.perf_counter() - t0, summary)
+
+
+def mix_job(session, folder: Path, workers: int, engine: str | None = None) -> str:
+    """What ``reaper-automix mix --preview`` does after reading the project; returns a one-line summary."""
+    from reaper_automix.audio.io import write_audio
+    from reaper_automix.matching import MatchOptions
+    from reaper_automix.stage1 import BalanceOptions
+    from reaper_automix.stage2 import mix_session
+
+    matching = MatchOptions() if engine is None else MatchOptions(engine=engine)
+    result = mix_session(session, [folder / "reference.wav"], balance_options=BalanceOptions(workers=workers),
+                         match_options=matching)
+    before, after = result.level_matched_previews()
+    write_audio(folder / "preview.wav", after, session.sample_rate, subtype="FLOAT")
+    write_audio(folder / "preview-before.wav", before, session.sample_rate, subtype="FLOAT")
+    d0, d1 = result.match.distances_before["total"], result.match.distances_after["total"]
+    return f"{result.changes.description}; distance {d0:.2f} -> {d1:.2f}"
+
+
+def profile(folder: Path, args: argparse.Namespace, out: Path) -> None:
+    """The mix job in this process under cProfile (numba caches warmed by the measured runs); the top functions
+    by cumulative time to ``out``."""
+    import cProfile
+    import io
+    import os
+    import pstats
+
+    session = in_folders(make_session(folder, args.tracks, args.seconds, 44100, 3, write=False), args.groups)
+    load = os.getloadavg()
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.enable()
+    summary = mix_job(session, folder, args.workers, args.engine)
+    profiler.disable()
+    wall = time.perf_counter() - t0
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(60)
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+    out.write_text(f"# mix job under cProfile: {args.tracks} tracks x {args.seconds:g} s, {args.groups} folders, "
+                   f"{args.workers} workers, engine {args.engine or 'default'}, preview written\n# {summary}\n"
+                   f"# wall {wall:.1f} s; load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n"
+                   + text.getvalue())
+    print(f"profile: {out} ({wall:.1f} s)")
+
+
+def prepare(folder: Path, args: argparse.Namespace) -> None:
+    """The session's media and the reference in ``folder`` (skipped when a previous run left them complete)."""
+    marker = folder / f"complete-{args.tracks}x{args.seconds:g}"
+    if marker.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    make_session(folder, args.tracks, args.seconds, 44100, 3)
+    write_reference(folder / "reference.wav", args.seconds)
+    marker.touch()
 
 
 def main() -> None:
@@ -73,24 +125,45 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--engine", help="stage 2's engine (default: the project's default engine)")
+    parser.add_argument("--repeats", type=int, default=1, help="alternate baseline and mix this many times")
+    parser.add_argument("--media", type=Path, help="keep (and reuse) the generated session in this folder")
+    parser.add_argument("--profile", type=Path, help="also profile one mix job; write the summary here")
     add_child_arguments(parser)
     args = parser.parse_args()
     if serve_child(args, run_one):
         return
-    with tempfile.TemporaryDirectory(prefix="bench-mix-") as tmp:
-        make_session(Path(tmp), args.tracks, args.seconds, 44100, 3)
-        write_reference(Path(tmp) / "reference.wav", args.seconds)
-        rows = []
-        for what in ("render", "mix"):
-            rows.append(run_isolated(__file__, what, ["--folder", tmp, "--tracks", str(args.tracks),
-                       "--groups", str(args.groups), "--seconds", str(args.seconds), "--workers", str(args.workers)]))
-            print(f"  {what}: {rows[-1]['summary']}")
-    base = rows[0]["wall_s"]
-    print(f"\n{'what':44s} {'wall s':>8s} {'ratio':>7s} {'RSS main MB':>12s} {'RSS worker MB':>14s}")
-    for r in rows:
-        label = "baseline: render every track once" if r["what"] == "render" else "mix job incl. preview"
-        print(f"{label:44s} {r['wall_s']:8.1f} {r['wall_s'] / base:6.2f}x {r['rss_main_mb']:12.0f} "
-              f"{r['rss_worker_mb']:14.0f}")
+    import os
+    import statistics
+
+    with contextlib.ExitStack() as stack:
+        folder = args.media or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-mix-")))
+        prepare(folder, args)
+        pairs = []
+        for repeat in range(args.repeats):
+            load = os.getloadavg()[0]
+            pair = {}
+            for what in ("render", "mix"):
+                pair[what] = run_isolated(__file__, what, [
+                    "--folder", str(folder), "--tracks", str(args.tracks), "--groups", str(args.groups),
+                    "--seconds", str(args.seconds), "--workers", str(args.workers),
+                    *(["--engine", args.engine] if args.engine else [])])
+                print(f"  run {repeat + 1} {what}: {pair[what]['wall_s']:.1f} s ({pair[what]['summary']})")
+            pair["load"] = load
+            pairs.append(pair)
+        if args.profile:
+            profile(folder, args, args.profile)
+    print(f"\n{'run':>4s} {'load':>5s} {'render s':>9s} {'mix s':>7s} {'ratio':>7s} {'RSS main MB':>12s} "
+          f"{'RSS worker MB':>14s} {'main+2 workers MB':>18s}")
+    for k, p in enumerate(pairs, 1):
+        r, m = p["render"], p["mix"]
+        total = m["rss_main_mb"] + args.workers * m["rss_worker_mb"]
+        print(f"{k:4d} {p['load']:5.1f} {r['wall_s']:9.1f} {m['wall_s']:7.1f} {m['wall_s'] / r['wall_s']:6.2f}x "
+              f"{m['rss_main_mb']:12.0f} {m['rss_worker_mb']:14.0f} {total:18.0f}")
+    ratios = [p["mix"]["wall_s"] / p["render"]["wall_s"] for p in pairs]
+    print(f"median ratio {statistics.median(ratios):.2f}x (spread {min(ratios):.2f}-{max(ratios):.2f}x over "
+          f"{len(ratios)} runs); median mix {statistics.median(p['mix']['wall_s'] for p in pairs):.1f} s, "
+          f"baseline {statistics.median(p['render']['wall_s'] for p in pairs):.1f} s")
 
 
 if __name__ == "__main__":

@@ -346,7 +346,6 @@ def mix(project: Path, references, reference_track, output, in_place, force, str
     approach the reference's. Running it again on its output replaces the EQ/compressor it added.
     """
     from .config import BalanceConfig, load_config
-    from .matching import level_matched_ab
     from .projects import mix_project
     from .report import print_mix_table
 
@@ -363,7 +362,7 @@ def mix(project: Path, references, reference_track, output, in_place, force, str
         from .audio.io import write_audio
 
         rate = result.balance.session.sample_rate
-        before, after, _, _ = level_matched_ab(result.stage1_mix, result.match.matched_mix, rate)
+        before, after = result.level_matched_previews()
         write_audio(staged_path(preview), after, rate, subtype="FLOAT")
         write_audio(staged_path(before_path), before, rate, subtype="FLOAT")
 

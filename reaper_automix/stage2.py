@@ -32,7 +32,7 @@ from .controller.engines import match_with_engine
 from .controller.predict import controller
 from .grouping import Group, group_tracks
 from .layout import BusLayout, plan_layout
-from .matching import MatchOptions, MatchResult, ScaledStem
+from .matching import MatchOptions, MatchResult, ScaledStem, level_matched_ab
 from .matching.features import check_reference
 from .session import Session
 from .stage1 import (
@@ -60,6 +60,15 @@ class MixResult:
         """The groups summed at their stage-1 levels, float32 ``(2, samples)`` (the A/B "before"): the sum the
         matching measured, not a second one."""
         return self.match.before_mix
+
+    def level_matched_previews(self) -> tuple[np.ndarray, np.ndarray]:
+        """The A/B preview ``(before, after)``: the stage-1 mix and the matched mix at the stage-1 mix's loudness
+        (:func:`~reaper_automix.matching.level_matched_ab`), from the mixes and loudnesses the matching measured:
+        nothing is rendered or K-weighted again."""
+        m = self.match
+        before, after, _, _ = level_matched_ab(m.before_mix, m.matched_mix, self.balance.session.sample_rate,
+                                               before_lufs=m.before.loudness_lufs, after_lufs=m.after.loudness_lufs)
+        return before, after
 
 
 def bus_pan_law(session: Session, bus: BusLayout) -> PanLaw:

@@ -148,29 +148,51 @@ def gain_reduction(stem: np.ndarray, eq: Sequence[EqBand], compressor: Compresso
     """What ``compressor`` does to ``stem`` ``(2, samples)`` after ``eq`` (the strip's order), measured on the
     console over :func:`measured_spans`: the compressor's output over its input, sample by sample (one gain for
     both channels)."""
-    eq_params = EqParams.from_bands([eq])
-    comp_params = CompressorParams.from_compressors([_without_makeup(compressor)])
-    levels, reductions, audibles = [], [], []
-    for render_from, measure_from, stop in measured_spans(stem.shape[-1], sample_rate):
-        x = torch.from_numpy(np.ascontiguousarray(stem[:, render_from:stop], dtype=np.float64))[None]
+    return EqualisedSpans(stem, eq, sample_rate).reduction(compressor)
+
+
+class EqualisedSpans:
+    """A stem's :func:`measured_spans` through ``eq``, filtered once, as one batch (the spans side by side, so the
+    console filters and compresses them on parallel threads): :meth:`reduction` then runs only the compressor,
+    however many compressors are tried on the same EQ (:func:`within_gain_reduction_cap`). Every span is
+    filtered and compressed from rest from its own start, exactly as on its own (a causal filter's output
+    does not depend on the zeros that pad shorter spans)."""
+
+    def __init__(self, stem: np.ndarray, eq: Sequence[EqBand], sample_rate: float):
+        self.sample_rate = sample_rate
+        spans = measured_spans(stem.shape[-1], sample_rate)
+        self.parts = [(measure_from - render_from, stop - render_from) for render_from, measure_from, stop in spans]
+        x = np.zeros((len(spans), stem.shape[0], max(stop for _, stop in self.parts)))
+        for k, (render_from, _, stop) in enumerate(spans):
+            x[k, :, : stop - render_from] = np.asarray(stem[:, render_from:stop], dtype=np.float64)
         with torch.no_grad():
-            eqd, _ = apply_eq(x, eq_params, sample_rate)
-            squeezed, _ = compress(eqd, comp_params, sample_rate)
-        skip = measure_from - render_from
-        e = eqd[0, :, skip:].numpy()
-        y = squeezed[0, :, skip:].numpy()
-        strongest = np.argmax(np.abs(e), axis=0)  # the louder channel gives the best-conditioned ratio
-        columns = np.arange(e.shape[1])
-        num, den = np.abs(y[strongest, columns]), np.abs(e[strongest, columns])
-        audible = den > 1e-9
-        reduction = np.zeros(e.shape[1])
-        reduction[audible] = -20.0 * np.log10(np.maximum(num[audible], _TINY) / den[audible])
-        levels.append(e)
-        reductions.append(reduction)
-        audibles.append(audible)
-    e = np.concatenate(levels, axis=1)
-    reduction = np.concatenate(reductions)
-    audible = np.concatenate(audibles)
+            self.eqd, _ = apply_eq(torch.from_numpy(x), EqParams.from_bands([eq] * len(spans)), sample_rate)
+
+    def reduction(self, compressor: Compressor) -> GainReduction:
+        """:func:`gain_reduction` of ``compressor`` on the equalised spans."""
+        comp_params = CompressorParams.from_compressors([_without_makeup(compressor)] * len(self.parts))
+        with torch.no_grad():
+            squeezed, _ = compress(self.eqd, comp_params, self.sample_rate)
+        levels, reductions, audibles = [], [], []
+        for k, (skip, stop) in enumerate(self.parts):
+            e = self.eqd[k, :, skip:stop].numpy()
+            y = squeezed[k, :, skip:stop].numpy()
+            strongest = np.argmax(np.abs(e), axis=0)  # the louder channel gives the best-conditioned ratio
+            columns = np.arange(e.shape[1])
+            num, den = np.abs(y[strongest, columns]), np.abs(e[strongest, columns])
+            audible = den > 1e-9
+            reduction = np.zeros(e.shape[1])
+            reduction[audible] = -20.0 * np.log10(np.maximum(num[audible], _TINY) / den[audible])
+            levels.append(e)
+            reductions.append(reduction)
+            audibles.append(audible)
+        return _summarise(np.concatenate(levels, axis=1), np.concatenate(reductions), np.concatenate(audibles),
+                          self.sample_rate)
+
+
+def _summarise(e: np.ndarray, reduction: np.ndarray, audible: np.ndarray, sample_rate: float) -> GainReduction:
+    """The mean (over the 50 ms blocks in which the stem plays) and peak of a per-sample ``reduction`` (dB) of
+    the equalised stem ``e`` ``(2, samples)``; ``audible``: the samples where the ratio was measured."""
     if not audible.any():
         return GainReduction(0.0, 0.0)
     peak = float(max(0.0, reduction[audible].max()))
@@ -408,7 +430,8 @@ def within_gain_reduction_cap(stems: Sequence[np.ndarray], strips: Sequence[Stri
             out.append(strip)
             reductions.append(None)
             continue
-        gr = gain_reduction(stem, strip.eq, comp, sample_rate)
+        spans = EqualisedSpans(stem, strip.eq, sample_rate)  # the EQ does not depend on the compressor
+        gr = spans.reduction(comp)
         for _ in range(GR_FIX_STEPS):
             if gr.mean_db <= bounds.gain_reduction_max_db or comp.ratio <= 1.0:
                 break
@@ -418,7 +441,7 @@ def within_gain_reduction_cap(stems: Sequence[np.ndarray], strips: Sequence[Stri
                 comp = replace(comp, threshold_db=raised)
             else:
                 comp = replace(comp, ratio=1 + (comp.ratio - 1) * bounds.gain_reduction_max_db / gr.mean_db)
-            gr = gain_reduction(stem, strip.eq, comp, sample_rate)
+            gr = spans.reduction(comp)
         out.append(replace(strip, compressor=comp))
         reductions.append(gr)
     return out, reductions

@@ -61,16 +61,19 @@ def render_console_mix(
 
 
 def level_matched_ab(
-    before: np.ndarray, after: np.ndarray, sample_rate: int, target_lufs: float | None = None
+    before: np.ndarray, after: np.ndarray, sample_rate: int, target_lufs: float | None = None, *,
+    before_lufs: float | None = None, after_lufs: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Before/after previews at the same integrated loudness, for a fair A/B (louder always sounds better).
 
     Both are scaled to ``target_lufs`` (default: the before's loudness, so the before is unchanged: returned
     as it is, not copied). Returns ``(before, after, before_gain_db, after_gain_db)``, float32 ``(2, samples)``.
-    Float output: peaks above 0 dBFS are kept, not clipped.
+    Float output: peaks above 0 dBFS are kept, not clipped. ``before_lufs``/``after_lufs``: their integrated
+    loudness where it is already measured (e.g. :class:`~.MatchResult`'s features of the same two mixes), so
+    that neither song is K-weighted again.
     """
-    l_before = integrated_loudness(before, sample_rate)
-    l_after = integrated_loudness(after, sample_rate)
+    l_before = integrated_loudness(before, sample_rate) if before_lufs is None else before_lufs
+    l_after = integrated_loudness(after, sample_rate) if after_lufs is None else after_lufs
     if not (math.isfinite(l_before) and math.isfinite(l_after)):
         raise AutomixError("cannot level-match a silent preview")
     target = l_before if target_lufs is None else target_lufs
