@@ -251,3 +251,22 @@ def test_write_refuses_bad_input(tmp_path: Path):
     with pytest.raises(AutomixError, match=r"t\.ogg: subtype 'PCM_24' does not fit OGG"):
         write_audio(tmp_path / "t.ogg", _noise(1, 10), SR)
     assert os.listdir(tmp_path) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(-120, 120), stop=st.one_of(st.none(), st.integers(-120, 120)),
+       step=st.sampled_from([None, 1, 3]), channel=st.sampled_from([slice(None), 0, slice(1, 2)]))
+def test_stem_file_slices_equal_the_array(tmp_path_factory: pytest.TempPathFactory, start, stop, step, channel):
+    """A StemFile read (direct file reads for ``[:, a:b]``, a memory map otherwise) gives the saved array's slice,
+    as a writable copy."""
+    from reaper_automix.audio.io import StemFile
+
+    path = tmp_path_factory.mktemp("stem") / "stem.npy"
+    x = np.random.default_rng(abs(start)).standard_normal((2, 100)).astype(np.float32)
+    np.save(path, x)
+    key = (channel, slice(start, stop, step))
+    got = StemFile(path)[key]
+    assert got.shape == x[key].shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got, x[key])
+    got *= 2.0  # a copy: the caller may scale it in place
+    np.testing.assert_array_equal(StemFile(path)[key], x[key])

@@ -176,3 +176,20 @@ def test_a_silent_stem_has_no_reduction_and_no_threshold_to_judge():
     level = stem_level_db(silent, SR)
     assert gain_reduction(silent, FLAT, comp(level - 5.0, 4.0), SR) == GainReduction(0.0, 0.0)
     assert violations(FLAT, comp(-60.0, 2.0), 0.0, level, GainReduction(0.0, 0.0)) == []
+
+
+def test_stem_measures_sum_the_stems_in_the_same_read():
+    """``mix_out`` gets the stems' float32 sum (stems of different lengths, memory-map-like ScaledStem slices
+    read 10 s at a time), and the measures are the same with or without it."""
+    from reaper_automix.matching import ScaledStem
+    from reaper_automix.matching.limits import stem_measures
+
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal((2, n)).astype(np.float32) * 0.1 for n in (23 * SR + 17, 11 * SR, 23 * SR + 17)]
+    stems = [ScaledStem(arrays[0], -3.0), arrays[1], ScaledStem(arrays[2], 2.5)]
+    expected = np.zeros((2, 23 * SR + 17), dtype=np.float32)
+    for s in stems:  # float32 additions in stem order
+        expected[:, : s.shape[1]] += s[:, :]
+    out = np.zeros_like(expected)
+    assert stem_measures(stems, SR, mix_out=out) == stem_measures(stems, SR)
+    np.testing.assert_array_equal(out, expected)

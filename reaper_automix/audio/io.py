@@ -237,20 +237,44 @@ def _check_not_truncated(path: Path) -> None:
 
 
 class StemFile:
-    """A stem ``.npy`` file ``(2, samples)`` read slice by slice, mapped only while a slice is copied.
+    """A stem ``.npy`` file ``(2, samples)`` read slice by slice, never kept mapped.
 
     Indexing returns a copy (``stem[:, a:b]``). Reading a whole song block by block this way keeps the process's
-    resident memory at one block per stem, where a long-lived memory map would count every page it touched."""
+    resident memory at one block per stem, where a long-lived memory map would count every page it touched.
+    A slice of samples of every channel (``stem[:, a:b]``, the way every reader reads) is read straight from the
+    file, one read per channel: no memory map is set up and no ``.npy`` header parsed per slice, which made
+    thousands of short reads (a controller's sampled frames) cost seconds. Other keys go through a memory map."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         mapped = np.load(self.path, mmap_mode="r")
         self.shape: tuple[int, ...] = mapped.shape
         self.ndim = mapped.ndim
+        self.dtype = mapped.dtype
+        self._offset = mapped.offset  # where the data starts, after the .npy header
+        self._direct = mapped.ndim == 2 and mapped.flags.c_contiguous
         del mapped
 
     def __getitem__(self, key) -> np.ndarray:
+        if (self._direct and isinstance(key, tuple) and len(key) == 2 and key[0] == slice(None)
+                and isinstance(key[1], slice) and key[1].step in (None, 1)):
+            return self._read_samples(*key[1].indices(self.shape[1])[:2])
         mapped = np.load(self.path, mmap_mode="r")
         block = np.array(mapped[key])
         del mapped
         return block
+
+    def _read_samples(self, start: int, stop: int) -> np.ndarray:
+        """``[:, start:stop]`` of a C-ordered ``(channels, samples)`` file: each channel's run of bytes."""
+        channels, n = self.shape
+        out = np.empty((channels, max(0, stop - start)), dtype=self.dtype)
+        if out.size == 0:
+            return out
+        size = self.dtype.itemsize
+        with open(self.path, "rb", buffering=0) as f:
+            for c in range(channels):
+                f.seek(self._offset + (c * n + start) * size)
+                view = memoryview(out[c]).cast("B")
+                if f.readinto(view) != view.nbytes:
+                    raise AutomixError(f"{self.path}: stem file is shorter than its header says")
+        return out

@@ -16,8 +16,7 @@ import numpy as np
 
 from ..matching import MatchOptions, MatchResult, match_reference
 from ..matching.features import average_features, load_reference, song_features
-from ..matching.limits import gain_reduction
-from ..matching.render import sum_stems
+from ..matching.limits import gain_reduction, stem_measures
 from ..matching.search import whole_song_result
 from .checkpoint import LoadedController
 from .predict import controller, for_pan_laws, learned_settings, predict_settings
@@ -46,9 +45,10 @@ def match_with_engine(
                                  pan_laws=pan_laws)
         return replace(result, engine=engine, checkpoint_sha256=prediction.checkpoint_sha256)
     audio = [load_reference(p, sample_rate) for p in references]
+    before_mix = np.zeros((2, max(s.shape[1] for s in stems)), dtype=np.float32)
+    measures = stem_measures(stems, sample_rate, mix_out=before_mix)  # one read: the limits' measures and the sum
     learned = learned_settings(stems, sample_rate, options=options, reference_audio=audio, checkpoint=loaded,
-                               pan_laws=pan_laws)
-    before_mix = sum_stems(stems)
+                               pan_laws=pan_laws, measures=measures)
     b = learned.bounds
     reductions = [gr if gr is not None else gain_reduction(stem, s.eq, s.compressor, sample_rate)  # for the report
                   for gr, stem, s in zip(learned.gain_reduction, stems, learned.settings)]

@@ -30,6 +30,7 @@ from ..matching.features import load_reference
 from ..matching.limits import (
     Bounds,
     GainReduction,
+    StemMeasures,
     clamp_to_bounds,
     crest_db,
     pan_for_imbalance,
@@ -156,14 +157,16 @@ def learned_settings(
     reference_audio: Sequence[np.ndarray] = (),
     checkpoint: LoadedController | None = None,
     pan_laws: Sequence[PanLaw] | None = None,
+    measures: StemMeasures | None = None,
 ) -> LearnedSettings:
     """The learned engine on ``stems`` (as :func:`predict_settings`), through the limits API (module docstring);
-    ``pan_laws``: the law of the bus each stem plays through (None: REAPER's default for all)."""
+    ``pan_laws``: the law of the bus each stem plays through (None: REAPER's default for all); ``measures``: the
+    stems' :func:`~reaper_automix.matching.limits.stem_measures` where the caller has read them already."""
     audio = _reference_audio(references, reference_audio, sample_rate)
     prediction = predict_settings(stems, sample_rate, reference_audio=audio, checkpoint=checkpoint)
     # The crest factors behind the gain-reduction cap, as the search reads them (the references' averaged).
     reference_crest = float(np.mean([crest_db(a, sample_rate) for a in audio]))
-    bounds = plausible_bounds(stems, sample_rate, audio, reference_crest)  # reads every stem once
+    bounds = plausible_bounds(stems, sample_rate, audio, reference_crest, measures=measures)  # reads stems once
     settings = apply_options(clamp_to_bounds(prediction.settings, bounds), options)
     settings = for_pan_laws(settings, pan_laws, bounds.pan_max)
     settings, reductions = within_gain_reduction_cap(stems, settings, sample_rate, bounds, measure_all=False)

@@ -229,9 +229,15 @@ def gain_reduction_cap(reference_crest_db: float, mix_crest_db: float,
     return limits.mean_gain_reduction_db, None
 
 
-def stem_measures(stems: Sequence[np.ndarray], sample_rate: float) -> tuple[list[float], list[float], float]:
+StemMeasures = tuple[list[float], list[float], float]  # levels dB, peaks (linear), crest factor of the sum dB
+
+
+def stem_measures(stems: Sequence[np.ndarray], sample_rate: float, *,
+                  mix_out: np.ndarray | None = None) -> StemMeasures:
     """Each stem's :func:`stem_level_db` and largest ``|sample|`` (linear) and the crest factor (dB) of their sum,
-    in one read of every stem (``(2, samples)`` each, memory-mapped is fine, a few seconds at a time). The crest
+    in one read of every stem (``(2, samples)`` each, memory-mapped is fine, a few seconds at a time).
+    ``mix_out`` (float32 zeros ``(2, samples)``): the stems are also summed into it in the same read (float32
+    additions in stem order: the stage-1 mix, the A/B's "before"). The crest
     factor is the peak over both channels over the RMS of both, as
     :attr:`~reaper_automix.matching.MixFeatures.crest_db` reads it (so the cap of :func:`gain_reduction_cap` is
     judged alike by every engine), without its spectral analysis.
@@ -254,6 +260,8 @@ def stem_measures(stems: Sequence[np.ndarray], sample_rate: float) -> tuple[list
                 blocks = np.square(part[:, :whole]).reshape(part.shape[0], -1, block)
                 powers[i].append(np.mean(blocks, axis=(0, 2)))
             total[:, : part.shape[1]] += part
+            if mix_out is not None:
+                mix_out[:, start:start + part.shape[1]] += part.astype(np.float32)
         mix_peak = max(mix_peak, float(np.max(np.abs(total))))
         energy += float(np.einsum("ij,ij->", total, total))
     levels = [stem_level_db(stem, sample_rate) if not p else  # shorter than a block: _block_power's own case
@@ -376,13 +384,14 @@ class Bounds:
 
 def plausible_bounds(stems: Sequence[np.ndarray], sample_rate: float, references: Sequence[np.ndarray],
                      reference_crest_db: float, mix_crest_db: float | None = None, law: PanLaw = PanLaw(),
-                     limits: PlausibilityLimits = LIMITS) -> Bounds:
+                     limits: PlausibilityLimits = LIMITS, *, measures: StemMeasures | None = None) -> Bounds:
     """The limits for matching ``stems`` (each ``(2, samples)`` at its stage-1 level) to ``references`` (audio,
     ``(2, samples)``; the widest pan limit over several; none: the usual limit): thresholds around each stem's
     level, the pan limit of :func:`pan_limit` and the gain-reduction cap of :func:`gain_reduction_cap`
     (``reference_crest_db``: the reference features' crest factor; ``mix_crest_db``: the unprocessed mix's,
-    measured from the stems when None). Every stem is read once (:func:`stem_measures`)."""
-    levels, peaks, measured_crest_db = stem_measures(stems, sample_rate)
+    measured from the stems when None). Every stem is read once (:func:`stem_measures`), or not at all when
+    ``measures`` gives what :func:`stem_measures` returned for them."""
+    levels, peaks, measured_crest_db = stem_measures(stems, sample_rate) if measures is None else measures
     mix_crest_db = measured_crest_db if mix_crest_db is None else mix_crest_db
     cap, cap_reason = gain_reduction_cap(reference_crest_db, mix_crest_db, limits)
     ranges = tuple(threshold_range_db(level, limits, heavy=cap_reason is not None) for level in levels)

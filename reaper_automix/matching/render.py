@@ -108,16 +108,6 @@ class ScaledStem:
         return np.asarray(self.array[key], dtype=np.float32) * self.gain
 
 
-def sum_stems(stems: Sequence[np.ndarray]) -> np.ndarray:
-    n = max(s.shape[1] for s in stems)
-    out = np.zeros((2, n), dtype=np.float32)
-    for s in stems:
-        for start in range(0, s.shape[1], RENDER_CHUNK):
-            part = np.asarray(s[:, start : start + RENDER_CHUNK], dtype=np.float32)
-            out[:, start : start + part.shape[1]] += part
-    return out
-
-
 def excerpt_stats(
     stems: Sequence[np.ndarray], windows: list[tuple[int, int]], sample_rate: int,
     settings: Sequence[Strip], pan_laws: Sequence[PanLaw] | None = None,
