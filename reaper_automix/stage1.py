@@ -5,6 +5,8 @@ offsets) -> Rule 3 between stems -> mix ceiling -> fader plan -> :class:`~reaper
 
 Audio is never held for the whole session: each worker renders one track, measures it and drops it; stems are
 written to a scratch folder as float32 ``.npy`` files and memory-mapped when needed (stage 2 reads them too).
+A track or stem whose two channels are identical (mono sources, centred: the usual case) is rendered, scaled,
+summed and measured as one row; the stems a caller keeps (``stem_dir``) are always written as two rows.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.cfb import TrackAnalysis, analyse_track
+from .analysis.loudness import channels_identical
 from .analysis.pitch import PitchModel
 from .audio.io import StemFile
-from .audio.render import render_track, render_tracks
+from .audio.render import render_track_rows, render_tracks
 from .balance import (
     TRACK_TARGET_LUFS,
     FaderPlan,
@@ -130,7 +133,24 @@ class _Worker:
 
     session: Session
     options: BalanceOptions
-    render: Renderer
+    render: Renderer | None  # None: the offline renderer (:func:`~reaper_automix.audio.render.render_track_rows`)
+    two_row_stems: bool = True  # the group stems are kept for others: written (2, samples) even when one row
+
+    def rows(self, track: Track) -> tuple[np.ndarray, bool]:
+        """The track's pre-fader audio as ``(audio, shared)``: with ``shared``, ``audio`` is the one row
+        ``(1, samples)`` both channels equal (see :func:`~reaper_automix.audio.render.render_track_rows`)."""
+        if self.render is None:
+            return render_track_rows(self.session, track)
+        audio = self.render(self.session, track)
+        if audio.ndim == 2 and audio.shape[0] == 2 and audio.dtype == np.float32 and channels_identical(audio):
+            return audio[:1], True
+        return audio, False
+
+    def save_stem(self, path: str, stem: np.ndarray) -> None:
+        """Write a group stem (one row stands for two identical channels) as :attr:`two_row_stems` says."""
+        if self.two_row_stems and stem.shape[0] == 1:
+            stem = np.broadcast_to(stem, (2, stem.shape[1]))  # the same bytes as the two rows, never held twice
+        np.save(path, stem)
 
     def analyse(self, audio: np.ndarray) -> TrackAnalysis:
         """Stage-1 analysis of ``audio`` (float32 ``(channels, samples)``) with this run's method."""
@@ -149,8 +169,8 @@ class _Worker:
         gains_db: dict[int, float] = {}
         silent = set()
         for t in job.tracks:
-            audio = self.render(session, session.tracks[t])
-            analysis = analyses[t] = self.analyse(audio)
+            audio, shared = self.rows(session.tracks[t])
+            analysis = analyses[t] = self.analyse(_two_channels(audio) if shared else audio)
             if is_silent(analysis, options.silence_lufs):
                 silent.add(t)
                 continue
@@ -159,14 +179,12 @@ class _Worker:
                 analysis.band_loudness_lufs, job.gain_offsets_db[t], options.track_target_lufs
             )
             gains_db[t] = gain_db
-            if parts[locked] is None:
-                parts[locked] = np.zeros((2, n), dtype=np.float32)
             scaled = audio[:2, :n]  # measured already: scaled in place, no signal-length temporary
             scaled *= np.float32(db_to_gain(gain_db))
-            parts[locked][:, : scaled.shape[1]] += scaled
+            parts[locked] = _add_rows(parts[locked], scaled, n)
         if job.stem_path is not None:
-            stem = parts[False] if parts[False] is not None else np.zeros((2, n), dtype=np.float32)
-            np.save(job.stem_path, stem)
+            stem = parts[False] if parts[False] is not None else np.zeros((1, n), dtype=np.float32)
+            self.save_stem(job.stem_path, stem)
             measured = self.measure_stem(stem)
             return _JobResult(job, analyses, gains_db, frozenset(silent), parts[False] is not None, False, measured)
         for locked, path in ((False, job.free_path), (True, job.locked_path)):
@@ -177,19 +195,41 @@ class _Worker:
         )
 
     def measure_stem(self, stem: np.ndarray) -> tuple[float, TrackAnalysis]:
-        """``(peak dBFS, analysis)`` of a group stem."""
+        """``(peak dBFS, analysis)`` of a group stem (``(2, samples)``, or one row for two identical channels)."""
         peak = max(float(np.max(stem)), -float(np.min(stem))) if stem.size else 0.0  # no |stem| temporary
-        return gain_to_db(peak), self.analyse(stem)
+        return gain_to_db(peak), self.analyse(_two_channels(stem) if stem.shape[0] == 1 else stem)
 
     def combine_stem(self, job: tuple[int, list[tuple[str, float]], str]) -> tuple[int, float, TrackAnalysis]:
         """Sum a group's partial stems (``(path, scale)``) into its stem file, measure it, remove the parts."""
         group, parts, out = job
-        stem = np.zeros((2, session_samples(self.session)), dtype=np.float32)
+        rows = max((StemFile(Path(path)).shape[0] for path, _ in parts), default=1)
+        stem = np.zeros((rows, session_samples(self.session)), dtype=np.float32)
         for path, scale in parts:
-            stem += np.float32(scale) * np.load(path)
+            stem += np.float32(scale) * np.load(path)  # a one-row part adds to both channels
             Path(path).unlink()
-        np.save(out, stem)
+        self.save_stem(out, stem)
         return (group, *self.measure_stem(stem))
+
+    def mix_peak(self, job: tuple[list[tuple[str, np.float32]], int, int]) -> float:
+        """Largest absolute sample of the stems ``(path, gain)`` summed, over samples ``[start, stop)``."""
+        return _peak_of_sum(*job)
+
+
+def _two_channels(row: np.ndarray) -> np.ndarray:
+    """A one-row signal ``(1, samples)`` as the two identical channels it stands for (a read-only view)."""
+    return np.broadcast_to(row, (2, row.shape[1]))
+
+
+def _add_rows(acc: np.ndarray | None, rows: np.ndarray, n: int) -> np.ndarray:
+    """``acc + rows`` in place, in a ``(channels, n)`` float32 accumulator started from zeros where one row
+    stands for two identical channels: it stays one row until a track with two different channels arrives.
+    The sums are the same, bit for bit, as two rows added throughout."""
+    if acc is None:
+        acc = np.zeros((1 if rows.shape[0] == 1 else 2, n), dtype=np.float32)
+    elif acc.shape[0] == 1 and rows.shape[0] > 1:
+        acc = np.repeat(acc, 2, axis=0)
+    acc[:, : rows.shape[1]] += rows
+    return acc
 
 
 @dataclass(frozen=True)
@@ -341,8 +381,7 @@ def balance_session(
     grouping = group_tracks(session, config, renders_fx=with_fx)
     excluded: dict[int, str] = {e.track: e.reason for e in grouping.excluded}
 
-    if renderer is None:
-        renderer = render_track
+    if renderer is None:  # the offline renderer (render_track_rows in the workers)
         # One MediaError listing every problem up front, or (skip_missing) exclusions.
         candidates = [t for g in grouping.groups for t in g.members if t not in excluded]
         for exclusion in render_tracks(session, candidates, skip_missing=options.skip_missing).excluded:
@@ -353,7 +392,8 @@ def balance_session(
     stem_root = scratch_stem_folder(session, len(grouping.groups)) if cleanup else Path(stem_dir)
     stem_root.mkdir(parents=True, exist_ok=True)
     try:
-        result = _balance(session, options, config, grouping, excluded, stem_root, note, renderer)
+        result = _balance(session, options, config, grouping, excluded, stem_root, note,
+                          _Worker(session, options, renderer, two_row_stems=not cleanup))
     finally:
         if cleanup:
             remove_folder(stem_root)
@@ -371,7 +411,7 @@ def balance_session(
     return result
 
 
-def _balance(session, options, config, grouping, excluded, stem_root, note, renderer) -> BalanceResult:
+def _balance(session, options, config, grouping, excluded, stem_root, note, worker: _Worker) -> BalanceResult:
     locked_all = frozenset(
         t for g in grouping.groups for t in g.members if config.is_locked(session.tracks[t].name)
     )
@@ -399,7 +439,6 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
     ]
     analyses: dict[int, TrackAnalysis] = {}
     job_results: list[_JobResult] = []
-    worker = _Worker(session, options, renderer)
     # torch would start one thread per core in every worker process: oversubscription
     torch_threads = 1 if options.method == "f0" and options.workers > 1 else None
     with _pool(options.workers, torch_threads) as run_map:
@@ -436,32 +475,33 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
             measured[gi] = (peak, analysis)
             note("summing group stems", done, len(combine))
 
-    groups: list[GroupResult] = []
-    for gi, gains in rule1.items():
-        peak, analysis = measured[gi]
-        groups.append(
-            GroupResult(
-                group=gains.group,
-                relative_db=gains.relative_db,
-                stem_peak_dbfs=peak,
-                stem_band_loudness=analysis.band_loudness_lufs,
-                stem_lufs=analysis.lufs,
-                stem_file=stem_files[gi],
+        groups: list[GroupResult] = []
+        for gi, gains in rule1.items():
+            peak, analysis = measured[gi]
+            groups.append(
+                GroupResult(
+                    group=gains.group,
+                    relative_db=gains.relative_db,
+                    stem_peak_dbfs=peak,
+                    stem_band_loudness=analysis.band_loudness_lufs,
+                    stem_lufs=analysis.lufs,
+                    stem_file=stem_files[gi],
+                )
             )
-        )
 
-    # Rule 2: each stem to the group peak; Rule 3: equal band loudness between the stems.
-    offsets = {r.group.name: stem_offset_db(r.stem_peak_dbfs, options.group_peak_dbfs) for r in groups}
-    if options.between_groups:
-        between = between_group_gains(
-            {r.group.name: r.stem_band_loudness + offsets[r.group.name] for r in groups},
-            {r.group.name: config.group_offset_db(r.group.name) for r in groups},
-        )
-    else:
-        between = {r.group.name: config.group_offset_db(r.group.name) for r in groups}
-    group_db = {r.group.name: offsets[r.group.name] + between[r.group.name] for r in groups}
+        # Rule 2: each stem to the group peak; Rule 3: equal band loudness between the stems.
+        offsets = {r.group.name: stem_offset_db(r.stem_peak_dbfs, options.group_peak_dbfs) for r in groups}
+        if options.between_groups:
+            between = between_group_gains(
+                {r.group.name: r.stem_band_loudness + offsets[r.group.name] for r in groups},
+                {r.group.name: config.group_offset_db(r.group.name) for r in groups},
+            )
+        else:
+            between = {r.group.name: config.group_offset_db(r.group.name) for r in groups}
+        group_db = {r.group.name: offsets[r.group.name] + between[r.group.name] for r in groups}
 
-    mix_peak = _mix_peak_dbfs(groups, group_db)
+        # the mix peak on the workers, each over a stretch of the song
+        mix_peak = _mix_peak_dbfs(groups, group_db, run_map, options.workers, worker.mix_peak)
     ceiling = options.mix_ceiling_dbfs - mix_peak if math.isfinite(mix_peak) else 0.0
     groups = [replace(r, gain_db=group_db[r.group.name] + ceiling) for r in groups]
 
@@ -488,21 +528,36 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, rend
     )
 
 
-def _mix_peak_dbfs(groups: list[GroupResult], group_db: dict[str, float], block: int = 1 << 20) -> float:
-    """Peak of the stems summed at their group gains, streamed block by block."""
+_PEAK_BLOCK = 1 << 20  # samples of the summed stems held at a time
+
+
+def _mix_peak_dbfs(groups: list[GroupResult], group_db: dict[str, float], run_map, workers: int, peak_of) -> float:
+    """Peak of the stems summed at their group gains: the song cut into one stretch per worker (whole blocks),
+    each stretch's peak found by ``peak_of`` (:meth:`_Worker.mix_peak`) through ``run_map``."""
     if not groups:
         return -math.inf
-    stems = [(StemFile(r.stem_file), np.float32(db_to_gain(group_db[r.group.name]))) for r in groups]
-    n = max(stem.shape[1] for stem, _ in stems)
+    stems = [(str(r.stem_file), np.float32(db_to_gain(group_db[r.group.name]))) for r in groups]
+    n = max(StemFile(Path(path)).shape[1] for path, _ in stems)
+    blocks = -(-n // _PEAK_BLOCK)
+    per = -(-blocks // max(1, min(workers, blocks)))
+    stretches = [(stems, b * _PEAK_BLOCK, min(n, (b + per) * _PEAK_BLOCK)) for b in range(0, blocks, per)]
+    return gain_to_db(max(run_map(peak_of, stretches), default=0.0))
+
+
+def _peak_of_sum(stems: list[tuple[str, np.float32]], start: int, stop: int) -> float:
+    """Largest absolute sample of the stems ``(path, gain)`` summed over samples ``[start, stop)``, block by block
+    (a stem of one row adds to both channels)."""
+    files = [(StemFile(Path(path)), gain) for path, gain in stems]
+    rows = max(stem.shape[0] for stem, _ in files)
     peak = 0.0
-    for start in range(0, n, block):
-        acc = np.zeros((2, min(block, n - start)), dtype=np.float32)
-        for stem, gain in stems:
-            part = stem[:, start : start + block]  # a copy (StemFile): scaled in place
+    for first in range(start, stop, _PEAK_BLOCK):
+        acc = np.zeros((rows, min(_PEAK_BLOCK, stop - first)), dtype=np.float32)
+        for stem, gain in files:
+            part = stem[:, first : first + acc.shape[1]]  # a copy (StemFile): scaled in place
             part *= gain
             acc[:, : part.shape[1]] += part
         peak = max(peak, float(np.max(np.abs(acc))))
-    return gain_to_db(peak)
+    return peak
 
 
 def changes_from_plan(session: Session, plan: FaderPlan, description: str) -> ChangeSet:

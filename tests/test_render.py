@@ -19,6 +19,7 @@ from reaper_automix.audio.render import (
     fade_in_gain,
     fade_out_gain,
     render_track,
+    render_track_rows,
     render_tracks,
 )
 from reaper_automix.errors import MediaError
@@ -356,6 +357,34 @@ def test_mono_render(tmp_path: Path):
     np.testing.assert_allclose(out[0], (src[0] + src[1]) / 2, rtol=1e-6)
     with pytest.raises(ValueError):
         _render(_session([_item(path, 0.0, 500 / SR)]), channels=3)
+
+
+def test_rows_of_mono_centred_items_are_one_row_equal_to_both_channels(tmp_path: Path):
+    """Overlapping mono items with gains, fades, an offset and a loop: one row, bit for bit both channels."""
+    mono = _write(tmp_path / "m.wav", _sine(220.0, SR, SR // 2)[None])
+    other = _write(tmp_path / "n.wav", -_ramp(SR // 3))
+    items = [_item(mono, 0.1, 0.4, volume=0.7, fade_in=Fade(0.05, FadeShape.SLOW_START_END), fade_out=Fade(0.1)),
+             _item(other, 0.3, 0.6, start_offset_s=0.01, loop=True, volume=-1.3)]
+    session = _session(items)
+    rows, shared = render_track_rows(session, session.tracks[0])
+    stereo = _render(session)
+    assert shared and rows.shape == (1, stereo.shape[1]) and rows.dtype == np.float32
+    assert np.array_equal(rows[0], stereo[0]) and np.array_equal(rows[0], stereo[1])
+    assert np.abs(rows).max() > 0.1  # the items really play
+
+
+@pytest.mark.parametrize("case", ["stereo source", "panned take", "one of two items panned"])
+def test_rows_keep_two_channels_where_they_differ(tmp_path: Path, case: str):
+    mono = _write(tmp_path / "m.wav", _ramp(500))
+    stereo = _write(tmp_path / "s.wav", np.stack([_ramp(500)[0], np.full(500, 0.5, np.float32)]))
+    items = {"stereo source": [_item(stereo, 0.0, 500 / SR)],
+             "panned take": [_item(mono, 0.0, 500 / SR, pan=0.3)],
+             "one of two items panned": [_item(mono, 0.0, 500 / SR), _item(mono, 0.0, 500 / SR, pan=-0.5)]}[case]
+    session = _session(items)
+    rows, shared = render_track_rows(session, session.tracks[0])
+    assert not shared
+    np.testing.assert_array_equal(rows, _render(session))
+    assert not np.array_equal(rows[0], rows[1])
 
 
 def test_multichannel_source_renders_first_two_channels_and_warns(tmp_path: Path):

@@ -304,3 +304,30 @@ def test_temporary_stems_go_to_memory_when_it_has_room_and_leave_nothing(balance
     chosen = stage1.scratch_stem_folder(session, 4)  # the user's choice wins
     assert chosen.parent == tmp_path / "chosen"
     stage1.remove_folder(chosen)
+
+
+def test_kept_stems_are_two_channel_sums_of_the_renders_at_the_rule1_gains(tmp_path):
+    """The stems a caller keeps (``stem_dir``) are float32 ``(2, samples)`` files holding each group's tracks
+    summed at their Rule 1 gains, checked against the offline renders summed here in float64: a group of mono
+    tracks summed across workers in parts (both channels equal), and a group mixing mono and stereo sources."""
+    from reaper_automix.audio.render import render_track
+
+    rng = np.random.default_rng(7)
+    n = 2 * SR
+    mono = [AudioTrack(f"m{k}", band_noise(n, 200 * (k + 1), 800 * (k + 1), rng), gain_db=-3.0 * k,
+                       depth=-1 if k == 5 else 0) for k in range(6)]
+    stereo = np.stack([pink_noise(n, rng), 0.5 * pink_noise(n, rng)], axis=1)
+    tracks = [AudioTrack("Mono", depth=1), *mono, AudioTrack("Mixed", depth=1),
+              AudioTrack("tone", harmonic_tone(n, 110.0), gain_db=-12.0),
+              AudioTrack("wide", stereo, gain_db=-6.0, depth=-1)]
+    session, _ = load_session(write_project(tmp_path, tracks))
+    result = balance_session(session, BalanceOptions(workers=2), stem_dir=tmp_path / "stems")
+    assert [g.group.name for g in result.groups] == ["Mono", "Mixed"]
+    for g in result.groups:
+        stem = np.load(g.stem_file)
+        assert stem.dtype == np.float32 and stem.shape == (2, n)
+        expected = sum(render_track(session, session.tracks[t]).astype(np.float64) * 10 ** (db / 20)
+                       for t, db in g.relative_db.items())
+        np.testing.assert_allclose(stem, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+        assert g.stem_peak_dbfs == pytest.approx(20 * math.log10(np.abs(stem).max()), abs=1e-9)
+        assert np.array_equal(stem[0], stem[1]) == (g.group.name == "Mono")

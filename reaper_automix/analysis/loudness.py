@@ -307,9 +307,12 @@ def _scale_of_copy(ref, other, tolerance):  # pragma: no cover - compiled; teste
 
 def channels_identical(x: np.ndarray) -> bool:
     """Whether every channel of ``x`` ``(channels, samples)`` equals the first sample for sample (a mono source
-    on a stereo track, centred): one vectorised comparison per channel, a few ms for 240 s."""
+    on a stereo track, centred): one vectorised comparison per channel, a few ms for 240 s; none for rows that
+    share memory (``np.broadcast_to`` of one row)."""
     x = np.asarray(x)
-    return x.ndim == 2 and x.shape[0] > 1 and all(np.array_equal(x[0], x[c]) for c in range(1, x.shape[0]))
+    if not (x.ndim == 2 and x.shape[0] > 1):
+        return False
+    return x.strides[0] == 0 or all(np.array_equal(x[0], x[c]) for c in range(1, x.shape[0]))
 
 
 def _copy_scales(x: np.ndarray, tolerance: float = 1e-6) -> np.ndarray | None:

@@ -184,14 +184,40 @@ def render_track(session: Session, track: Track, *, channels: int = 2) -> np.nda
     """
     if channels not in (1, 2):
         raise ValueError(f"channels must be 1 or 2 (got {channels})")
-    sr = session.sample_rate
-    n_total = round(session.length_s * sr)
-    out = np.zeros((channels, n_total), dtype=np.float32)
+    return _render(session, track, channels, _track_infos(track))
+
+
+def render_track_rows(session: Session, track: Track) -> tuple[np.ndarray, bool]:
+    """:func:`render_track`'s stereo render, as ``(audio, shared)``: with ``shared`` true, ``audio`` is one row,
+    float32 ``(1, samples)``, that *both* channels of ``render_track(session, track)`` equal bit for bit;
+    otherwise ``audio`` is that ``(2, samples)`` render itself.
+
+    The channels are identical by construction when every audio item plays a mono source with its take pan at
+    the centre (both pan gains 1): the usual multitrack recording. One row is then rendered, half the memory
+    and half the passes over it for whoever measures or sums the track (stage 1).
+
+    Raises: as :func:`render_track`.
+    """
+    infos = _track_infos(track)
+    shared = all(
+        infos[item.take.source.file].channels == 1 and min(1.0, max(-1.0, item.take.pan)) == 0.0
+        for item in track.audio_items
+    )
+    return _render(session, track, 1 if shared else 2, infos), shared
+
+
+def _track_infos(track: Track) -> dict[Path, AudioInfo]:
+    """The header of each media file of ``track``'s audio items; MediaError listing the bad ones."""
     infos: dict[Path, AudioInfo | str] = {}
     problems = _track_media_problems(track, infos)
     if problems:
         raise MediaError(problems)
+    return infos
 
+
+def _render(session: Session, track: Track, channels: int, infos: dict[Path, AudioInfo]) -> np.ndarray:
+    sr = session.sample_rate
+    n_total = round(session.length_s * sr)
     plans = []
     for item in track.audio_items:
         plan = _plan_item(track, item, sr, n_total, infos[item.take.source.file])
@@ -199,6 +225,10 @@ def render_track(session: Session, track: Track, *, channels: int = 2) -> np.nda
             plans.append(plan)
 
     sources = _SourceCache(infos, plans)
+    # One item over the whole song (the usual multitrack): its source frames, fetched into a new array, become
+    # the render, scaled in place, when they have the output's channels: no second signal-length array.
+    whole = len(plans) == 1 and plans[0].out_start == 0 and plans[0].length == n_total
+    out = None
     reported_channels: set[Path] = set()
     written_until = 0  # output samples at or after this are still zero
     for plan in sorted(plans, key=lambda p: p.out_start):
@@ -209,11 +239,13 @@ def render_track(session: Session, track: Track, *, channels: int = 2) -> np.nda
                 f"track {track.name!r}: {plan.path} has {block.shape[0]} channels; only the first two "
                 "are rendered",
                 RenderWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
+        if out is None:
+            out = block if whole and block.shape[0] == channels else np.zeros((channels, n_total), np.float32)
         _mix_into(out, block, plan, sr, overwrite=plan.out_start >= written_until)
         written_until = max(written_until, plan.out_start + plan.length)
-    return out
+    return out if out is not None else np.zeros((channels, n_total), dtype=np.float32)
 
 
 # --- planning: where each item's audio comes from -------------------------------------------------------
@@ -263,7 +295,7 @@ def _plan_item(track: Track, item: Item, sr: int, n_total: int, info: AudioInfo)
             f"track {track.name!r}: item at {item.position_s:.6g} s plays at rate {take.playrate:g} with "
             "pitch preservation, which is not emulated: rendered with the pitch shifted by the rate",
             RenderWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     for fade, which in ((item.fade_in, "fade-in"), (item.fade_out, "fade-out")):
         if fade.length_s > 0 and fade.curve != 0.0:
@@ -271,7 +303,7 @@ def _plan_item(track: Track, item: Item, sr: int, n_total: int, info: AudioInfo)
                 f"track {track.name!r}: item at {item.position_s:.6g} s has a {which} curvature of "
                 f"{fade.curve:g}, which is not emulated: rendered with the shape's default curve",
                 RenderWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     item_start = round(item.position_s * sr)
