@@ -7,8 +7,8 @@ benchmarks/bench_render.py) and a stereo reference, then measures, each in a fre
   (b) ``mix_session`` on ``--workers`` processes, then the level-matched A/B preview written as two float WAVs:
       what ``reaper-automix mix --preview`` does after reading the project.
 
-Prints wall times, the ratio (b)/(a), and peak resident memory of (b) (main process and largest worker, and
-their sum: the workers run at once). ``--repeats N`` alternates the two N times and gives the median ratio and
+Prints wall times, the ratio (b)/(a), and peak resident memory of (b): main process and largest worker, and
+the main process and its workers together (sampled: resident and proportional set size). ``--repeats N`` alternates the two N times and gives the median ratio and
 its spread (min-max of the per-pair ratios), with the load average before each pair. ``--media DIR`` keeps the
 generated session in DIR (reused when it is already there, so repeated runs skip the minutes of writing);
 ``--profile FILE`` also runs the mix once under cProfile (main process; the stage-1 workers' time shows as the
@@ -53,16 +53,55 @@ def write_reference(path: Path, seconds: float) -> None:
     sf.write(path, np.stack([left, right], axis=1).astype(np.float32), 44100, subtype="PCM_24")
 
 
+class TreeMemory:
+    """Peak memory of this process and all its children together, sampled every ``interval_s``: resident
+    (``rss_total_mb``; pages shared between forked workers count in each) and proportional (``pss_total_mb``:
+    shared pages split between their processes, what the processes take from the machine together)."""
+
+    def __init__(self, interval_s: float = 0.05):
+        import threading
+
+        self.interval_s = interval_s
+        self.rss_mb = self.pss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            rss = pss = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    info = p.memory_full_info()
+                except psutil.Error:  # a worker that just ended
+                    continue
+                rss, pss = rss + info.rss, pss + info.pss
+            self.rss_mb, self.pss_mb = max(self.rss_mb, rss / 2**20), max(self.pss_mb, pss / 2**20)
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_one(what: str, folder: Path, args: argparse.Namespace) -> dict:
     session = in_folders(make_session(folder, args.tracks, args.seconds, 44100, 3, write=False), args.groups)
     t0 = time.perf_counter()
-    if what == "render":
-        for track in session.tracks:
-            render_track(session, track)
-        summary = "one plain render of every track"
-    else:
-        summary = mix_job(session, folder, args.workers, args.engine)
-    return measurement(what, time.perf_counter() - t0, summary)
+    with TreeMemory() as tree:
+        if what == "render":
+            for track in session.tracks:
+                render_track(session, track)
+            summary = "one plain render of every track"
+        else:
+            summary = mix_job(session, folder, args.workers, args.engine)
+    return {**measurement(what, time.perf_counter() - t0, summary), "rss_total_mb": tree.rss_mb,
+            "pss_total_mb": tree.pss_mb}
 
 
 def mix_job(session, folder: Path, workers: int, engine: str | None = None) -> str:
@@ -153,13 +192,15 @@ def main() -> None:
             pairs.append(pair)
         if args.profile:
             profile(folder, args, args.profile)
+    print("\nRSS main / worker: peaks of the main process and of its largest worker (getrusage); total RSS / PSS:"
+          " the peak of the main process and its workers together, sampled every 50 ms (PSS splits shared pages)")
     print(f"\n{'run':>4s} {'load':>5s} {'render s':>9s} {'mix s':>7s} {'ratio':>7s} {'RSS main MB':>12s} "
-          f"{'RSS worker MB':>14s} {'main+2 workers MB':>18s}")
+          f"{'RSS worker MB':>14s} {'total RSS MB':>13s} {'total PSS MB':>13s}")
     for k, p in enumerate(pairs, 1):
         r, m = p["render"], p["mix"]
-        total = m["rss_main_mb"] + args.workers * m["rss_worker_mb"]
         print(f"{k:4d} {p['load']:5.1f} {r['wall_s']:9.1f} {m['wall_s']:7.1f} {m['wall_s'] / r['wall_s']:6.2f}x "
-              f"{m['rss_main_mb']:12.0f} {m['rss_worker_mb']:14.0f} {total:18.0f}")
+              f"{m['rss_main_mb']:12.0f} {m['rss_worker_mb']:14.0f} {m['rss_total_mb']:13.0f} "
+              f"{m['pss_total_mb']:13.0f}")
     ratios = [p["mix"]["wall_s"] / p["render"]["wall_s"] for p in pairs]
     print(f"median ratio {statistics.median(ratios):.2f}x (spread {min(ratios):.2f}-{max(ratios):.2f}x over "
           f"{len(ratios)} runs); median mix {statistics.median(p['mix']['wall_s'] for p in pairs):.1f} s, "

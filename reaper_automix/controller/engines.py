@@ -49,12 +49,14 @@ def match_with_engine(
     measures = stem_measures(stems, sample_rate, mix_out=before_mix)  # one read: the limits' measures and the sum
     learned = learned_settings(stems, sample_rate, options=options, reference_audio=audio, checkpoint=loaded,
                                pan_laws=pan_laws, measures=measures)
+    target = average_features([song_features(a, sample_rate) for a in audio])
+    del audio  # measured: the references are not held through the full-length render
     b = learned.bounds
     reductions = [gr if gr is not None else gain_reduction(stem, s.eq, s.compressor, sample_rate)  # for the report
                   for gr, stem, s in zip(learned.gain_reduction, stems, learned.settings)]
     return whole_song_result(
         stems, learned.settings, sample_rate,
-        target=average_features([song_features(a, sample_rate) for a in audio]), before_mix=before_mix,
+        target=target, before_mix=before_mix,
         before=song_features(before_mix, sample_rate), pan_laws=pan_laws, excerpts_s=[],
         levels_db=list(b.levels_db), gain_reduction=reductions, pan_max=b.pan_max, pan_reason=b.pan_reason,
         gain_reduction_max_db=b.gain_reduction_max_db, gain_reduction_reason=b.gain_reduction_reason,

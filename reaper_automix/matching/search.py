@@ -308,6 +308,7 @@ def match_reference(
     # The reference-side pan limit reads the reference's balance under the default law.
     bounds = plausible_bounds(stems, sample_rate, audio, target.crest_db, before.crest_db, PanLaw(),
                               measures=measures)
+    del audio  # measured: the references are not held through the search and the full-length render
     windows = choose_excerpts(stems, sample_rate, options.excerpts, options.excerpt_s)
     proxy = build_proxy(stems, windows, sample_rate)
     search = _Search(len(stems), proxy, options, bounds)
