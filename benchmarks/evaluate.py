@@ -5,8 +5,9 @@ other SoundFonts and seeds >= 100000), default 20 songs x 12 s with 20/24/28 tra
 the engines see the first half of the stage-1 stems; the same-song reference is the second half through a known
 console (the ground truth), the different-song reference the demo's own ``reference.wav``.
 
-Rows: stage 1 only, neutral, prior mean, search, learned and hybrid (when ``reaper_automix.controller`` is
-installed: the controller's engines), Matchering. Columns: per-stem loudness error after the written chain
+Rows: stage 1 only, neutral, prior mean, search, network, learned and hybrid (when ``reaper_automix.controller``
+is installed: the controller's engines; ``network`` is the prediction without the learned engine's console
+refinement), Matchering. Columns: per-stem loudness error after the written chain
 (mean-removed, LU), pan error, EQ curve error (dB), gain reduction (mean, peak, error vs truth), feature distance
 to the different-song reference, MRSTFT to the ground-truth mix (same song), plausibility violations, time.
 
@@ -17,9 +18,11 @@ separate program; ``--no-matchering`` skips it.
 Writes ``benchmarks/results/evaluate.json`` (every song and row), ``evaluate.md`` (the table in Markdown) and
 ``evaluate.png`` (every column per row, with the songs as dots); songs are cached under
 ``benchmarks/results/tmp/songs`` and every row's measures under ``tmp/rows`` (``--reuse`` takes them from there
-instead of running the row again: to add a row to a table). Run: ``.venv/bin/python benchmarks/evaluate.py
-[--songs 20] [--seconds 12] [--rows stage1,neutral,prior_mean,search,learned,hybrid,matchering]
-[--no-matchering] [--reuse]``.
+instead of running the row again: to add a row to a table); ``--reuse-json OLD --reuse-rows a,b`` takes rows
+from an earlier run's JSON for songs whose case is identical (recorded in the JSON). Run:
+``.venv/bin/python benchmarks/evaluate.py [--songs 20] [--seconds 12]
+[--rows stage1,neutral,prior_mean,search,network,learned,hybrid,matchering] [--no-matchering] [--reuse]
+[--reuse-json OLD --reuse-rows search,hybrid]``.
 """
 
 from __future__ import annotations
@@ -44,14 +47,14 @@ import numpy as np
 import torch
 
 from reaper_automix import evaluate as ev
-from reaper_automix.evaluate.harness import COLUMNS, HEADINGS
+from reaper_automix.evaluate.harness import COLUMNS, HEADINGS, settings_dict
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 MATCHERING_VENV = HERE / ".venv-matchering"
 ROW_CACHE = RESULTS / "tmp" / "rows"
 CASE_CACHE = RESULTS / "tmp" / "cases"
-ALL_ROWS = ("stage1", "neutral", "prior_mean", "search", "learned", "hybrid", "matchering")
+ALL_ROWS = ("stage1", "neutral", "prior_mean", "search", "network", "learned", "hybrid", "matchering")
 
 
 def matchering_python() -> Path:
@@ -66,15 +69,17 @@ def matchering_python() -> Path:
 
 
 def controller_rows(wanted: set[str]) -> list[ev.Row]:
-    """The learned and hybrid engines, when the controller package offers them (else none, with a note)."""
+    """The controller's engines, when the controller package offers them (else none, with a note): ``network``
+    (the network's prediction alone, inside the limits), ``learned`` (the prediction refined through the
+    band-energy console, the learned engine) and ``hybrid``."""
     rows = []
     try:
         controller = importlib.import_module("reaper_automix.controller")
     except ImportError:
-        if wanted & {"learned", "hybrid"}:
+        if wanted & {"network", "learned", "hybrid"}:
             print("note: reaper_automix.controller is not available: no learned/hybrid rows")
         return rows
-    for name in ("learned", "hybrid"):
+    for name in ("network", "learned", "hybrid"):
         if name not in wanted:
             continue
         engine = getattr(controller, f"{name}_engine", None)
@@ -119,22 +124,38 @@ def build_rows(wanted: set[str], matchering: Path | None, work: Path) -> list[ev
     return rows
 
 
-def run_song(spec: ev.SongSpec, wanted: set[str], matchering: Path | None, reuse: bool, workers: int) -> dict:
-    """One song's record (every row), in this process or a pool's."""
+def earlier_rows(earlier: dict | None, case: ev.EvalCase, names: set[str]) -> dict[str, dict]:
+    """Rows ``names`` of this song from an earlier run's record (``--reuse-json``), only if that record's song,
+    groups and ground truth are exactly this case's (the same case, so an unchanged row gives the same numbers)."""
+    if earlier is None or not names:
+        return {}
+    same = (earlier["groups"] == case.groups
+            and earlier["truth"] == [settings_dict(s) for s in case.truth])
+    if not same:
+        raise SystemExit(f"--reuse-json: {case.name} differs from the earlier run's case; run its rows again")
+    return {name: earlier["rows"][name] for name in names if name in earlier["rows"]}
+
+
+def run_song(spec: ev.SongSpec, wanted: set[str], matchering: Path | None, reuse: bool, workers: int,
+             earlier: dict | None = None, earlier_names: frozenset[str] = frozenset()) -> dict:
+    """One song's record (every row), in this process or a pool's; rows ``earlier_names`` are taken from the
+    ``earlier`` run's record of the song (:func:`earlier_rows`)."""
     torch.set_num_threads(1)  # on a shared 2-core machine two threads per process thrash (5x slower searches)
     with tempfile.TemporaryDirectory(prefix="automix-eval-") as tmp:
         rows = build_rows(wanted, matchering, Path(tmp))
         lines = [f"{spec.name}:"]
         folder = ev.ensure_song(RESULTS / "tmp" / "songs", spec)
-        cached = {}
+        case = ev.build_case(folder, CASE_CACHE / spec.name, spec.seed, workers=workers, reuse=reuse)
+        cached = earlier_rows(earlier, case, {row.name for row in rows} & earlier_names)
         if reuse:
             for row in rows:
                 path = ROW_CACHE / spec.name / f"{row.name}.json"
-                if path.exists():
+                if path.exists() and row.name not in cached:
                     cached[row.name] = json.loads(path.read_text())
         todo = [row for row in rows if row.name not in cached]
-        case = ev.build_case(folder, CASE_CACHE / spec.name, spec.seed, workers=workers, reuse=reuse)
         record = ev.evaluate_case(case, todo, log=lines.append)
+        if earlier_names & cached.keys():
+            record["rows_from_earlier_run"] = sorted(earlier_names & cached.keys())
         (ROW_CACHE / spec.name).mkdir(parents=True, exist_ok=True)
         for name, columns in record["rows"].items():
             (ROW_CACHE / spec.name / f"{name}.json").write_text(json.dumps(columns))
@@ -155,6 +176,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="stage-1 analysis processes per song")
     parser.add_argument("--jobs", type=int, default=1, help="songs evaluated at once (processes)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--reuse-json", type=Path, default=None,
+                        help="an earlier run's evaluate.json: take the rows named by --reuse-rows from it, for songs "
+                             "whose groups and ground truth are identical (for rows whose code has not changed, "
+                             "e.g. the search, which costs about an hour; the JSON records which rows came from it)")
+    parser.add_argument("--reuse-rows", default="", help="rows to take from --reuse-json, comma-separated")
     parser.add_argument("--reuse", action="store_true",
                         help="take rows already measured on a song, and its stage-1 stems, from the caches under "
                              "benchmarks/results/tmp instead of running them again: for adding rows to a table "
@@ -167,20 +193,32 @@ def main() -> None:
     if args.jobs < 1 or args.workers < 1:
         parser.error("--jobs and --workers must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
-    matchering = matchering_python() if "matchering" in wanted and not args.no_matchering else None
+    earlier_names = frozenset(filter(None, args.reuse_rows.split(",")))
+    if earlier_names and args.reuse_json is None:
+        parser.error("--reuse-rows needs --reuse-json")
+    matchering = None
+    if "matchering" in wanted and not args.no_matchering:  # taken from an earlier run: nothing to install
+        matchering = MATCHERING_VENV / "bin" / "python" if "matchering" in earlier_names else matchering_python()
     songs = ev.held_out_songs(args.songs, first_seed=args.first_seed, length_s=args.seconds)
+    earlier: dict[str, dict] = {}
+    if args.reuse_json is not None:
+        earlier = {r["song"]: r for r in json.loads(args.reuse_json.read_text())["songs"]}
     started = time.perf_counter()
+    jobs = [(spec, wanted, matchering, args.reuse, args.workers, earlier.get(spec.name), earlier_names)
+            for spec in songs]
     if args.jobs == 1:
-        records = [run_song(spec, wanted, matchering, args.reuse, args.workers) for spec in songs]
+        records = [run_song(*job) for job in jobs]
     else:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            records = list(pool.map(run_song, songs, *zip(*[(wanted, matchering, args.reuse, args.workers)]
-                                                             * len(songs))))
+            records = list(pool.map(run_song, *zip(*jobs)))
     summary = ev.summarise(records)
     summary["wall_s"] = time.perf_counter() - started
     summary["peak_rss_mib"] = max(resource.getrusage(who).ru_maxrss for who in
                                   (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024  # largest process
     summary["command"] = "benchmarks/evaluate.py " + " ".join(sys.argv[1:])
+    if earlier_names:
+        summary["rows_from_earlier_run"] = {"rows": sorted(earlier_names), "json": str(args.reuse_json),
+                                            "songs": sum(1 for r in records if r.get("rows_from_earlier_run"))}
     print()
     print(ev.format_table(summary))
     print(f"wall {summary['wall_s']:.0f} s, peak RSS {summary['peak_rss_mib']:.0f} MiB")

@@ -144,6 +144,27 @@ def parameter_loss(pred: Tensor, batch: Batch) -> tuple[Tensor, dict[str, Tensor
     return sum(terms.values()), terms
 
 
+def eq_band_gains(settings: Tensor) -> Tensor:
+    """The console EQ's power gain at each Bark band's centre, ``(B, S, K)``, for physical ``settings``."""
+    return 10 ** (eq_curves_db(settings[..., 1:7], torch.from_numpy(F.band_centres_hz())) / 10)
+
+
+def compressor_gains(settings: Tensor, stem_energy: Tensor, stem_frame_power: Tensor, band_gain: Tensor,
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The compressor's static curve on every sampled frame after the EQ (float64 inputs): ``(comp (B, S, W)``
+    each window's energy gain, ``eqd (B, S, W, F)`` the frame powers after the EQ, ``frame_gain`` the same shape,
+    each frame's power gain, ``broadband (B, S)`` the EQ's power gain on the stem's whole spectrum)``."""
+    band_energy = (stem_energy[..., 0, :] + stem_energy[..., 1, :]).sum(dim=2)  # (B, S, K) over windows
+    broadband = (band_energy * band_gain).sum(-1) / band_energy.sum(-1).clamp_min(1e-20)  # (B, S)
+    eqd = stem_frame_power * broadband[..., None, None]
+    level = 10 * torch.log10(eqd + 1e-10)  # (B, S, W, F)
+    knee = torch.full_like(level, Compressor().knee_db)
+    frame_gain = 10 ** (gain_computer_db(level, settings[..., 7, None, None].to(torch.float64),
+                                         settings[..., 8, None, None].to(torch.float64), knee) / 10)
+    comp = (stem_frame_power * frame_gain).sum(-1) / stem_frame_power.sum(-1).clamp_min(1e-20)
+    return comp, eqd, frame_gain, broadband
+
+
 def band_console(settings: Tensor, stem_energy: Tensor, stem_frame_power: Tensor, stem_peak: Tensor,
                  stem_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The console on window statistics: the mix's ``(energy (B, W, 3, K), frame_power (B, W, F), peak (B, W))``
@@ -152,15 +173,8 @@ def band_console(settings: Tensor, stem_energy: Tensor, stem_frame_power: Tensor
     add; peaks add in power (a model: they rarely coincide)."""
     e = stem_energy.to(torch.float64)  # (B, S, W, 3, K)
     fp = stem_frame_power.to(torch.float64)  # (B, S, W, F)
-    band_gain = 10 ** (eq_curves_db(settings[..., 1:7], torch.from_numpy(F.band_centres_hz())) / 10)  # (B, S, K)
-    band_energy = (e[..., 0, :] + e[..., 1, :]).sum(dim=2)  # (B, S, K) over windows
-    broadband = (band_energy * band_gain).sum(-1) / band_energy.sum(-1).clamp_min(1e-20)  # (B, S)
-    eqd = fp * broadband[..., None, None]
-    level = 10 * torch.log10(eqd + 1e-10)  # (B, S, W, F)
-    knee = torch.full_like(level, Compressor().knee_db)
-    frame_gain = 10 ** (gain_computer_db(level, settings[..., 7, None, None].to(torch.float64),
-                                         settings[..., 8, None, None].to(torch.float64), knee) / 10)
-    comp = (fp * frame_gain).sum(-1) / fp.sum(-1).clamp_min(1e-20)  # (B, S, W) energy gain per window
+    band_gain = eq_band_gains(settings)
+    comp, eqd, frame_gain, broadband = compressor_gains(settings, e, fp, band_gain)
     left, right = PanLaw().gains(settings[..., 9].to(torch.float64))  # (B, S)
     fader = 10 ** (settings[..., 0].to(torch.float64) / 10) * stem_mask  # (B, S)
     chan = torch.stack([left**2, right**2, left * right], dim=-1)  # (B, S, 3)
@@ -201,14 +215,21 @@ def feature_loss(pred: Tensor, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]
     """Mean over the batch of the scaled squared feature differences, mix against reference."""
     mine = mix_features(mix_energies(pred, batch))
     ref = mix_features(batch.ref_energy.to(torch.float64).sum(dim=1))
-    # band balance matters where the reference has energy: weight bands by the reference's band share
-    share = (ref["mid_db"].detach() > SPECTRUM_FLOOR_DB + 20).to(torch.float64)
+    terms = {k: v.mean().to(pred.dtype) for k, v in feature_terms(mine, ref).items()}
+    return sum(terms.values()), terms
+
+
+def feature_terms(mine: dict[str, Tensor], ref: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Per example ``(B,)``, the scaled squared differences of :func:`mix_features` ``mine`` against ``ref``
+    (spectra averaged over bands; the per-band balance over the bands where the reference has energy, as
+    elsewhere it is noise)."""
+    heard = (ref["mid_db"].detach() > SPECTRUM_FLOOR_DB + 20).to(ref["mid_db"].dtype)
     terms = {}
     for k, scale in FEATURE_SCALES.items():
         err = ((mine[k] - ref[k]) / scale) ** 2
         if k == "band_balance":
-            err = (err * share).sum(-1) / share.sum(-1).clamp_min(1.0)
+            err = (err * heard).sum(-1) / heard.sum(-1).clamp_min(1.0)
         elif err.ndim > 1:
             err = err.mean(-1)
-        terms[k] = err.mean().to(pred.dtype)
-    return sum(terms.values()), terms
+        terms[k] = err
+    return terms

@@ -2,11 +2,14 @@
 
 :func:`predict_settings` measures the stems and the reference(s) (:mod:`.features`, whole song) and runs the
 model once; its outputs become strips at the console's fixed EQ bands and compressor times. Several references
-are pooled (their window statistics averaged). :func:`learned_settings` is the learned engine: the prediction
-kept inside the shared plausibility limits through :mod:`reaper_automix.matching.limits`'s API
+are pooled (their window statistics averaged). :func:`learned_settings` is the learned engine: the prediction,
+refined for the song through the differentiable band-energy console on the same window statistics
+(:mod:`.refine`; ``refine=None`` skips it), kept inside the shared plausibility limits through
+:mod:`reaper_automix.matching.limits`'s API
 (:func:`~reaper_automix.matching.limits.plausible_bounds` -> :func:`~reaper_automix.matching.limits.clamp_to_bounds`
 -> the options -> each bus's pan law -> :func:`~reaper_automix.matching.limits.within_gain_reduction_cap`).
-:func:`learned_engine` has the evaluation harness's signature.
+:func:`learned_engine` has the evaluation harness's signature (:func:`network_engine`: the same without the
+refinement).
 
 The network was trained on a console that pans with REAPER's default law; a bus with another law gets the pan
 (and a fader correction) that gives its stem the same left/right energies (:func:`for_pan_laws`).
@@ -42,15 +45,16 @@ from ..strip import PAN, Compressor, Strip, fixed_band_eq
 from . import features as F
 from .checkpoint import SHIPPED, LoadedController, load_checkpoint
 from .losses import Batch, forward
+from .refine import RefineOptions, refine_settings
 
 TRAINED_PAN_LAW = PanLaw()  # the law of the console the network was trained on (losses.band_console)
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """The network's output for one song: ``settings`` (its physical values as strips at the fixed EQ bands and
-    compressor times; not yet inside the plausibility limits), ``raw`` ``(stems, 10)`` the same values as
-    columns ``[gain_db, eq gains x6, threshold_db, ratio, pan]``."""
+    """The network's output for one song (refined, when asked): ``settings`` (its physical values as strips at
+    the fixed EQ bands and compressor times; not yet inside the plausibility limits), ``raw`` ``(stems, 10)`` the
+    same values as columns ``[gain_db, eq gains x6, threshold_db, ratio, pan]``."""
 
     settings: list[Strip]
     raw: np.ndarray
@@ -82,10 +86,12 @@ def predict_settings(
     *,
     reference_audio: Sequence[np.ndarray] = (),
     checkpoint: LoadedController | None = None,
+    refine: RefineOptions | None = None,
 ) -> Prediction:
     """The network's strips for ``stems`` (float32 ``(2, samples)`` each at their stage-1 level; memory-mapped
     is fine) to match the reference files ``references`` (or already loaded ``reference_audio``, ``(2, samples)``
-    at ``sample_rate``)."""
+    at ``sample_rate``); with ``refine``, refined for this song through the band-energy console
+    (:func:`~.refine.refine_settings`, on the same window statistics)."""
     if not stems:
         raise AutomixError("the learned controller needs at least one stem")
     if len(stems) > 32:
@@ -98,7 +104,8 @@ def predict_settings(
                              for k in ("energy", "frame_power", "peak")))
     batch = Batch.single(stem_stats, [F.level_db(s) for s in stem_stats], pooled)
     with torch.no_grad():
-        raw = forward(loaded.model, batch)[0].double().numpy()
+        pred = forward(loaded.model, batch)
+    raw = (refine_settings(pred, batch, refine) if refine is not None else pred)[0].double().numpy()
     settings = [Strip(float(r[0]), fixed_band_eq(r[1:7]), Compressor(threshold_db=float(r[7]), ratio=float(r[8])),
                       float(r[9])) for r in raw]
     return Prediction(settings, raw, loaded.sha256)
@@ -158,12 +165,15 @@ def learned_settings(
     checkpoint: LoadedController | None = None,
     pan_laws: Sequence[PanLaw] | None = None,
     measures: StemMeasures | None = None,
+    refine: RefineOptions | None = RefineOptions(),
 ) -> LearnedSettings:
-    """The learned engine on ``stems`` (as :func:`predict_settings`), through the limits API (module docstring);
-    ``pan_laws``: the law of the bus each stem plays through (None: REAPER's default for all); ``measures``: the
-    stems' :func:`~reaper_automix.matching.limits.stem_measures` where the caller has read them already."""
+    """The learned engine on ``stems`` (as :func:`predict_settings`, refined by ``refine``: the default
+    :class:`~.refine.RefineOptions`; None: the network's output alone), through the limits API (module
+    docstring); ``pan_laws``: the law of the bus each stem plays through (None: REAPER's default for all);
+    ``measures``: the stems' :func:`~reaper_automix.matching.limits.stem_measures` where the caller has read them
+    already."""
     audio = _reference_audio(references, reference_audio, sample_rate)
-    prediction = predict_settings(stems, sample_rate, reference_audio=audio, checkpoint=checkpoint)
+    prediction = predict_settings(stems, sample_rate, reference_audio=audio, checkpoint=checkpoint, refine=refine)
     # The crest factors behind the gain-reduction cap, as the search reads them (the references' averaged).
     reference_crest = float(np.mean([crest_db(a, sample_rate) for a in audio]))
     bounds = plausible_bounds(stems, sample_rate, audio, reference_crest, measures=measures)  # reads stems once
@@ -194,3 +204,10 @@ def learned_engine(stems: Sequence[np.ndarray], sample_rate: int, reference_path
                    ) -> list[Strip]:
     """The learned engine with the shipped checkpoint (evaluation harness signature)."""
     return learned_settings(stems, sample_rate, reference_paths).settings
+
+
+def network_engine(stems: Sequence[np.ndarray], sample_rate: int, reference_paths: Sequence[Path],
+                   ) -> list[Strip]:
+    """The learned engine without the console refinement: the network's output inside the limits (evaluation
+    harness signature; the table's ``network`` row, to show what the refinement adds)."""
+    return learned_settings(stems, sample_rate, reference_paths, refine=None).settings

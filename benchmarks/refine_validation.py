@@ -1,0 +1,137 @@
+"""Tuning and checking the learned engine's console refinement (controller/refine.py) on *validation* songs only.
+
+Songs: a dataset made by ``reaper-automix dataset`` with seeds the shipped checkpoint never saw (default
+``--seed 100029``: the shipped checkpoint trained on 100000-100022 and validated on 100023-100028), never the
+held-out evaluation songs (seeds 9000.., TimGM6mb). Two kinds of case, both method 1 (the model hears one half,
+the reference is the other half through a known console):
+
+* ``rendered``: the dataset's own references (the exact console rendered on audio; the training consoles'
+  wide distribution: pan +/-0.9, EQ +/-8 dB);
+* ``plausible``: consoles drawn from a plausible engineer's distribution like the evaluation's (pans +/-0.1 for
+  drums, bass and vocals, +/-0.5 for the rest; EQ +/-4 dB; gains +/-3 dB), applied in feature space by the
+  band-energy console to the other half's statistics.
+
+Columns (as the evaluation's, on settings kept within +/-0.5 pan and +/-6 dB EQ): gain error (mean-removed,
+mean |dB|), pan error (mean |pan|), EQ curve error (RMS dB over 30 Hz-16 kHz), for neutral, the network alone
+and the network + refinement (each ``--grid`` option set). Run:
+``PYTHONPATH=. .venv/bin/python benchmarks/refine_validation.py DATASET [--grid 'steps=200,pan_scale=0.3;...']``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reaper_automix.controller.checkpoint import SHIPPED, load_checkpoint
+from reaper_automix.controller.losses import CURVE_FREQS_HZ, Batch, band_console, eq_curves_db, feature_loss, forward
+from reaper_automix.controller.refine import RefineOptions, refine_settings
+from reaper_automix.controller.train import collate, load_songs, validation_examples
+
+CENTRED = {"Drums", "Bass", "Vocals"}
+PAN_LIMIT, EQ_LIMIT = 0.5, 6.0
+
+
+def plausible_batch(rng: np.random.Generator, songs, names: list[list[str]]) -> Batch:
+    """Every song and half with one console from the plausible distribution (module docstring)."""
+    examples = [e for e in validation_examples(songs, np.arange(len(songs))) if e.ref_console == 0]
+    batch = collate(songs, examples)
+    b, s = batch.stem_mask.shape
+    truth = torch.zeros(b, s, 10, dtype=torch.float32)
+    other = collate(songs, [replace(e, half=e.ref_half) for e in examples])  # the other half's stem statistics
+    for i, e in enumerate(examples):
+        for k, name in enumerate(names[e.song]):
+            width = 0.1 if name in CENTRED else 0.5
+            truth[i, k, 0] = float(rng.uniform(-3, 3))
+            truth[i, k, 1:7] = torch.from_numpy(rng.uniform(-4, 4, 6).astype(np.float32))
+            truth[i, k, 7] = float(songs[e.song].stem_level_db[k] - rng.uniform(0, 9))
+            truth[i, k, 8] = float(np.exp(rng.uniform(np.log(1.5), np.log(4.0))))
+            truth[i, k, 9] = float(rng.uniform(-width, width))
+    truth[~batch.stem_mask] = torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 1, 0], dtype=torch.float32)
+    with torch.no_grad():
+        energy, frame_power, peak = band_console(truth, other.stem_energy, other.stem_frame_power,
+                                                 other.stem_peak, other.stem_mask)
+    truth[~batch.stem_mask] = float("nan")
+    return replace(batch, ref_energy=energy.float(), ref_frame_power=frame_power.float(), ref_peak=peak.float(),
+                   truth=truth)
+
+
+def other_song(batch: Batch, songs_of_cases: list[int]) -> Batch:
+    """Method 2: each case's reference replaced by that of a case of another song (the next one's)."""
+    order = [next(j for j in range(i + 1, i + 1 + len(songs_of_cases)) if songs_of_cases[j % len(songs_of_cases)]
+                  != songs_of_cases[i]) % len(songs_of_cases) for i in range(len(songs_of_cases))]
+    return replace(batch, ref_energy=batch.ref_energy[order], ref_frame_power=batch.ref_frame_power[order],
+                   ref_peak=batch.ref_peak[order], truth=None)
+
+
+def errors(pred: torch.Tensor, batch: Batch) -> dict[str, float]:
+    mask = batch.stem_mask
+    p = pred.to(torch.float64).clone()
+    p[..., 9] = p[..., 9].clamp(-PAN_LIMIT, PAN_LIMIT)
+    p[..., 1:7] = p[..., 1:7].clamp(-EQ_LIMIT, EQ_LIMIT)
+    feature = float(feature_loss(p.float(), batch)[0])
+    if batch.truth is None:
+        return {"gain": float("nan"), "pan": float("nan"), "eq": float("nan"), "feature": feature}
+    t = torch.nan_to_num(batch.truth.to(torch.float64))
+    w = mask.to(torch.float64)
+    n = w.sum(1, keepdim=True)
+    dg = p[..., 0] - t[..., 0]
+    dg = dg - (dg * w).sum(1, keepdim=True) / n
+    curve = ((eq_curves_db(p[..., 1:7], CURVE_FREQS_HZ) - eq_curves_db(t[..., 1:7], CURVE_FREQS_HZ)) ** 2)
+    curve = curve.mean(-1).sqrt()
+    return {"gain": float(dg.abs()[mask].mean()), "pan": float((p[..., 9] - t[..., 9]).abs()[mask].mean()),
+            "eq": float(curve[mask].mean()), "feature": feature}
+
+
+def parse_grid(text: str) -> list[RefineOptions]:
+    kinds = {f.name: f.type for f in fields(RefineOptions)}
+    out = []
+    for item in filter(None, text.split(";")):
+        values = dict(kv.split("=") for kv in item.split(","))
+        out.append(RefineOptions(**{k: (int(v) if kinds[k] in (int, "int") else float(v)) for k, v in values.items()}))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--grid", default="", help="';'-separated RefineOptions, e.g. 'steps=200,pan_scale=0.3'")
+    parser.add_argument("--out", type=Path, default=None, help="write the table as JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    songs = load_songs(args.dataset)
+    names = [json.loads(p.read_text())["stems"] for p in sorted(args.dataset.glob("song-*.json"))]
+    model = load_checkpoint(SHIPPED).model
+    plausible = plausible_batch(np.random.default_rng(0), songs, names)
+    examples = [e for e in validation_examples(songs, np.arange(len(songs))) if e.ref_console == 0]
+    cases = {"rendered": collate(songs, validation_examples(songs, np.arange(len(songs)))),
+             "plausible": plausible, "other-song": other_song(plausible, [e.song for e in examples])}
+    grid = parse_grid(args.grid) or [RefineOptions()]
+    table = []
+    for kind, batch in cases.items():
+        with torch.no_grad():
+            pred = forward(model, batch).to(torch.float64)
+        neutral = torch.zeros_like(pred)
+        neutral[..., 8] = 1.0
+        rows = [("neutral", neutral, 0.0), ("network", pred, 0.0)]
+        for options in grid:
+            t0 = time.perf_counter()
+            refined = refine_settings(pred, batch, options)
+            rows.append((str(options).removeprefix("RefineOptions"), refined, time.perf_counter() - t0))
+        print(f"{kind}: {batch.stem_mask.shape[0]} cases, {int(batch.stem_mask.sum())} stems")
+        for name, p, seconds in rows:
+            e = errors(p, batch)
+            table.append({"cases": kind, "row": name, **e, "seconds": seconds})
+            print(f"  {name:<90} gain {e['gain']:.3f}  pan {e['pan']:.3f}  eq {e['eq']:.3f}  "
+                  f"feature {e['feature']:.2f}  ({seconds:.1f} s)")
+    if args.out:
+        args.out.write_text(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
