@@ -4,11 +4,11 @@
 (:func:`bench_mix.synthetic_stems`), and a 240 s reference. Measured in one process: the baseline (one plain
 render of the stems through the console with neutral settings), loading the shipped checkpoint, and the learned
 engine's decision :func:`~reaper_automix.controller.predict.learned_settings` (reading the reference, window
-statistics of every stem and the reference, the model, then the plausibility limits of matching/limits.py:
+statistics of every stem and the reference, the model, its console refinement, then the plausibility limits of matching/limits.py:
 stem levels, pan limit, crest factors, clamping, each compressor's gain reduction measured on its stem:
 everything after stage 1 except rendering the result for the report and preview), as a ratio to the baseline,
-with the network's part alone (:func:`~reaper_automix.controller.predict.predict_settings`) beside it, and peak
-resident memory.
+with the network's part alone (:func:`~reaper_automix.controller.predict.predict_settings`) and the network plus
+the refinement beside it, and peak resident memory.
 
 Run: ``.venv/bin/python benchmarks/bench_controller.py [--stems 16] [--seconds 240] [--repeats 3]
 [--checkpoint FILE]``.
@@ -29,6 +29,7 @@ from bench_mix import SR, synthetic_stems
 from reaper_automix.audio.io import write_audio
 from reaper_automix.controller.checkpoint import load_checkpoint
 from reaper_automix.controller.predict import learned_settings, predict_settings
+from reaper_automix.controller.refine import RefineOptions
 from reaper_automix.matching import ScaledStem, render_console_mix
 from reaper_automix.strip import Strip
 
@@ -58,7 +59,7 @@ def main() -> None:
         loaded = load_checkpoint(args.checkpoint) if args.checkpoint else load_checkpoint()
         t_load = time.perf_counter() - start
 
-        times, network = [], []
+        times, network, refined = [], [], []
         for _ in range(args.repeats):
             start = time.perf_counter()
             learned_settings(stems, SR, [folder / "reference.wav"], checkpoint=loaded)
@@ -66,7 +67,11 @@ def main() -> None:
             start = time.perf_counter()
             predict_settings(stems, SR, [folder / "reference.wav"], checkpoint=loaded)
             network.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            predict_settings(stems, SR, [folder / "reference.wav"], checkpoint=loaded, refine=RefineOptions())
+            refined.append(time.perf_counter() - start)
     t_predict, t_network = float(np.median(times)), float(np.median(network))
+    t_refined = float(np.median(refined))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.stems} stems x {args.seconds:.0f} s, {torch.get_num_threads()} threads; checkpoint "
           f"{loaded.sha256[:12]}")
@@ -76,6 +81,8 @@ def main() -> None:
           f"{t_predict:.2f} s = {t_predict / t_base:.3f} x baseline (budget: 3 s)")
     print(f"  of which the network's part (reference read, window statistics, model): {t_network:.2f} s "
           f"= {t_network / t_base:.3f} x baseline")
+    print(f"  the network's part + the console refinement: {t_refined:.2f} s = {t_refined / t_base:.3f} x baseline "
+          f"(the refinement: {t_refined - t_network:.2f} s)")
     print(f"peak RSS: {peak_mib:.0f} MiB")
 
 
