@@ -19,6 +19,7 @@ baseline on 128 tracks / 16 folders / 240 s, main + workers under 2 GB.
     .venv/bin/python benchmarks/bench_mix_command.py                           # full size
     .venv/bin/python benchmarks/bench_mix_command.py --tracks 16 --seconds 30  # quick check
     .venv/bin/python benchmarks/bench_mix_command.py --tracks 128 --repeats 3 --media /tmp/mix-128x240
+    PYTHONPATH=/tmp/old-checkout .venv/bin/python benchmarks/bench_mix_command.py ...  # an older tree, same media
 """
 
 from __future__ import annotations
@@ -114,7 +115,12 @@ def mix_job(session, folder: Path, workers: int, engine: str | None = None) -> s
     matching = MatchOptions() if engine is None else MatchOptions(engine=engine)
     result = mix_session(session, [folder / "reference.wav"], balance_options=BalanceOptions(workers=workers),
                          match_options=matching)
-    before, after = result.level_matched_previews()
+    if hasattr(result, "level_matched_previews"):
+        before, after = result.level_matched_previews()
+    else:  # an older tree (PYTHONPATH=an older checkout, for a before/after comparison in one session)
+        from reaper_automix.matching import level_matched_ab
+
+        before, after, _, _ = level_matched_ab(result.stage1_mix, result.match.matched_mix, session.sample_rate)
     write_audio(folder / "preview.wav", after, session.sample_rate, subtype="FLOAT")
     write_audio(folder / "preview-before.wav", before, session.sample_rate, subtype="FLOAT")
     d0, d1 = result.match.distances_before["total"], result.match.distances_after["total"]
