@@ -102,19 +102,43 @@ def run_one(what: str, folder: Path, args: argparse.Namespace) -> dict:
         else:
             summary = mix_job(session, folder, args.workers, args.engine)
     return {**measurement(what, time.perf_counter() - t0, summary), "rss_total_mb": tree.rss_mb,
-            "pss_total_mb": tree.pss_mb}
+            "pss_total_mb": tree.pss_mb, "stages_s": dict(STAGE_S)}
+
+
+STAGE_S = {"stage 1": 0.0, "stage 2": 0.0, "preview": 0.0}  # the last mix job's wall time per part
+
+
+def _timed_stage1() -> None:
+    """Time stage 1 inside ``mix_session`` (its ``balance_session`` call), in this tree or an older one."""
+    import reaper_automix.stage2 as stage2
+
+    inner = stage2.balance_session
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            STAGE_S["stage 1"] = time.perf_counter() - t0
+
+    stage2.balance_session = timed
 
 
 def mix_job(session, folder: Path, workers: int, engine: str | None = None) -> str:
-    """What ``reaper-automix mix --preview`` does after reading the project; returns a one-line summary."""
+    """What ``reaper-automix mix --preview`` does after reading the project; returns a one-line summary.
+    :data:`STAGE_S` gets the wall time of stage 1 (``balance_session``), the rest of ``mix_session`` (stage 2)
+    and the level-matched preview written."""
+    _timed_stage1()
     from reaper_automix.audio.io import write_audio
     from reaper_automix.matching import MatchOptions
     from reaper_automix.stage1 import BalanceOptions
     from reaper_automix.stage2 import mix_session
 
     matching = MatchOptions() if engine is None else MatchOptions(engine=engine)
+    t0 = time.perf_counter()
     result = mix_session(session, [folder / "reference.wav"], balance_options=BalanceOptions(workers=workers),
                          match_options=matching)
+    STAGE_S["stage 2"] = time.perf_counter() - t0 - STAGE_S["stage 1"]
     if hasattr(result, "level_matched_previews"):
         before, after = result.level_matched_previews()
     else:  # an older tree (PYTHONPATH=an older checkout, for a before/after comparison in one session)
@@ -123,6 +147,7 @@ def mix_job(session, folder: Path, workers: int, engine: str | None = None) -> s
         before, after, _, _ = level_matched_ab(result.stage1_mix, result.match.matched_mix, session.sample_rate)
     write_audio(folder / "preview.wav", after, session.sample_rate, subtype="FLOAT")
     write_audio(folder / "preview-before.wav", before, session.sample_rate, subtype="FLOAT")
+    STAGE_S["preview"] = time.perf_counter() - t0 - STAGE_S["stage 1"] - STAGE_S["stage 2"]
     d0, d1 = result.match.distances_before["total"], result.match.distances_after["total"]
     return f"{result.changes.description}; distance {d0:.2f} -> {d1:.2f}"
 
@@ -201,16 +226,18 @@ def main() -> None:
     print("\nRSS main / worker: peaks of the main process and of its largest worker (getrusage); total RSS / PSS:"
           " the peak of the main process and its workers together, sampled every 50 ms (PSS splits shared pages)")
     print(f"\n{'run':>4s} {'load':>5s} {'render s':>9s} {'mix s':>7s} {'ratio':>7s} {'RSS main MB':>12s} "
-          f"{'RSS worker MB':>14s} {'total RSS MB':>13s} {'total PSS MB':>13s}")
+          f"{'RSS worker MB':>14s} {'total RSS MB':>13s} {'total PSS MB':>13s}  mix: stage 1 / stage 2 / preview s")
     for k, p in enumerate(pairs, 1):
         r, m = p["render"], p["mix"]
         print(f"{k:4d} {p['load']:5.1f} {r['wall_s']:9.1f} {m['wall_s']:7.1f} {m['wall_s'] / r['wall_s']:6.2f}x "
               f"{m['rss_main_mb']:12.0f} {m['rss_worker_mb']:14.0f} {m['rss_total_mb']:13.0f} "
-              f"{m['pss_total_mb']:13.0f}")
+              f"{m['pss_total_mb']:13.0f}  {' / '.join(f'{v:.1f}' for v in m['stages_s'].values())}")
     ratios = [p["mix"]["wall_s"] / p["render"]["wall_s"] for p in pairs]
     print(f"median ratio {statistics.median(ratios):.2f}x (spread {min(ratios):.2f}-{max(ratios):.2f}x over "
           f"{len(ratios)} runs); median mix {statistics.median(p['mix']['wall_s'] for p in pairs):.1f} s, "
-          f"baseline {statistics.median(p['render']['wall_s'] for p in pairs):.1f} s")
+          f"baseline {statistics.median(p['render']['wall_s'] for p in pairs):.1f} s; stage 2 + preview "
+          f"{statistics.median(sum(list(p['mix']['stages_s'].values())[1:]) / p['render']['wall_s'] for p in pairs):.2f}x"
+          f" the baseline")
 
 
 if __name__ == "__main__":
