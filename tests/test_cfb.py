@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from reaper_automix.analysis.cfb import analyse_track, band_filter, band_filter_sos, cfb_band
+from reaper_automix.analysis.cfb import analyse_track, band_filter, band_filter_sos, cfb_band, first_order_butter_sos
 from reaper_automix.analysis.loudness import integrated_loudness
 
 SR = 44100
@@ -170,3 +170,16 @@ def test_centred_mono_on_two_channels_measures_as_the_general_stereo_path():
     stats = spectral_stats(stereo, 44100)
     assert analysis.centroid_hz == stats.centroid_hz and analysis.bandwidth_hz == stats.bandwidth_hz
     assert analysis.peak_dbfs == sample_peak_dbfs(stereo)
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 22050, 44100, 48000, 96000])
+@pytest.mark.parametrize("btype", ["lowpass", "highpass"])
+def test_first_order_butterworth_is_scipys_bit_for_bit(sample_rate, btype):
+    """The default band filter's sections without scipy.signal: equal to scipy's design to the last bit."""
+    cutoffs = np.concatenate([[1.0, 20.0, 1000.0, 0.45 * sample_rate],
+                              np.random.default_rng(sample_rate).uniform(1.0, 0.499 * sample_rate, 500)])
+    for cutoff_hz in cutoffs:
+        expected = signal.butter(1, cutoff_hz, btype=btype, fs=sample_rate, output="sos")
+        assert np.array_equal(first_order_butter_sos(cutoff_hz, sample_rate, btype), expected), cutoff_hz
+    with pytest.raises(ValueError, match="btype"):
+        first_order_butter_sos(100.0, sample_rate, "bandpass")

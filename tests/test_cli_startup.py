@@ -75,3 +75,15 @@ def test_probe_sees_heavy_imports(project):
     """The check can fail: `analyze` needs the analysis kernels, which load numba and scipy."""
     _, modules = loaded_modules("analyze", str(project))
     assert "numba" in heavy(modules)
+
+
+def test_balance_loads_no_scipy_signal(tmp_path):
+    """The default balance of sounding tracks (centroid band, first-order filters; on one worker, so the analysis
+    runs in this process) never imports scipy.signal, about a second of every run's start-up. (A silent track
+    is measured by the plain BS.1770 path, which does.)"""
+    tone = harmonic_tone(44100, 220.0)
+    project = write_project(tmp_path, [AudioTrack("Keys", depth=1), AudioTrack("A", tone),
+                                       AudioTrack("B", 0.3 * harmonic_tone(44100, 330.0), depth=-1)])
+    _, modules = loaded_modules("balance", str(project), "--workers", "1")
+    assert "numba" in heavy(modules)  # it really analysed
+    assert not any(m == "scipy.signal" or m.startswith("scipy.signal.") for m in modules)

@@ -41,7 +41,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from ..methods import METHODS
 from .loudness import channels_identical, integrated_loudness, loudness_and_band_loudness, sample_peak_dbfs
@@ -121,8 +120,14 @@ def band_filter_sos(sample_rate: float, low_hz: float, high_hz: float, order: in
         raise ValueError(f"filter order must be >= 1, got {order}")
     if not 0 < low_hz < high_hz < sample_rate / 2:
         raise ValueError(f"band edges must satisfy 0 < low < high < Nyquist, got {low_hz}, {high_hz} Hz")
-    highpass = signal.butter(order, low_hz, btype="highpass", fs=sample_rate, output="sos")
-    lowpass = signal.butter(order, high_hz, btype="lowpass", fs=sample_rate, output="sos")
+    if order == 1:
+        highpass = first_order_butter_sos(low_hz, sample_rate, "highpass")
+        lowpass = first_order_butter_sos(high_hz, sample_rate, "lowpass")
+    else:
+        from scipy import signal  # about a second to import: not in the default order's path
+
+        highpass = signal.butter(order, low_hz, btype="highpass", fs=sample_rate, output="sos")
+        lowpass = signal.butter(order, high_hz, btype="lowpass", fs=sample_rate, output="sos")
     if order == 1:
         b = np.convolve(highpass[0, :2], lowpass[0, :2])
         a = np.convolve(highpass[0, 3:5], lowpass[0, 3:5])
@@ -130,8 +135,32 @@ def band_filter_sos(sample_rate: float, low_hz: float, high_hz: float, order: in
     return np.vstack([highpass, lowpass])
 
 
+def first_order_butter_sos(cutoff_hz: float, sample_rate: float, btype: str) -> np.ndarray:
+    """``scipy.signal.butter(1, cutoff_hz, btype, fs=sample_rate, output="sos")`` (``btype`` ``"lowpass"`` or
+    ``"highpass"``), shape ``(1, 6)``, computed by the same operations in the same order, so bit for bit the same
+    (tested): the default band filter needs no ``scipy.signal``, whose import costs every balance run about a
+    second. The analogue pole -1 at the pre-warped cut-off (``fs`` normalised to 2, as scipy does), through the
+    bilinear transform."""
+    if btype not in ("lowpass", "highpass"):
+        raise ValueError(f"btype must be 'lowpass' or 'highpass', got {btype!r}")
+    warped = 2 * 2.0 * np.tan(np.pi * (2 * cutoff_hz / sample_rate) / 2.0)
+    pole = np.array([-1 + 0j])  # Butterworth prototype of order 1, gain 1
+    if btype == "lowpass":
+        zeros, poles, gain = np.array([], dtype=complex), warped * pole, warped
+    else:
+        gain = 1.0 * np.real(1.0 / np.prod(-pole))
+        zeros, poles = np.zeros(1), warped / pole
+    fs2 = 2 * 2.0
+    zero_z = ((fs2 + zeros) / (fs2 - zeros))[0] if zeros.size else -1.0
+    pole_z = (fs2 + poles) / (fs2 - poles)
+    gain_z = gain * np.real(np.prod(fs2 - zeros) / np.prod(fs2 - poles))
+    return np.array([[gain_z, -np.real(zero_z) * gain_z, 0.0, 1.0, -pole_z[0].real, 0.0]])
+
+
 def band_filter(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: float, order: int = 1) -> np.ndarray:
     """``x`` band-limited by :func:`band_filter_sos` along its last axis (float32 stays float32)."""
+    from scipy import signal
+
     x = np.asarray(x)
     sos = band_filter_sos(sample_rate, low_hz, high_hz, order)
     return signal.sosfilt(sos.astype(x.dtype if x.dtype == np.float32 else np.float64), x, axis=-1)

@@ -39,7 +39,6 @@ import math
 
 import numba
 import numpy as np
-from scipy import signal
 
 # Analogue prototypes of the BS.1770 K-weighting; these constants reproduce the standard's 48 kHz
 # coefficients (BS.1770-4, Tables 1 and 2) when passed through the pre-warped bilinear transform below.
@@ -145,6 +144,8 @@ def gated_loudness(energies: np.ndarray) -> float:
 def k_weight(x: np.ndarray, sample_rate: float, *, prefilter_sos: np.ndarray | None = None) -> np.ndarray:
     """``x`` (``(channels, samples)`` or 1-D) K-weighted along its last axis, after the optional
     ``prefilter_sos`` in the same ``sosfilt`` pass; float32 input is filtered in float32. Always 2-D."""
+    from scipy import signal  # about a second to import: only the short-signal and plain-LUFS paths filter here
+
     x = _as_channels(x)
     sos = k_weighting_sos(sample_rate)
     if prefilter_sos is not None:
