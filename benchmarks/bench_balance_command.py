@@ -6,7 +6,10 @@ each in a fresh process and ``--repeats`` times alternating:
 
   (a) the baseline: every media file read once (``soundfile.read``, float32) on ``--workers`` processes;
   (b) ``reaper-automix balance PROJECT -o OUT --workers N`` (method centroid), the whole command in one process;
-  (c) the same with ``--method f0`` (``--no-f0`` skips it).
+  (c) the same with ``--method f0`` (``--no-f0`` skips it);
+  (d) with ``--own-read``: every media file read once by the project's own reader
+      (:func:`reaper_automix.audio.io.read_audio`, which decodes plain WAV itself, faster than libsndfile, to the
+      same samples), the read ``balance`` really does: the ratio (b)/(d) says what the analysis costs beyond it.
 
 Prints the median and the spread (min-max) of each, the ratios (b)/(a) and (c)/(b) of wall time and of processor
 time (user + system, all processes: less sensitive than wall time to what else runs on a shared machine), peak
@@ -95,6 +98,12 @@ def _read_one(path: str) -> int:
     return sf.read(path, dtype="float32")[0].shape[0]
 
 
+def _read_one_own(path: str) -> int:
+    from reaper_automix.audio.io import read_audio
+
+    return read_audio(path)[0].shape[1]
+
+
 def media_files(project: Path, n_tracks: int) -> list[str]:
     return [str(project.parent / "media" / f"track{k:03d}.wav") for k in range(n_tracks)]
 
@@ -102,10 +111,10 @@ def media_files(project: Path, n_tracks: int) -> list[str]:
 def run_child(what: str, project: Path, args: argparse.Namespace) -> dict:
     """One measurement in this (fresh) process."""
     t0, c0 = time.perf_counter(), cpu_s()
-    if what == "read":
+    if what in ("read", "read-own"):
         files = media_files(project, args.n)
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            frames = sum(pool.map(_read_one, files, chunksize=1))
+            frames = sum(pool.map(_read_one if what == "read" else _read_one_own, files, chunksize=1))
         summary = f"read {len(files)} files, {frames / SAMPLE_RATE:.0f} s of audio"
     else:
         from reaper_automix.cli import main as cli
@@ -168,6 +177,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-f0", action="store_true")
+    parser.add_argument("--own-read", action="store_true", help="also read the media with the project's reader")
     parser.add_argument("--folder", type=Path, help="keep the generated media here (reused by later runs)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--profile", type=Path, help="also profile the largest size on one worker into this file")
@@ -185,7 +195,7 @@ def main() -> None:
         projects = {n: write_project(folder, n, args.seconds, args.groups) for n in args.tracks}
         print(f"media for up to {max(args.tracks)} tracks x {args.seconds:g} s ready in "
               f"{time.perf_counter() - t0:.0f} s")
-        whats = ["read", "centroid"] + ([] if args.no_f0 else ["f0"])
+        whats = ["read", "centroid"] + ([] if args.no_f0 else ["f0"]) + (["read-own"] if args.own_read else [])
         results = []
         for n, project in projects.items():
             args.n = n
@@ -221,6 +231,8 @@ def summarise(n: int, args: argparse.Namespace, runs: dict[str, list[dict]], loa
     # the spread of the ratio: each repeat's centroid run against the read run just before it
     ratios = [c["wall_s"] / r["wall_s"] for c, r in zip(runs["centroid"], runs["read"])]
     row["centroid_over_read_range"] = [min(ratios), max(ratios)]
+    if "read-own" in runs:
+        row["centroid_over_read_own"] = row["centroid"]["median_s"] / row["read-own"]["median_s"]
     if "f0" in runs:
         row["f0_over_centroid"] = row["f0"]["median_s"] / row["centroid"]["median_s"]
         row["f0_over_centroid_cpu"] = row["f0"]["cpu_median_s"] / row["centroid"]["cpu_median_s"]
@@ -245,6 +257,15 @@ def print_table(results: list[dict], args: argparse.Namespace) -> None:
               f"{r['centroid_over_read']:5.2f}x ({lo:.1f}-{hi:.1f}) {r['centroid_over_read_cpu']:8.2f}x "
               f"{cell('f0'):>16s} {f0:>11s} {f0_cpu:>7s} {rss:>19s} "
               f"{load:11.1f}")
+    for r in results:
+        if "read-own" in r:
+            print(f"{r['tracks']:6d} tracks: the project's own read {cell_of(r, 'read-own')} s; balance / own read "
+                  f"{r['centroid_over_read_own']:.2f}x")
+
+
+def cell_of(r: dict, what: str) -> str:
+    m = r[what]
+    return f"{m['median_s']:.1f} ({m['min_s']:.1f}-{m['max_s']:.1f})"
 
 
 if __name__ == "__main__":

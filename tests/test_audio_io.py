@@ -182,6 +182,58 @@ def test_odd_sized_chunk_before_data_is_not_mistaken_for_truncation(tmp_path: Pa
     assert audio_info(tmp_path / "odd.wav").frames == 4410
 
 
+# --- plain WAV decoded directly (audio/wav.py) ----------------------------------------------------------
+
+
+def _libsndfile_read(path: Path, start: int = 0, frames: int = -1) -> np.ndarray:
+    return sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)[0].T
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_direct_wav_read_equals_libsndfiles_bit_for_bit(tmp_path: Path, subtype: str, channels: int):
+    """Every integer code (extremes included) and any float sample decode exactly as libsndfile decodes them,
+    the channels de-interleaved; frame ranges too."""
+    from reaper_automix.audio import wav
+
+    bits = {"PCM_16": 16, "PCM_24": 24, "FLOAT": 32}[subtype]
+    rng = np.random.default_rng(channels)
+    if subtype == "FLOAT":
+        x = rng.standard_normal((5000, channels)).astype(np.float32)
+    else:
+        top = 2 ** (bits - 1)
+        codes = np.concatenate([[-top, -top + 1, -1, 0, 1, top - 1], rng.integers(-top, top, 5000 * channels - 6)])
+        x = (codes.reshape(-1, channels) / top).astype(np.float64)  # exact codes
+    path = tmp_path / "x.wav"
+    sf.write(path, x, 44100, subtype=subtype)
+    assert wav.data_layout(path, subtype, channels) is not None  # the direct path is taken
+    whole, _ = read_audio(path)
+    expected = _libsndfile_read(path)
+    assert whole.dtype == np.float32 and whole.flags.c_contiguous and np.array_equal(whole, expected)
+    part, _ = read_audio(path, start=1234, frames=777)
+    assert np.array_equal(part, _libsndfile_read(path, 1234, 777))
+
+
+def test_direct_wav_read_skips_other_chunks_and_leaves_other_formats_to_libsndfile(tmp_path: Path):
+    from reaper_automix.audio import wav
+
+    data = _valid_wav_bytes(tmp_path)
+    fmt_end = 12 + 8 + int.from_bytes(data[16:20], "little")
+    extra = b"LIST" + (5).to_bytes(4, "little") + b"abcde" + b"\0"
+    patched = bytearray(data[:fmt_end] + extra + data[fmt_end:])
+    patched[4:8] = (len(patched) - 8).to_bytes(4, "little")
+    (tmp_path / "list.wav").write_bytes(bytes(patched))
+    info = audio_info(tmp_path / "list.wav")
+    assert wav.data_layout(info.path, info.subtype, info.channels) is not None
+    assert np.array_equal(read_audio(info.path)[0], _libsndfile_read(info.path))
+    x = np.linspace(-1, 1, 300).reshape(-1, 1)
+    for name, subtype in (("i32.wav", "PCM_32"), ("u8.wav", "PCM_U8"), ("f.flac", "PCM_24"), ("a.aiff", "PCM_24")):
+        sf.write(tmp_path / name, x, 44100, subtype=subtype)
+        info = audio_info(tmp_path / name)
+        assert wav.data_layout(info.path, info.subtype, info.channels) is None, name
+        assert np.array_equal(read_audio(info.path)[0], _libsndfile_read(info.path)), name
+
+
 # --- resampling -----------------------------------------------------------------------------------------
 
 

@@ -88,6 +88,19 @@ def read_audio(
     info = audio_info(path)
     start = min(start, info.frames)
     wanted = info.frames - start if frames is None else min(frames, info.frames - start)
+    if info.format == "WAV":  # plain WAV: decoded straight into (channels, frames), same samples as below
+        from . import wav  # compiled decoders (numba): only where audio is read
+
+        layout = wav.data_layout(info.path, info.subtype, info.channels)
+        if layout is not None:
+            data = wav.read_frames(info.path, layout, start, wanted)
+            if data.shape[1] < wanted:
+                raise AutomixError(
+                    f"{info.path}: truncated: the header declares {info.frames} frames but the audio ends at frame "
+                    f"{start + data.shape[1]}"
+                )
+            _check_finite(info, data, start)
+            return data, info.sample_rate
     try:
         with sf.SoundFile(str(info.path)) as f:
             if info.format == "MP3":
@@ -108,13 +121,19 @@ def read_audio(
             f"{info.path}: truncated: the header declares {info.frames} frames but the audio ends at frame "
             f"{start + data.shape[0]}"
         )
+    data = np.ascontiguousarray(data.T)
+    _check_finite(info, data, start)
+    return data, info.sample_rate
+
+
+def _check_finite(info: AudioInfo, data: np.ndarray, start: int) -> None:
+    """AutomixError for NaN or infinite samples in ``data`` ``(channels, frames)`` read from frame ``start``."""
     if info.subtype in _FLOAT_SUBTYPES and not np.isfinite(data).all():  # only float files can hold them
-        bad = int(np.argmax(~np.isfinite(data).all(axis=1)))
+        bad = int(np.argmax(~np.isfinite(data).all(axis=0)))
         raise AutomixError(
             f"{info.path}: holds non-finite samples (NaN or infinity), the first at frame {start + bad}: a damaged "
             "float file; fix or re-export it"
         )
-    return np.ascontiguousarray(data.T), info.sample_rate
 
 
 def resample_factors(sr_from: float, sr_to: float) -> tuple[int, int]:
