@@ -69,11 +69,11 @@ class RefineOptions:
     steps: int = 100
     learning_rate: float = 0.15
     gain_scale_db: float = 1.0
-    eq_scale_db: float = 1.0
+    eq_scale_db: float = 2.0
     pan_scale: float = 0.3
     prior_weight: float = 1.0
     noise_weight: float = 1.0  # > 0: bands whose mix the stems' window-to-window changes make uncertain count less
-    network_eq_share: float = 1.0  # the EQ prior's centre (and start): this share of the predicted EQ; 0: flat
+    network_eq_share: float = 0.0  # the EQ prior's centre (and start): this share of the predicted EQ; 0: flat
     network_pan_share: float = 1.0  # the same for pan; 0: centre
 
 
