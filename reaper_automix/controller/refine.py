@@ -11,7 +11,11 @@ sampled frame, fader, REAPER's pan law; stems add in energy), minimising
   which is what makes a stem's pan identifiable wherever the stem carries a band), plus
 * a Gaussian prior toward the network's prediction: ``((gain - predicted) / gain_scale_db)^2`` (strong: the
   predicted balance is good), ``((eq - predicted) / eq_scale_db)^2`` per band, ``((pan - predicted) / pan_scale)^2``,
-  averaged over the stems and weighted by ``prior_weight``.
+  averaged over the stems and weighted by ``prior_weight``; with ``centre_scale`` > 0 also
+  ``(pan / centre_scale)^2``, toward the centre, where engineers keep most buses (a reference whose band balance
+  leans is more often a leaning instrument than a bass or lead vocal moved off-centre); with ``low_centre_hz``
+  > 0 that scale is multiplied by one minus the stem's energy share below that frequency (bass and kick stay
+  centred).
 
 The reference is made of other bars than the stems the engine hears, so even the right settings leave the band
 features off by however much the stems change from one part of the song to another. With ``noise_weight`` > 0
@@ -71,6 +75,8 @@ class RefineOptions:
     gain_scale_db: float = 1.0
     eq_scale_db: float = 2.0
     pan_scale: float = 0.3
+    centre_scale: float = 0.3  # > 0: a second pan prior, toward the centre, of this scale (engineers centre most)
+    low_centre_hz: float = 150.0  # > 0: the centre prior's scale shrinks with the stem's energy share below this
     prior_weight: float = 1.0
     noise_weight: float = 1.0  # > 0: bands whose mix the stems' window-to-window changes make uncertain count less
     network_eq_share: float = 0.0  # the EQ prior's centre (and start): this share of the predicted EQ; 0: flat
@@ -198,6 +204,12 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
                            for key, noise in (("mid_db", level_noise), ("side_db", level_noise),
                                               ("band_balance", balance_noise))}
     start_pan = start[..., 9].clamp(-PAN_MAX, PAN_MAX)
+    centre_scale = torch.full_like(start_pan, options.centre_scale)
+    if options.low_centre_hz > 0:  # bass and kick stay centred: the more low end a stem carries, the stronger
+        band_power = (energy[..., 0, :] + energy[..., 1, :]).sum(dim=2)  # (B, S, K)
+        low = torch.from_numpy(F.band_centres_hz() < options.low_centre_hz)
+        low_share = band_power[..., low].sum(-1) / band_power.sum(-1).clamp_min(1e-20)
+        centre_scale = centre_scale * (1.0 - low_share).clamp_min(0.05)
     gain = start[..., 0].clone().requires_grad_(True)
     eq = start[..., 1:7].clamp(-LIMITS.eq_db, LIMITS.eq_db).clone().requires_grad_(True)
     imbalance = imbalance_of_pan(start_pan).clone().requires_grad_(True)
@@ -221,6 +233,8 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
         prior = (((s[..., 0] - start[..., 0]) / options.gain_scale_db) ** 2
                  + (((s[..., 1:7] - start[..., 1:7]) / options.eq_scale_db) ** 2).mean(-1)
                  + ((s[..., 9] - start_pan) / options.pan_scale) ** 2)
+        if options.centre_scale > 0:
+            prior = prior + (s[..., 9] / centre_scale) ** 2
         prior = (prior * weight).sum(dim=1) / count
         loss = (feature + options.prior_weight * prior).sum()
         loss.backward()
