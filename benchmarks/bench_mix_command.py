@@ -7,10 +7,11 @@ benchmarks/bench_render.py) and a stereo reference, then measures, each in a fre
   (b) ``mix_session`` on ``--workers`` processes, then the level-matched A/B preview written as two float WAVs:
       what ``reaper-automix mix --preview`` does after reading the project.
 
-Prints wall times, the ratio (b)/(a), and peak resident memory of (b): main process and largest worker, and
-the main process and its workers together (sampled: resident and proportional set size). ``--repeats N`` alternates the two N times and gives the median ratio and
-its spread (min-max of the per-pair ratios), with the load average before each pair. ``--media DIR`` keeps the
-generated session in DIR (reused when it is already there, so repeated runs skip the minutes of writing);
+Prints wall times, the ratio (b)/(a), the wall time of (b)'s parts (stage 1, stage 2, preview) and peak
+resident memory of (b): main process and largest worker, and the main process and its workers together
+(sampled: resident and proportional set size). ``--repeats N`` alternates the two N times and gives the median
+ratio and its spread (min-max of the per-pair ratios), with the load average before each pair. ``--media DIR``
+keeps the generated session in DIR (reused when it is already there, so repeated runs skip the minutes of writing);
 ``--profile FILE`` also runs the mix once under cProfile (main process; the stage-1 workers' time shows as the
 main process waiting) and writes the top functions by cumulative time.
 Targets: issue 4, 16 stems x 240 s on 2 cores under 90 s, peak RSS under 4 GB; issue 13, at most 3x the
@@ -196,7 +197,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--engine", help="stage 2's engine (default: the project's default engine)")
-    parser.add_argument("--repeats", type=int, default=1, help="alternate baseline and mix this many times")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="alternate baseline and mix this many times (0: only --profile)")
     parser.add_argument("--media", type=Path, help="keep (and reuse) the generated session in this folder")
     parser.add_argument("--profile", type=Path, help="also profile one mix job; write the summary here")
     add_child_arguments(parser)
@@ -223,6 +225,8 @@ def main() -> None:
             pairs.append(pair)
         if args.profile:
             profile(folder, args, args.profile)
+    if not pairs:  # --repeats 0: the profile only
+        return
     print("\nRSS main / worker: peaks of the main process and of its largest worker (getrusage); total RSS / PSS:"
           " the peak of the main process and its workers together, sampled every 50 ms (PSS splits shared pages)")
     print(f"\n{'run':>4s} {'load':>5s} {'render s':>9s} {'mix s':>7s} {'ratio':>7s} {'RSS main MB':>12s} "
@@ -235,9 +239,9 @@ def main() -> None:
     ratios = [p["mix"]["wall_s"] / p["render"]["wall_s"] for p in pairs]
     print(f"median ratio {statistics.median(ratios):.2f}x (spread {min(ratios):.2f}-{max(ratios):.2f}x over "
           f"{len(ratios)} runs); median mix {statistics.median(p['mix']['wall_s'] for p in pairs):.1f} s, "
-          f"baseline {statistics.median(p['render']['wall_s'] for p in pairs):.1f} s; stage 2 + preview "
-          f"{statistics.median(sum(list(p['mix']['stages_s'].values())[1:]) / p['render']['wall_s'] for p in pairs):.2f}x"
-          f" the baseline")
+          f"baseline {statistics.median(p['render']['wall_s'] for p in pairs):.1f} s")
+    later = [sum(list(p["mix"]["stages_s"].values())[1:]) / p["render"]["wall_s"] for p in pairs]
+    print(f"stage 2 + preview: median {statistics.median(later):.2f}x the baseline")
 
 
 if __name__ == "__main__":
