@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -45,23 +46,33 @@ def match_with_engine(
                                  pan_laws=pan_laws)
         return replace(result, engine=engine, checkpoint_sha256=prediction.checkpoint_sha256)
     audio = [load_reference(p, sample_rate) for p in references]
-    before_mix = np.zeros((2, max(s.shape[1] for s in stems)), dtype=np.float32)
-    measures = stem_measures(stems, sample_rate, mix_out=before_mix)  # one read: the limits' measures and the sum
-    learned = learned_settings(stems, sample_rate, options=options, reference_audio=audio, checkpoint=loaded,
-                               pan_laws=pan_laws, measures=measures)
-    target = average_features([song_features(a, sample_rate) for a in audio])
+    # The whole-song features of the references and of the stage-1 sum (single-threaded numpy FFTs) are computed
+    # on one thread beside the engine's own work, one after the other (never two features' buffers at once).
+    with ThreadPoolExecutor(1) as beside:
+        target = beside.submit(_average_song_features, audio, sample_rate)
+        before_mix = np.zeros((2, max(s.shape[1] for s in stems)), dtype=np.float32)
+        measures = stem_measures(stems, sample_rate, mix_out=before_mix)  # one read: the limits' measures, the sum
+        before = beside.submit(song_features, before_mix, sample_rate)
+        learned = learned_settings(stems, sample_rate, options=options, reference_audio=audio, checkpoint=loaded,
+                                   pan_laws=pan_laws, measures=measures)
+        reductions = [gr if gr is not None else gain_reduction(stem, s.eq, s.compressor, sample_rate)  # the report's
+                      for gr, stem, s in zip(learned.gain_reduction, stems, learned.settings)]
+        target, before = target.result(), before.result()
     del audio  # measured: the references are not held through the full-length render
     b = learned.bounds
-    reductions = [gr if gr is not None else gain_reduction(stem, s.eq, s.compressor, sample_rate)  # for the report
-                  for gr, stem, s in zip(learned.gain_reduction, stems, learned.settings)]
     return whole_song_result(
         stems, learned.settings, sample_rate,
         target=target, before_mix=before_mix,
-        before=song_features(before_mix, sample_rate), pan_laws=pan_laws, excerpts_s=[],
+        before=before, pan_laws=pan_laws, excerpts_s=[],
         levels_db=list(b.levels_db), gain_reduction=reductions, pan_max=b.pan_max, pan_reason=b.pan_reason,
         gain_reduction_max_db=b.gain_reduction_max_db, gain_reduction_reason=b.gain_reduction_reason,
         engine=engine, checkpoint_sha256=learned.checkpoint_sha256,
     )
+
+
+def _average_song_features(signals: Sequence[np.ndarray], sample_rate: int):
+    """The target: the whole-song features of the reference signals, averaged."""
+    return average_features([song_features(a, sample_rate) for a in signals])
 
 
 def hybrid_engine(stems: Sequence[np.ndarray], sample_rate: int, reference_paths: Sequence[os.PathLike],
