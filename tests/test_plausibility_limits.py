@@ -193,3 +193,14 @@ def test_stem_measures_sum_the_stems_in_the_same_read():
     out = np.zeros_like(expected)
     assert stem_measures(stems, SR, mix_out=out) == stem_measures(stems, SR)
     np.testing.assert_array_equal(out, expected)
+
+
+def test_crest_factor_of_one_signal_is_stem_measures_crest_to_the_bit():
+    """crest_db (no per-block levels) reads as stem_measures of the signal alone, signed zeros, short and long."""
+    from reaper_automix.matching.limits import crest_db, stem_measures
+
+    rng = np.random.default_rng(9)
+    for n in (0, 7, 2205, 25 * SR + 3):
+        x = (rng.standard_normal((2, n)) * 0.3).astype(np.float32)
+        x[:, : n // 3] = -0.0
+        assert crest_db(x, SR) == stem_measures([x], SR)[2]
