@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -402,15 +401,13 @@ def plausible_bounds(stems: Sequence[np.ndarray], sample_rate: float, references
     (``reference_crest_db``: the reference features' crest factor; ``mix_crest_db``: the unprocessed mix's,
     measured from the stems when None). Every stem is read once (:func:`stem_measures`), or not at all when
     ``measures`` gives what :func:`stem_measures` returned for them."""
-    with ThreadPoolExecutor(1) as beside:  # the references' STFTs beside the read of the stems (numpy: no GIL)
-        pan_limits = beside.submit(lambda: [pan_limit(audio, sample_rate, limits, law) for audio in references])
-        levels, peaks, measured_crest_db = stem_measures(stems, sample_rate) if measures is None else measures
-        pan_limits = pan_limits.result()
+    levels, peaks, measured_crest_db = stem_measures(stems, sample_rate) if measures is None else measures
     mix_crest_db = measured_crest_db if mix_crest_db is None else mix_crest_db
     cap, cap_reason = gain_reduction_cap(reference_crest_db, mix_crest_db, limits)
     ranges = tuple(threshold_range_db(level, limits, heavy=cap_reason is not None) for level in levels)
     pan_max, pan_reason = limits.pan, None
-    for limit, reason in pan_limits:
+    for audio in references:
+        limit, reason = pan_limit(audio, sample_rate, limits, law)
         if limit > pan_max:
             pan_max, pan_reason = limit, reason
     return Bounds(tuple(levels), ranges, pan_max, pan_reason, cap, cap_reason, limits, tuple(peaks))
