@@ -46,6 +46,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
+from ..adam import Adam
 from ..matching.features import SPECTRUM_FLOOR_DB
 from ..matching.limits import LIMITS
 from . import features as F
@@ -174,35 +175,6 @@ def _weighted_terms(mine: dict[str, Tensor], ref: dict[str, Tensor], band_scales
     return total
 
 
-class _Adam:
-    """Adam with PyTorch's defaults (betas 0.9/0.999, eps 1e-8), the same arithmetic as ``torch.optim.Adam``'s
-    single-tensor update, written out because constructing a ``torch.optim`` optimiser imports ``torch._dynamo``
-    on first use: about 1.4 s here, twice the refinement's own work. ``groups``: (parameters, learning rate)."""
-
-    BETAS = (0.9, 0.999)
-    EPS = 1e-8
-
-    def __init__(self, groups: list[tuple[list[Tensor], float]]):
-        self.groups = groups
-        self.moments = [[(torch.zeros_like(p), torch.zeros_like(p)) for p in params] for params, _ in groups]
-        self.steps = 0
-
-    @torch.no_grad()
-    def step(self, lr_scale: float = 1.0) -> None:
-        """One update from the parameters' ``.grad`` (then cleared), each group at ``lr_scale`` x its rate."""
-        self.steps += 1
-        beta1, beta2 = self.BETAS
-        correction1 = 1 - beta1**self.steps
-        correction2_sqrt = (1 - beta2**self.steps) ** 0.5
-        for (params, lr), moments in zip(self.groups, self.moments):
-            step_size = lr * lr_scale / correction1
-            for p, (mean, square) in zip(params, moments):
-                mean.lerp_(p.grad, 1 - beta1)
-                square.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                p.addcdiv_(mean, (square.sqrt() / correction2_sqrt).add_(self.EPS), value=-step_size)
-                p.grad = None
-
-
 def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineOptions()) -> Tensor:
     """``pred`` (``(B, S, 10)`` physical, as :func:`~.losses.forward` returns) with gains, EQ gains and pans
     refined for ``batch``'s references (module docstring); thresholds and ratios unchanged. float64.
@@ -242,7 +214,7 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
     gain = start[..., 0].clone().requires_grad_(True)
     eq = start[..., 1:7].clamp(-LIMITS.eq_db, LIMITS.eq_db).clone().requires_grad_(True)
     imbalance = imbalance_of_pan(start_pan).clone().requires_grad_(True)
-    optimiser = _Adam([([gain, eq], options.learning_rate),
+    optimiser = Adam([([gain, eq], options.learning_rate),
                        ([imbalance], options.learning_rate * IMBALANCE_LR_SCALE)])
 
     def settings() -> Tensor:

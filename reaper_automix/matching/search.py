@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..adam import Adam
 from ..console.pan import PanLaw
 from ..errors import AutomixError
 from ..methods import ENGINES
@@ -323,7 +324,7 @@ def match_reference(
     want = {k: torch.as_tensor(np.asarray(getattr(target, k)) + np.asarray(getattr(excerpt0, k))
                                - np.asarray(getattr(before, k)), dtype=torch.float64) for k in _TERMS}
     history: list[float] = []
-    optimiser = torch.optim.Adam(list(search.vars.values()), lr=options.learning_rate)
+    optimiser = Adam([(list(search.vars.values()), options.learning_rate)])
     rounds = options.rounds if search.vars else 0
     note = progress or (lambda *_: None)
     note("matching the reference", 0, rounds + 1)
@@ -337,7 +338,6 @@ def match_reference(
                     excerpt_stats(stems, windows, sample_rate, settings, law)))
             goal = {k: want[k] + now_proxy[k] - now_exact[k] for k in _TERMS}
             for _ in range(options.iterations):
-                optimiser.zero_grad()
                 p = search.physical()
                 loss = _feature_loss(proxy_features(p, proxy, sample_rate, law), goal) + search.prior(p)
                 loss.backward()
