@@ -24,7 +24,7 @@ import numpy as np
 from .audio.io import StemFile
 from .balance import FaderPlan, plan_faders
 from .changes import BusChange, ChangeSet
-from .cleanup import remove_folder, temp_folder
+from .cleanup import remove_folder
 from .config import BalanceConfig
 from .console.pan import PanLaw
 from .errors import AutomixError
@@ -42,6 +42,7 @@ from .stage1 import (
     Renderer,
     balance_session,
     changes_from_plan,
+    scratch_stem_folder,
 )
 from .units import db_to_gain
 
@@ -92,7 +93,8 @@ def mix_session(
 ) -> MixResult:
     """Run stage 1 and match its group stems to ``references`` (audio files; several are averaged).
 
-    The stage-1 stems are written to a temporary folder, or to ``stem_dir`` (which then keeps them: the result's
+    The stage-1 stems are written to a temporary folder (in memory where it has room:
+    :func:`~reaper_automix.stage1.scratch_stem_folder`), or to ``stem_dir`` (which then keeps them: the result's
     ``balance.groups[i].stem_file``, for pictures of the buses).
 
     Stage 2 runs the engine ``match_options.engine`` (``learned``, ``search`` or ``hybrid``,
@@ -108,7 +110,7 @@ def mix_session(
     if match_options.engine != "search":
         controller()  # a missing or mismatched checkpoint fails before stage 1 starts
     own = stem_dir is None
-    folder = temp_folder() if own else Path(stem_dir)
+    folder = scratch_stem_folder(session, len(layout)) if own else Path(stem_dir)
     try:
         balance = balance_session(session, balance_options, config, stem_dir=folder, progress=progress,
                                   renderer=renderer)
