@@ -2,20 +2,24 @@
 
 The network predicts each stem's strip in one forward pass (:mod:`.losses`' :func:`~.losses.forward`). The same
 window statistics then let the prediction be *refined* for the song at hand: 100 Adam steps (cosine-decayed
-rate) on the fader gains, EQ band gains and pans (the compressor stays as predicted), through the console the network is
-trained with (:func:`~.losses.band_console`: EQ magnitude per Bark band, the compressor's static curve on every
+rate) on the fader gains and EQ band gains (the compressor stays as predicted), through the console the network
+is trained with (:func:`~.losses.band_console`: EQ magnitude per Bark band, the compressor's static curve on every
 sampled frame, fader, REAPER's pan law; stems add in energy), minimising
 
 * the feature terms of the training loss between the mix and the reference (:func:`~.losses.mix_features`:
-  mid and side Bark spectra relative to the total, width, imbalance, and **each band's left/right balance**,
-  which is what makes a stem's pan identifiable wherever the stem carries a band), plus
+  mid and side Bark spectra relative to the total, width, imbalance and each band's left/right balance), plus
 * a Gaussian prior toward the network's prediction: ``((gain - predicted) / gain_scale_db)^2`` (strong: the
-  predicted balance is good), ``((eq - predicted) / eq_scale_db)^2`` per band, ``((pan - predicted) / pan_scale)^2``,
-  averaged over the stems and weighted by ``prior_weight``; with ``centre_scale`` > 0 also
-  ``(pan / centre_scale)^2``, toward the centre, where engineers keep most buses (a reference whose band balance
-  leans is more often a leaning instrument than a bass or lead vocal moved off-centre); with ``low_centre_hz``
-  > 0 that scale is multiplied by one minus the stem's energy share below that frequency (bass and kick stay
-  centred).
+  predicted balance is good) and ``((eq - predicted) / eq_scale_db)^2`` per band, averaged over the stems and
+  weighted by ``prior_weight``.
+
+**Pans are not refined by the features.** The side spectrum and the width are even in pan, so for a stem whose
+place the per-band balance cannot pin, the loss has mirror-image minima on either side, and which one the descent
+fell into was decided by rounding: a 1e-6 change of every stem's level moved a bus from +0.06 to -0.21, and the
+live and offline renders of one project got different pans. Each pan is instead the minimum of its two priors:
+``((pan - predicted) / pan_scale)^2`` and, with ``centre_scale`` > 0, ``(pan / centre_scale)^2`` toward the
+centre, where engineers keep most buses (with ``low_centre_hz`` > 0 that scale is multiplied by one minus the
+stem's energy share below that frequency: bass and kick stay centred): ``predicted x c^2 / (c^2 + s^2)``, a
+continuous function of the prediction.
 
 The reference is made of other bars than the stems the engine hears, so even the right settings leave the band
 features off by however much the stems change from one part of the song to another. With ``noise_weight`` > 0
@@ -25,16 +29,11 @@ comes and goes count less.
 
 The defaults were chosen on validation songs only (``benchmarks/refine_validation.py``: dataset songs of seeds
 the shipped network never saw, training SoundFonts, 12 s songs as the evaluation's, method-1 references of the
-training consoles and of an evaluation-like console distribution, and other-song references): the set that
-lowered pan error and the other-song feature loss most without raising the gain or EQ error over the network's.
-
-Reference band energy is, in this model, the sum over stems of the stem's band energy times its fader, EQ
-magnitude and pan gains: where one stem dominates a band, that band pins the stem's EQ and pan; where none
-does, the prior keeps the prediction. EQ gains are kept within the plausibility limit's +/-6 dB and pans within
-+/-0.98 during the search (the limits are applied afterwards anyway); pans are searched as the left/right energy
-imbalance they give (:func:`channel_gains`). It works on the statistics already computed
-for the network (about half a CPU second for 6-8 stems here, whatever the song's length). Deterministic: plain
-full-batch Adam from the prediction, no randomness.
+training consoles and of an evaluation-like console distribution, and other-song references), when pans were
+still refined by the features; the pan rule above replaced that for robustness, not by a new search of settings.
+EQ gains are kept within the plausibility limit's +/-6 dB during the search (the limits are applied afterwards
+anyway). It works on the statistics already computed for the network (about a tenth of a CPU second for 6-8
+stems here, whatever the song's length). Deterministic: plain full-batch Adam from the prediction, no randomness.
 """
 
 from __future__ import annotations
@@ -62,8 +61,6 @@ from .losses import (
 from .model import active_windows
 
 PAN_MAX = 1.0
-IMBALANCE_MAX = 0.999  # pan +/-0.98: the far channel's power stays above zero (finite gradients)
-IMBALANCE_LR_SCALE = 0.1  # imbalance steps are this fraction of the dB steps (its range is +/-1)
 _TINY = 1e-12
 
 
@@ -84,24 +81,16 @@ class RefineOptions:
     network_pan_share: float = 1.0  # the same for pan; 0: centre
 
 
-def pan_from_imbalance(imbalance: Tensor) -> Tensor:
-    """The pan under the trained console's law (REAPER's balance: 0 dB centre, sine taper, the far channel at
-    ``cos(pi p / 2)``) that gives a stem with equal channels the energy imbalance ``(R^2 - L^2) / (R^2 + L^2)``."""
-    u = imbalance.abs().clamp(0.0, 1.0)
-    far = torch.sqrt((1.0 - u) / (1.0 + u)).clamp(max=1.0 - _TINY)  # finite gradient next to the centre
-    return torch.sign(imbalance) * (2.0 / math.pi) * torch.arccos(far)
-
-
 def imbalance_of_pan(pan: Tensor) -> Tensor:
-    """The inverse of :func:`pan_from_imbalance`."""
+    """The energy imbalance ``(R^2 - L^2) / (R^2 + L^2)`` that the trained console's law (REAPER's balance: 0 dB
+    centre, sine taper, the far channel at ``cos(pi p / 2)``) gives a stem with equal channels at ``pan``."""
     far2 = torch.cos(0.5 * math.pi * pan.clamp(-1.0, 1.0)) ** 2
     return torch.sign(pan) * (1.0 - far2) / (1.0 + far2)
 
 
 def channel_gains(imbalance: Tensor) -> Tensor:
-    """``(L^2, R^2, L R)`` power gains of the trained law at the pan of ``imbalance``, ``(..., 3)``. The
-    refinement searches in imbalance, not pan: the balance law is flat at the centre (its gradient in pan is zero
-    there), its channel powers are linear-fractional in the imbalance, with a gradient on either side."""
+    """``(L^2, R^2, L R)`` power gains of the trained law at the pan of energy imbalance ``imbalance`` (see
+    :func:`imbalance_of_pan`), ``(..., 3)``."""
     u = imbalance.clamp(-1.0, 1.0)
     one = torch.ones_like(u)
     left2 = torch.where(u >= 0, (1.0 - u) / (1.0 + u), one)
@@ -211,34 +200,36 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
         low = torch.from_numpy(F.band_centres_hz() < options.low_centre_hz)
         low_share = band_power[..., low].sum(-1) / band_power.sum(-1).clamp_min(1e-20)
         centre_scale = centre_scale * (1.0 - low_share).clamp_min(0.05)
+    # Pans are not moved by the features: the side spectrum and the width are even in pan, so wherever the
+    # per-band balance cannot place a stem the loss has mirror-image minima, and which one the descent fell
+    # into was decided by rounding (a 1e-6 gain change of every stem moved a bus from +0.06 to -0.21, and the
+    # live and offline renders of one project got different pans). Each pan is the minimum of its two priors
+    # alone, toward the network's pan and toward the centre: a continuous function of the prediction.
+    pan = start_pan
+    if options.centre_scale > 0:
+        pan = start_pan * centre_scale**2 / (centre_scale**2 + options.pan_scale**2)
+    channels = channel_gains(imbalance_of_pan(pan))
     gain = start[..., 0].clone().requires_grad_(True)
     eq = start[..., 1:7].clamp(-LIMITS.eq_db, LIMITS.eq_db).clone().requires_grad_(True)
-    imbalance = imbalance_of_pan(start_pan).clone().requires_grad_(True)
-    optimiser = Adam([([gain, eq], options.learning_rate),
-                       ([imbalance], options.learning_rate * IMBALANCE_LR_SCALE)])
+    optimiser = Adam([([gain, eq], options.learning_rate)])
 
     def settings() -> Tensor:
-        pan = pan_from_imbalance(imbalance)
         return torch.cat([gain[..., None], eq, start[..., 7:9], pan[..., None]], dim=-1)
 
     for step in range(options.steps):
         s = settings()
         fader = 10 ** (s[..., 0] / 10)
         band_gain = 10 ** (eq_band_db(s[..., 1:7]) / 10)
-        mix = torch.einsum("bs,bsc,bsk,bsck->bck", fader, channel_gains(imbalance), band_gain, stem_energy)
+        mix = torch.einsum("bs,bsc,bsk,bsck->bck", fader, channels, band_gain, stem_energy)
         feature = _weighted_terms(mix_features(mix), ref, band_scales)
         prior = (((s[..., 0] - start[..., 0]) / options.gain_scale_db) ** 2
-                 + (((s[..., 1:7] - start[..., 1:7]) / options.eq_scale_db) ** 2).mean(-1)
-                 + ((s[..., 9] - start_pan) / options.pan_scale) ** 2)
-        if options.centre_scale > 0:
-            prior = prior + (s[..., 9] / centre_scale) ** 2
+                 + (((s[..., 1:7] - start[..., 1:7]) / options.eq_scale_db) ** 2).mean(-1))
         prior = (prior * weight).sum(dim=1) / count
         loss = (feature + options.prior_weight * prior).sum()
         loss.backward()
         optimiser.step(0.5 * (1.0 + math.cos(math.pi * step / options.steps)))  # cosine decay: the last steps settle
         with torch.no_grad():
             eq.clamp_(-LIMITS.eq_db, LIMITS.eq_db)
-            imbalance.clamp_(-IMBALANCE_MAX, IMBALANCE_MAX)
     with torch.no_grad():
         out = settings()
     return torch.where(mask[..., None], out, start)
