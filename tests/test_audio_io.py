@@ -171,14 +171,19 @@ def test_flac_cut_in_the_audio(tmp_path: Path):
         read_audio(tmp_path / "cut.flac")
 
 
-def test_odd_sized_chunk_before_data_is_not_mistaken_for_truncation(tmp_path: Path):
-    # A RIFF chunk of odd length is followed by a pad byte; the walk to 'data' must skip it.
-    data = _valid_wav_bytes(tmp_path)
+def _with_chunk_after_fmt(data: bytes, chunk_id: bytes, payload: bytes) -> bytes:
+    """``data`` (a WAV file) with a chunk inserted after its fmt chunk: odd-length payloads get their pad byte,
+    and the RIFF size is corrected."""
     fmt_end = 12 + 8 + int.from_bytes(data[16:20], "little")
-    extra = b"note" + (3).to_bytes(4, "little") + b"abc" + b"\0"
+    extra = chunk_id + len(payload).to_bytes(4, "little") + payload + b"\0" * (len(payload) & 1)
     patched = bytearray(data[:fmt_end] + extra + data[fmt_end:])
     patched[4:8] = (len(patched) - 8).to_bytes(4, "little")
-    (tmp_path / "odd.wav").write_bytes(bytes(patched))
+    return bytes(patched)
+
+
+def test_odd_sized_chunk_before_data_is_not_mistaken_for_truncation(tmp_path: Path):
+    # A RIFF chunk of odd length is followed by a pad byte; the walk to 'data' must skip it.
+    (tmp_path / "odd.wav").write_bytes(_with_chunk_after_fmt(_valid_wav_bytes(tmp_path), b"note", b"abc"))
     assert audio_info(tmp_path / "odd.wav").frames == 4410
 
 
@@ -217,12 +222,7 @@ def test_direct_wav_read_equals_libsndfiles_bit_for_bit(tmp_path: Path, subtype:
 def test_direct_wav_read_skips_other_chunks_and_leaves_other_formats_to_libsndfile(tmp_path: Path):
     from reaper_automix.audio import wav
 
-    data = _valid_wav_bytes(tmp_path)
-    fmt_end = 12 + 8 + int.from_bytes(data[16:20], "little")
-    extra = b"LIST" + (5).to_bytes(4, "little") + b"abcde" + b"\0"
-    patched = bytearray(data[:fmt_end] + extra + data[fmt_end:])
-    patched[4:8] = (len(patched) - 8).to_bytes(4, "little")
-    (tmp_path / "list.wav").write_bytes(bytes(patched))
+    (tmp_path / "list.wav").write_bytes(_with_chunk_after_fmt(_valid_wav_bytes(tmp_path), b"LIST", b"abcde"))
     info = audio_info(tmp_path / "list.wav")
     assert wav.data_layout(info.path, info.subtype, info.channels) is not None
     assert np.array_equal(read_audio(info.path)[0], _libsndfile_read(info.path))

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..matching import MatchOptions, MatchResult, match_reference
 from ..matching.features import average_features, load_reference, song_features
-from ..matching.limits import gain_reduction, stem_measures
+from ..matching.limits import gain_reduction, stem_measures_and_sum
 from ..matching.search import whole_song_result
 from .checkpoint import LoadedController
 from .predict import controller, for_pan_laws, learned_settings, predict_settings
@@ -50,8 +50,7 @@ def match_with_engine(
     # on one thread beside the engine's own work, one after the other (never two features' buffers at once).
     with ThreadPoolExecutor(1) as beside:
         target = beside.submit(_average_song_features, audio, sample_rate)
-        before_mix = np.zeros((2, max(s.shape[1] for s in stems)), dtype=np.float32)
-        measures = stem_measures(stems, sample_rate, mix_out=before_mix)  # one read: the limits' measures, the sum
+        measures, before_mix = stem_measures_and_sum(stems, sample_rate)  # one read: the limits' measures, the sum
         before = beside.submit(song_features, before_mix, sample_rate)
         learned = learned_settings(stems, sample_rate, options=options, reference_audio=audio, checkpoint=loaded,
                                    pan_laws=pan_laws, measures=measures)

@@ -271,6 +271,13 @@ def stem_measures(stems: Sequence[np.ndarray], sample_rate: float, *,
     return levels, peaks, 20.0 * math.log10(max(mix_peak, _TINY)) - rms_db
 
 
+def stem_measures_and_sum(stems: Sequence[np.ndarray], sample_rate: float) -> tuple[StemMeasures, np.ndarray]:
+    """:func:`stem_measures` and the stems' float32 sum ``(2, samples)`` (the stage-1 mix, the A/B's "before"),
+    both from one read of every stem."""
+    mix = np.zeros((2, max(s.shape[1] for s in stems)), dtype=np.float32)
+    return stem_measures(stems, sample_rate, mix_out=mix), mix
+
+
 def crest_db(x: np.ndarray, sample_rate: float) -> float:
     """Crest factor (dB) of one stereo signal ``(2, samples)``: :func:`stem_measures`'s crest of it alone, to the
     bit (the same 10 s chunks, the same float64 peak and einsum energy), without its per-block levels."""

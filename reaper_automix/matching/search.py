@@ -66,7 +66,14 @@ from .features import (
     load_reference,
     song_features,
 )
-from .limits import LIMITS, Bounds, GainReduction, plausible_bounds, stem_measures, within_gain_reduction_cap
+from .limits import (
+    LIMITS,
+    Bounds,
+    GainReduction,
+    plausible_bounds,
+    stem_measures_and_sum,
+    within_gain_reduction_cap,
+)
 from .proxy import EQ_LAYOUT, FIXED_COMPRESSOR, Physical, Proxy, build_proxy, proxy_features
 from .render import excerpt_stats, render_console_mix
 
@@ -301,8 +308,7 @@ def match_reference(
     law = list(pan_laws) if pan_laws is not None else [PanLaw()] * len(stems)
     if len(law) != len(stems):
         raise AutomixError(f"{len(law)} pan laws for {len(stems)} stems")
-    before_mix = np.zeros((2, max(s.shape[1] for s in stems)), dtype=np.float32)
-    measures = stem_measures(stems, sample_rate, mix_out=before_mix)  # one read: the sum and the limits' measures
+    measures, before_mix = stem_measures_and_sum(stems, sample_rate)  # one read: the limits' measures, the sum
     before = song_features(before_mix, sample_rate)
     if not math.isfinite(before.loudness_lufs):
         raise AutomixError("the stems are silent: nothing to match")
@@ -382,8 +388,8 @@ def whole_song_result(
     """What ``settings`` do to the whole song, whichever engine found them: the stems rendered through the exact
     console (``matched_mix``), its features and both mixes' distances to ``target``.
 
-    ``before_mix``: the stems summed (:func:`~.limits.stem_measures`), float32 ``(2, samples)``, whose features
-    are ``before``; it is kept in the result beside the matched mix, so the A/B preview reads neither from the stems
+    ``before_mix``: the stems summed (:func:`~.limits.stem_measures_and_sum`), float32 ``(2, samples)``, whose
+    features are ``before``; it is kept in the result beside the matched mix, so the A/B preview reads neither from the stems
     again. ``pan_laws``: the law of the bus each stem plays through (REAPER's default for all when None).
     ``found``: the rest of :class:`MatchResult` (what the engine found on the way)."""
     after_mix = render_console_mix(stems, settings, sample_rate, pan_laws=pan_laws)
