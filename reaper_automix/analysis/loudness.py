@@ -178,7 +178,7 @@ def integrated_loudness(x: np.ndarray, sample_rate: float, *, prefilter_sos: np.
     return weighted_loudness(k_weight(x, sample_rate, prefilter_sos=prefilter_sos), sample_rate)
 
 
-_BLOCK_ROWS = 256  # rows of all lanes filtered section by section through a small buffer that stays in cache
+_BLOCK_ROWS = 128  # rows of all lanes filtered section by section through a buffer that stays in L1 (16 KB)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -196,11 +196,11 @@ def _filter_block(buf, rows, sos, z0, z1, energy):  # pragma: no cover - compile
                 z0[k, lane] = b1 * v - a1 * y + z1[k, lane]
                 z1[k, lane] = b2 * v - a2 * y
                 buf[r, lane] = y
-    for lane in range(lanes):
-        total = energy[lane]
-        for r in range(rows):
-            total += buf[r, lane] * buf[r, lane]
-        energy[lane] = total
+    # Lanes innermost here too: each lane's squares are still added in row order (the same sums to the bit), but
+    # the lanes' additions run side by side instead of as one dependency chain per lane (half the kernel's time).
+    for r in range(rows):
+        for lane in range(lanes):
+            energy[lane] += buf[r, lane] * buf[r, lane]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -226,14 +226,17 @@ def _lane_segment_sums(x, lane_channel, lane_start, bounds, skip, sos_first, sos
         for r0 in range(bounds[s], bounds[s + 1], _BLOCK_ROWS):
             rows = min(_BLOCK_ROWS, bounds[s + 1] - r0)
             for lane in range(lanes):
-                c, i0 = lane_channel[lane], lane_start[lane] + r0
+                i0 = lane_start[lane] + r0
                 lo, hi = min(max(0, -i0), rows), min(max(0, n - i0), rows)  # rows inside x
-                for r in range(lo):
-                    buf[r, lane] = 0.0
-                for r in range(lo, hi):
-                    buf[r, lane] = x[c, i0 + r]
-                for r in range(hi, rows):
-                    buf[r, lane] = 0.0
+                column = buf[:, lane]
+                column[:lo] = 0.0
+                column[hi:rows] = 0.0
+                if hi > lo:
+                    # Views indexed from 0: the compiler then knows the indices are not negative and drops
+                    # numpy's wrap-around arithmetic from every access (it made this copy ~2x slower).
+                    src, dst = x[lane_channel[lane], i0 + lo : i0 + hi], column[lo:hi]
+                    for r in range(hi - lo):
+                        dst[r] = src[r]
             _filter_block(buf, rows, sos_first, z0_first, z1_first, e_first)
             _filter_block(buf, rows, sos_then, z0_then, z1_then, e_then)
     return first, then
