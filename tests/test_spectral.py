@@ -50,6 +50,23 @@ def test_single_frame_matches_direct_formula():
         assert features.bandwidth_hz[index] == pytest.approx(bandwidth, rel=1e-4)
 
 
+def test_edge_frames_of_a_stereo_track_match_direct_formula_on_the_padded_mono_mix():
+    """The frames reaching past either end are zero-padded (librosa's centre=True) and the channels averaged,
+    then windowed: centroid, bandwidth and RMS of the first and last frames against the written-out formula."""
+    n = SR // 2 + 300  # the last frame reaches past the end
+    x = np.stack([RNG.standard_normal(n), 0.3 * RNG.standard_normal(n) + _sine(2000, n / SR)[:n]])
+    features = frame_features(x.astype(np.float32), SR)
+    padded = np.pad(np.mean(x.astype(np.float32), axis=0, dtype=np.float64), 1024)
+    window = np.hanning(2049)[:-1]
+    for index in (0, 1, len(features.centroid_hz) - 1):
+        frame = padded[index * 512 : index * 512 + 2048]
+        centroid, bandwidth = _direct_frame(frame, SR)
+        assert features.centroid_hz[index] == pytest.approx(centroid, rel=1e-4)
+        assert features.bandwidth_hz[index] == pytest.approx(bandwidth, rel=1e-4)
+        rms_dbfs = 10 * np.log10(np.sum(np.square(frame * window)) / np.sum(np.square(window)))
+        assert features.rms_dbfs[index] == pytest.approx(rms_dbfs, abs=1e-4)
+
+
 @pytest.mark.parametrize("freq_hz", [220.0, 1000.0, 6000.0])
 def test_sine_has_centroid_f_and_narrow_bandwidth(freq_hz):
     stats = spectral_stats(_sine(freq_hz).astype(np.float32), SR)

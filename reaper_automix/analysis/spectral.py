@@ -24,8 +24,9 @@ Track statistics (``statistic=``)
     for comparison with the paper's numbers.
 
 Speed: frames are taken every ``frame_stride``-th hop (by default enough to keep at most ``max_frames``
-frames, 2048, i.e. every 11th frame of a 240 s track at 44.1 kHz: 95 s of audio spread over the song), windowed in float32 and transformed in
-batches with ``scipy.fft.rfft``; only the two spectral moments are reduced in float64. Subsampling frames
+frames, 2048, i.e. every 11th frame of a 240 s track at 44.1 kHz: 95 s of audio spread over the song), gathered,
+mixed and windowed in float32 in one compiled pass, transformed in batches with ``scipy.fft.rfft``; the spectral
+sums and frame energies are accumulated in float64 in one compiled pass per batch. Subsampling frames
 changes a track-level mean by far less than the band edges' meaning (the tests bound it).
 """
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.fft
 
@@ -84,29 +86,59 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     return total
 
 
-def mono_frames(x: np.ndarray, starts: np.ndarray, n_fft: int) -> np.ndarray:
-    """Frames ``x[:, s : s + n_fft]`` for each ``s`` in ``starts`` (zero outside ``x``) mixed to mono exactly as
-    :func:`to_mono` mixes the whole signal: float32 ``(len(starts), n_fft)``.
+@numba.njit(cache=True, nogil=True)
+def _windowed_mono_frames(x, starts, window):  # pragma: no cover - compiled; tested through frame_features
+    """Frames ``x[:, s : s + n_fft]`` for each ``s`` in ``starts`` (zero outside ``x``), mixed to mono exactly as
+    :func:`to_mono` mixes the whole signal (float32 channel sum in channel order, divided by the channel
+    count), times ``window`` (``n_fft`` float32): float32 ``(len(starts), n_fft)``, in one pass over the frames.
 
-    Only the frames are mixed, so a track analysed on a subset of its frames is never mixed or padded whole."""
-    n = x.shape[-1]
-    out = np.zeros((len(starts), n_fft), dtype=np.float32)
-    inside = (starts >= 0) & (starts + n_fft <= n)
-    rows, edges = np.flatnonzero(inside), np.flatnonzero(~inside)
-    for c, channel in enumerate(x):
-        if rows.size:
-            windows = np.lib.stride_tricks.sliding_window_view(channel, n_fft)[starts[rows]]
-            if c == 0:
-                out[rows] = windows
-            else:
-                out[rows] += windows
-        for r in edges:  # the few frames that reach past either end (zero padding)
-            lo, hi = max(starts[r], 0), min(starts[r] + n_fft, n)
-            if hi > lo:
-                out[r, lo - starts[r] : hi - starts[r]] += channel[lo:hi]
-    if x.shape[0] > 1:
-        out /= np.float32(x.shape[0])
+    Only the frames are mixed, so a track analysed on a subset of its frames is never mixed or padded whole.
+    Slices indexed from 0 let the compiler drop numpy's negative-index arithmetic from every access."""
+    n_channels, n = x.shape
+    n_fft = window.shape[0]
+    out = np.zeros((starts.shape[0], n_fft), dtype=np.float32)
+    scale = np.float32(n_channels)
+    for i in range(starts.shape[0]):
+        s = starts[i]
+        lo, hi = min(max(0, -s), n_fft), max(min(n_fft, n - s), 0)  # the frame's samples inside x
+        if hi <= lo:
+            continue
+        row = out[i]
+        dst = row[lo:hi]
+        src = x[0, s + lo : s + hi]
+        for j in range(hi - lo):
+            dst[j] = src[j]
+        for c in range(1, n_channels):
+            src = x[c, s + lo : s + hi]
+            for j in range(hi - lo):
+                dst[j] += src[j]
+        if n_channels > 1:
+            for j in range(hi - lo):
+                dst[j] /= scale
+        for j in range(n_fft):
+            row[j] *= window[j]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _frame_sums(frames, magnitude, freqs_hz, freqs_squared):  # pragma: no cover - compiled; tested through callers
+    """Per frame, in float64 and one pass each: the sum of squares of ``frames`` ``(frames, n_fft)``, and the sums
+    of ``magnitude`` ``(frames, bins)``, of ``magnitude * freqs_hz`` and of ``magnitude * freqs_squared``."""
+    n_frames = frames.shape[0]
+    energy, total, moment1, moment2 = np.empty(n_frames), np.empty(n_frames), np.empty(n_frames), np.empty(n_frames)
+    for i in range(n_frames):
+        e = 0.0
+        for j in range(frames.shape[1]):
+            v = np.float64(frames[i, j])
+            e += v * v
+        t, m1, m2 = 0.0, 0.0, 0.0
+        for k in range(magnitude.shape[1]):
+            m = np.float64(magnitude[i, k])
+            t += m
+            m1 += m * freqs_hz[k]
+            m2 += m * freqs_squared[k]
+        energy[i], total[i], moment1[i], moment2[i] = e, t, m1, m2
+    return energy, total, moment1, moment2
 
 
 def frame_features(
@@ -133,14 +165,11 @@ def frame_features(
     bandwidth = np.empty(len(frame_starts))
     rms_dbfs = np.empty(len(frame_starts))
     for start in range(0, len(frame_starts), _BATCH_FRAMES):
-        batch = mono_frames(channels, frame_starts[start : start + _BATCH_FRAMES], n_fft)
-        batch *= window
+        batch = _windowed_mono_frames(channels, frame_starts[start : start + _BATCH_FRAMES], window)
         magnitude = np.abs(scipy.fft.rfft(batch, axis=-1, workers=1))
-        total = magnitude.sum(axis=-1, dtype=np.float64)
-        # einsum, not `@`: a matrix-vector product goes to BLAS, whose threads on a busy machine (or beside
-        # other worker processes) made these two products 20-40x slower than the rest of the frame.
-        moment1 = np.einsum("fk,k->f", magnitude, freqs)
-        moment2 = np.einsum("fk,k->f", magnitude, freqs_squared)
+        # One compiled pass for the three spectral sums and the frame energy, not four numpy reductions (an
+        # einsum with float64 weights also converted every float32 magnitude first).
+        energy, total, moment1, moment2 = _frame_sums(batch, magnitude, freqs, freqs_squared)
         safe_total = np.where(total > 0, total, 1.0)
         c = moment1 / safe_total
         # E[f^2] - E[f]^2 in float64: the cancellation error is ~1e-16 * c^2, far below any bandwidth of interest.
@@ -151,9 +180,8 @@ def frame_features(
         stop = start + len(batch)
         centroid[start:stop] = c
         bandwidth[start:stop] = bw
-        mean_square = np.einsum("ij,ij->i", batch, batch, dtype=np.float64) / window_power
         with np.errstate(divide="ignore"):
-            rms_dbfs[start:stop] = 10.0 * np.log10(mean_square)
+            rms_dbfs[start:stop] = 10.0 * np.log10(energy / window_power)
     return FrameFeatures(centroid, bandwidth, rms_dbfs, frame_stride)
 
 
