@@ -93,3 +93,46 @@ def test_range_ends_and_log_scale():
     assert params.eq.freq_hz[0].tolist() == pytest.approx([20, 80, 2000, 8000, 12000, 6000])
     with pytest.raises(ValueError):
         ChannelParams.from_normalised(torch.zeros(1, 5))
+
+
+def _strips_stage_by_stage(x, params, settings, law, state):
+    """channel_strips as the composition of its stages (each tested on its own): the second implementation."""
+    from reaper_automix.console.compressor import compress
+    from reaper_automix.console.eq import apply_eq
+    from reaper_automix.console.mix import StripState
+    from reaper_automix.console.pan import apply_pan
+
+    y, eq_state = apply_eq(x, params.eq, SR, None if state is None else state.eq)
+    y, comp_state = compress(y, params.comp, SR, settings, None if state is None else state.comp)
+    y = y * (10.0 ** (params.gain_db.to(y.dtype) / 20.0))[:, None, None]
+    return apply_pan(y, params.pan, law), StripState(eq_state, comp_state)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("detector", ["rms", "peak"])
+def test_compiled_strips_equal_the_stages_bit_for_bit(channels, detector):
+    """The one-loop render path of channel_strips (float32, no gradients) gives the stage-by-stage samples and
+    states exactly, chunk after chunk, mono and stereo, with a different pan law per stem."""
+    from reaper_automix.console.mix import channel_strips
+    from reaper_automix.console.params import DetectorSettings
+    from reaper_automix.console.pan import PanLaw
+
+    stems = random_stems(4, 30000, seed=5)[:, :channels].contiguous()
+    gen = torch.Generator().manual_seed(6)
+    x = torch.rand(4, len(channel_param_names()), generator=gen, dtype=torch.float64)
+    x[:, channel_param_names().index("comp.threshold_db")] = 0.6  # compressors that work on these levels
+    params = ChannelParams.from_normalised(x)
+    laws = [PanLaw(), PanLaw(centre_db=-3.0), PanLaw(centre_db=-6.0, taper="linear"), PanLaw()]
+    settings = DetectorSettings(detector)
+    fused = staged = None
+    with torch.no_grad():
+        for a, b in ((0, 12345), (12345, 30000)):
+            part = stems[..., a:b].contiguous()
+            y1, fused = channel_strips(part, params, SR, settings, laws, fused)
+            y2, staged = _strips_stage_by_stage(part, params, settings, laws, staged)
+            assert y1.dtype == y2.dtype == torch.float32 and y1.shape == (4, 2, b - a)
+            assert torch.equal(y1, y2)
+            assert torch.equal(fused.eq, staged.eq)
+            assert torch.equal(fused.comp.power, staged.comp.power)
+            assert torch.equal(fused.comp.gain_db, staged.comp.gain_db)
+    assert y1.abs().max() > 0.01 and staged.comp.gain_db.min() < -0.5  # signal, and compressors that worked

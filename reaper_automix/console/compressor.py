@@ -114,13 +114,22 @@ def _compress_fused(
     settings: DetectorSettings,
     state: CompressorState | None,
 ) -> tuple[Tensor, CompressorState]:
-    batch = x.shape[0]
+    args = kernel_arguments(params, sample_rate, settings, state, x.shape[0])
+    y = _fused_kernel(x.detach().contiguous().numpy(), *args)
+    power_state, gain_state = args[-2:]
+    return torch.from_numpy(y), CompressorState(torch.from_numpy(power_state), torch.from_numpy(gain_state))
+
+
+def kernel_arguments(params: CompressorParams, sample_rate: float, settings: DetectorSettings,
+                     state: CompressorState | None, batch: int) -> tuple:
+    """The compiled compressor's arguments after the signal, for ``batch`` items: ``(peak, rms_alpha,
+    threshold_db, ratio, knee_db, makeup_db, attack, release, power_state, gain_state)``, float64 arrays
+    ``(batch,)``; the two states are fresh copies, updated in place by the kernel."""
     p = {f: getattr(params, f).detach().to(torch.float64).expand(batch).numpy() for f in _FIELDS}
     rms_alpha = float(time_constant_coef(settings.rms_ms, sample_rate)) if settings.detector == "rms" else 1.0
     power_state = np.zeros(batch) if state is None else state.power.to(torch.float64).numpy().copy()
     gain_state = np.zeros(batch) if state is None else state.gain_db.to(torch.float64).numpy().copy()
-    y = _fused_kernel(
-        x.detach().contiguous().numpy(),
+    return (
         settings.detector == "peak",
         rms_alpha,
         p["threshold_db"],
@@ -132,7 +141,49 @@ def _compress_fused(
         power_state,
         gain_state,
     )
-    return torch.from_numpy(y), CompressorState(torch.from_numpy(power_state), torch.from_numpy(gain_state))
+
+
+@numba.njit(inline="always")
+def curve_constants(threshold_db: float, ratio: float, knee_db: float) -> tuple[float, float, float, float]:
+    """Per item: ``(quiet_power, half_knee_db, slope, two_knee_db)`` of the static curve; below ``quiet_power``
+    (the detector's power at the knee's lower end) no logarithm is needed."""
+    half = knee_db / 2.0
+    quiet_power = 10.0 ** ((threshold_db - half) / 10.0) - 1e-10
+    return quiet_power, half, 1.0 / ratio - 1.0, 2.0 * max(knee_db, 1e-9)
+
+
+@numba.njit(inline="always")
+def detector_power(x, b: int, t: int, channels: int, peak: bool) -> float:
+    """The detector's input at sample ``t`` of item ``b`` of ``x`` ``(batch, >= channels, samples)``: the first
+    ``channels`` channels' largest square (peak) or their mean square (RMS), squares in ``x``'s dtype as the
+    torch path takes them."""
+    p = 0.0
+    for c in range(channels):
+        s = x[b, c, t] * x[b, c, t]
+        p = max(p, s) if peak else p + s
+    if not peak:
+        p /= channels
+    return p
+
+
+@numba.njit(inline="always")
+def compressor_step(p, m, g, last_g, gain, rms_alpha, quiet_power, threshold_db, half, slope, two_knee, attack,
+                    release, makeup_db):
+    """One sample: detector ``m`` smoothed toward ``p``, the static curve's target, the ballistics' gain ``g``
+    (dB) and the linear output ``gain`` (recomputed only when ``g`` moved). Returns ``(m, g, last_g, gain)``."""
+    m += rms_alpha * (p - m)
+    target = 0.0
+    if m > quiet_power:
+        over = 10.0 * np.log10(max(m, 0.0) + 1e-10) - threshold_db
+        if over >= half:
+            target = slope * over
+        elif over > -half:
+            target = slope * (over + half) ** 2 / two_knee
+    g += (attack if target < g else release) * (target - g)
+    if g != last_g:
+        gain = 10.0 ** ((g + makeup_db) / 20.0)
+        last_g = g
+    return m, g, last_g, gain
 
 
 @numba.njit(parallel=True, cache=True)
@@ -148,31 +199,13 @@ def _fused_kernel(x, peak, rms_alpha, threshold_db, ratio, knee_db, makeup_db, a
     for b in numba.prange(batch):
         m = p_state[b]
         g = g_state[b]
-        half = knee_db[b] / 2.0
-        two_knee = 2.0 * max(knee_db[b], 1e-9)
-        slope = 1.0 / ratio[b] - 1.0
-        quiet_power = 10.0 ** ((threshold_db[b] - half) / 10.0) - 1e-10  # below: under the knee
+        quiet_power, half, slope, two_knee = curve_constants(threshold_db[b], ratio[b], knee_db[b])
         last_g = np.nan
         gain = 1.0
         for t in range(n):
-            p = 0.0
-            for c in range(channels):
-                s = x[b, c, t] * x[b, c, t]
-                p = max(p, s) if peak else p + s
-            if not peak:
-                p /= channels
-            m += rms_alpha * (p - m)
-            target = 0.0
-            if m > quiet_power:
-                over = 10.0 * np.log10(max(m, 0.0) + 1e-10) - threshold_db[b]
-                if over >= half:
-                    target = slope * over
-                elif over > -half:
-                    target = slope * (over + half) ** 2 / two_knee
-            g += (attack[b] if target < g else release[b]) * (target - g)
-            if g != last_g:
-                gain = 10.0 ** ((g + makeup_db[b]) / 20.0)
-                last_g = g
+            p = detector_power(x, b, t, channels, peak)
+            m, g, last_g, gain = compressor_step(p, m, g, last_g, gain, rms_alpha, quiet_power, threshold_db[b],
+                                                 half, slope, two_knee, attack[b], release[b], makeup_db[b])
             for c in range(channels):
                 y[b, c, t] = x[b, c, t] * gain
         p_state[b] = m

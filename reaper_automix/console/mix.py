@@ -5,6 +5,11 @@
 Two uses, one code path: a single pass from rest (``chunk_samples=None``) is differentiable in every parameter
 (optimisation windows); a chunked pass carries every filter and compressor state across chunk boundaries and
 returns the same samples as one pass (rendering whole songs in bounded memory, under ``torch.no_grad()``).
+
+Without gradients, float32 stems run through the whole strip (EQ, compressor, fader, pan) in one compiled loop
+per stem (:func:`_strip_kernel`) instead of one pass over the signal per stage: the same arithmetic in the same
+order (the EQ's and the compressor's own compiled steps, the fader and pan gains computed by the same torch
+code), so the same samples, bit for bit (tested against the stage-by-stage composition).
 """
 
 from __future__ import annotations
@@ -12,12 +17,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
+import numpy as np
 import torch
 from torch import Tensor
 
-from .compressor import CompressorState, compress
-from .eq import apply_eq
-from .pan import PanLaw, apply_pan
+from .compressor import (
+    CompressorState,
+    compress,
+    compressor_step,
+    curve_constants,
+    detector_power,
+    kernel_arguments,
+)
+from .eq import apply_eq, eq_sos
+from .iir import section_step
+from .pan import PanLaw, apply_pan, pan_gains
 from .params import ChannelParams, DetectorSettings, MasterParams
 
 
@@ -44,10 +59,79 @@ def channel_strips(
     """
     if x.ndim != 3 or x.shape[0] != params.n_stems:
         raise ValueError(f"expected stems shaped ({params.n_stems}, channels, samples), got {tuple(x.shape)}")
+    if x.dtype == torch.float32 and x.shape[1] in (1, 2) and not _needs_grad(x, params):
+        return _fused_strips(x, params, sample_rate, settings, law, state)
     y, eq_state = apply_eq(x, params.eq, sample_rate, None if state is None else state.eq)
     y, comp_state = compress(y, params.comp, sample_rate, settings, None if state is None else state.comp)
     y = y * (10.0 ** (params.gain_db.to(y.dtype) / 20.0))[:, None, None]
     return apply_pan(y, params.pan, law), StripState(eq_state, comp_state)
+
+
+def _needs_grad(x: Tensor, params: ChannelParams) -> bool:
+    tensors = [x, params.gain_db, params.pan, params.eq.freq_hz, params.eq.gain_db, params.eq.q,
+               *(getattr(params.comp, f) for f in ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db",
+                                                   "makeup_db"))]
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _fused_strips(
+    x: Tensor, params: ChannelParams, sample_rate: float, settings: DetectorSettings,
+    law: PanLaw | Sequence[PanLaw], state: StripState | None,
+) -> tuple[Tensor, StripState]:
+    """:func:`channel_strips` without gradients on float32 stems, in one compiled loop (module docstring)."""
+    if settings.detector not in ("rms", "peak"):
+        raise ValueError(f"unknown detector {settings.detector!r} (expected 'rms' or 'peak')")
+    batch, _, n = x.shape
+    sos = np.ascontiguousarray(eq_sos(params.eq, sample_rate).numpy())
+    if not np.all(sos[..., 3] == 1):
+        raise ValueError("sosfilt: sections must be normalised (a0 == 1)")
+    eq_state = (np.zeros((batch, sos.shape[1], x.shape[1], 2)) if state is None
+                else np.array(state.eq.to(torch.float64).numpy(), dtype=np.float64, order="C"))
+    comp = kernel_arguments(params.comp, sample_rate, settings, None if state is None else state.comp, batch)
+    # The fader and pan gains as channel_strips' torch expressions compute them (float32).
+    fader = (10.0 ** (params.gain_db.to(torch.float32) / 20.0)).numpy()
+    left, right = pan_gains((law,) if isinstance(law, PanLaw) else tuple(law), params.pan.to(torch.float32))
+    pans = np.ascontiguousarray(torch.stack([left, right], dim=1).numpy())
+    out = np.empty((batch, 2, n), dtype=np.float32)
+    _strip_kernel(np.ascontiguousarray(x.detach().numpy()), sos, eq_state, *comp, fader, pans, out)
+    power_state, gain_state = comp[-2:]
+    return torch.from_numpy(out), StripState(torch.from_numpy(eq_state),
+                                             CompressorState(torch.from_numpy(power_state),
+                                                             torch.from_numpy(gain_state)))
+
+
+@numba.njit(parallel=True, cache=True)
+def _strip_kernel(x, sos, eq_state, peak, rms_alpha, threshold_db, ratio, knee_db, makeup_db, attack, release,
+                  p_state, g_state, fader, pans, out):
+    """Stems ``x`` float32 ``(stems, 1 or 2, samples)`` -> panned ``out`` float32 ``(stems, 2, samples)``, the
+    states (EQ ``(stems, sections, channels, 2)``, compressor ``(stems,)``) carried in place. Each sample: the EQ
+    cascade in float64 rounded to float32 (as ``apply_eq`` returns it), the compressor's step on that, its gain
+    applied in float64 and rounded, then the fader and the pan gain, each a float32 product (the torch order)."""
+    stems, channels, n = x.shape
+    for b in numba.prange(stems):
+        coef = sos[b]
+        z = eq_state[b].copy()
+        m = p_state[b]
+        g = g_state[b]
+        quiet_power, half, slope, two_knee = curve_constants(threshold_db[b], ratio[b], knee_db[b])
+        last_g = np.nan
+        gain = 1.0
+        for t in range(n):
+            for c in range(channels):
+                cur = np.float64(x[b, c, t])
+                for s in range(coef.shape[0]):
+                    cur = section_step(coef, z, s, c, cur)
+                out[b, c, t] = cur  # float32: the EQ's output
+            p = detector_power(out, b, t, channels, peak)
+            m, g, last_g, gain = compressor_step(p, m, g, last_g, gain, rms_alpha, quiet_power, threshold_db[b],
+                                                 half, slope, two_knee, attack[b], release[b], makeup_db[b])
+            left = out[b, 0, t]
+            right = out[b, 1, t] if channels == 2 else left  # a mono stem plays on both sides
+            out[b, 0, t] = np.float32(left * gain) * fader[b] * pans[b, 0]
+            out[b, 1, t] = np.float32(right * gain) * fader[b] * pans[b, 1]
+        eq_state[b] = z
+        p_state[b] = m
+        g_state[b] = g
 
 
 def master_bus(
