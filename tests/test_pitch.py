@@ -135,3 +135,20 @@ def test_torchaudio_stand_in_does_not_leak(model):
     assert "torchaudio" not in sys.modules
     with pytest.raises(RuntimeError, match="torchaudio is not installed"):
         sys.modules["pesto.core"].torchaudio.load("x.wav")
+
+
+def test_output_layer_as_a_matrix_equals_pestos_toeplitz_convolution(model):
+    """The output layer is replaced by the same linear map as a matrix product (faster): equal to PESTO's own
+    ToeplitzLinear, freshly loaded, up to float32 summation order, on random features."""
+    import torch
+
+    reference = sys.modules["pesto"].load_model("mir-1k_g7", step_size=40.0, sampling_rate=ANALYSIS_RATE_HZ)
+    features = torch.randn(64, 657, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = reference.encoder.fc(features)
+        for network in (model.network, model.network_octave_up):
+            assert not isinstance(network.encoder.fc, torch.nn.Conv1d)  # replaced, not PESTO's layer itself
+            got = network.encoder.fc(features)
+            assert got.shape == expected.shape == (64, 384)
+            assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+
