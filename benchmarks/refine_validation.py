@@ -37,13 +37,22 @@ CENTRED = {"Drums", "Bass", "Vocals"}
 PAN_LIMIT, EQ_LIMIT = 0.5, 6.0
 
 
-def plausible_batch(rng: np.random.Generator, songs, names: list[list[str]]) -> Batch:
-    """Every song and half with one console from the plausible distribution (module docstring)."""
-    examples = [e for e in validation_examples(songs, np.arange(len(songs))) if e.ref_console == 0]
+def plausible_examples(songs, consoles: int) -> list:
+    """Every song and half, ``consoles`` times (one plausible console each)."""
+    return [e for e in validation_examples(songs, np.arange(len(songs))) if e.ref_console == 0] * consoles
+
+
+def plausible_batch(rng: np.random.Generator, songs, names: list[list[str]], consoles: int = 1,
+                    same_half: bool = False) -> Batch:
+    """Every song and half with ``consoles`` consoles from the plausible distribution (module docstring);
+    ``same_half``: the reference made of the half the engine hears (an oracle no evaluation allows: what the
+    estimators reach without the excerpt mismatch)."""
+    examples = plausible_examples(songs, consoles)
     batch = collate(songs, examples)
     b, s = batch.stem_mask.shape
     truth = torch.zeros(b, s, 10, dtype=torch.float32)
-    other = collate(songs, [replace(e, half=e.ref_half) for e in examples])  # the other half's stem statistics
+    # the other half's stem statistics (or the same half's, for the oracle)
+    other = batch if same_half else collate(songs, [replace(e, half=e.ref_half) for e in examples])
     for i, e in enumerate(examples):
         for k, name in enumerate(names[e.song]):
             width = 0.1 if name in CENTRED else 0.5
@@ -88,6 +97,33 @@ def errors(pred: torch.Tensor, batch: Batch) -> dict[str, float]:
             "eq": float(curve[mask].mean()), "feature": feature}
 
 
+def excerpt_mismatch(songs) -> dict[str, float]:
+    """How much a stem's whole-half band statistics change from one half of its song to the other: the band
+    shape (dB re the stem's total; mean |difference| and its standard deviation) and the per-band left/right
+    balance (standard deviation of the difference), over the bands within 40 dB of the stem's loudest band in
+    both halves, every stem of every song alike."""
+    shape_diff, balance_diff = [], []
+    for song in songs:
+        e = song.stem_energy.astype(np.float64).sum(axis=2)  # (halves, S, 3, K)
+        power = e[:, :, 0] + e[:, :, 1]  # (halves, S, K)
+        shape = 10 * np.log10(power / power.sum(-1, keepdims=True).clip(1e-30) + 1e-30)
+        balance = (e[:, :, 1] - e[:, :, 0]) / power.clip(1e-30)
+        heard = (shape >= shape.max(-1, keepdims=True) - 40).all(axis=0) & (power.sum(-1) > 0).all(0)[:, None]
+        shape_diff.append((shape[0] - shape[1])[heard])
+        balance_diff.append((balance[0] - balance[1])[heard])
+    shape_diff, balance_diff = np.concatenate(shape_diff), np.concatenate(balance_diff)
+    return {"band_shape_mean_abs_db": float(np.abs(shape_diff).mean()), "band_shape_std_db": float(shape_diff.std()),
+            "band_balance_std": float(balance_diff.std()), "stem_bands": int(shape_diff.size)}
+
+
+def _short(name: str) -> str:
+    """An options row named by what differs from the defaults."""
+    if not name.startswith("("):
+        return name
+    default = str(RefineOptions()).removeprefix("RefineOptions")[1:-1].split(", ")
+    return ",".join(kv for kv in name[1:-1].split(", ") if kv not in default) or "defaults"
+
+
 def parse_grid(text: str) -> list[RefineOptions]:
     kinds = {f.name: f.type for f in fields(RefineOptions)}
     out = []
@@ -102,15 +138,25 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--grid", default="", help="';'-separated RefineOptions, e.g. 'steps=200,pan_scale=0.3'")
     parser.add_argument("--out", type=Path, default=None, help="write the table as JSON here")
+    parser.add_argument("--consoles", type=int, default=1, help="plausible consoles per song half")
+    parser.add_argument("--same-half", action="store_true",
+                        help="oracle: plausible references made of the half the engine hears")
+    parser.add_argument("--cases", default="rendered,plausible,other-song", help="which kinds of case to run")
+    parser.add_argument("--mismatch", action="store_true",
+                        help="only print how much the stems' band statistics change between the halves")
     args = parser.parse_args()
     torch.set_num_threads(1)
     songs = load_songs(args.dataset)
+    if args.mismatch:
+        print(json.dumps({"dataset": str(args.dataset), "songs": len(songs), **excerpt_mismatch(songs)}))
+        return
     names = [json.loads(p.read_text())["stems"] for p in sorted(args.dataset.glob("song-*.json"))]
     model = load_checkpoint(SHIPPED).model
-    plausible = plausible_batch(np.random.default_rng(0), songs, names)
-    examples = [e for e in validation_examples(songs, np.arange(len(songs))) if e.ref_console == 0]
+    plausible = plausible_batch(np.random.default_rng(0), songs, names, args.consoles, args.same_half)
+    examples = plausible_examples(songs, args.consoles)
     cases = {"rendered": collate(songs, validation_examples(songs, np.arange(len(songs)))),
              "plausible": plausible, "other-song": other_song(plausible, [e.song for e in examples])}
+    cases = {k: v for k, v in cases.items() if k in args.cases.split(",")}
     grid = parse_grid(args.grid) or [RefineOptions()]
     table = []
     for kind, batch in cases.items():
@@ -127,7 +173,7 @@ def main() -> None:
         for name, p, seconds in rows:
             e = errors(p, batch)
             table.append({"cases": kind, "row": name, **e, "seconds": seconds})
-            print(f"  {name:<90} gain {e['gain']:.3f}  pan {e['pan']:.3f}  eq {e['eq']:.3f}  "
+            print(f"  {_short(name):<60} gain {e['gain']:.3f}  pan {e['pan']:.3f}  eq {e['eq']:.3f}  "
                   f"feature {e['feature']:.2f}  ({seconds:.1f} s)")
     if args.out:
         args.out.write_text(json.dumps(table, indent=1))

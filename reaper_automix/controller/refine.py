@@ -15,11 +15,15 @@ sampled frame, fader, REAPER's pan law; stems add in energy), minimising
 **Pans are not refined by the features.** The side spectrum and the width are even in pan, so for a stem whose
 place the per-band balance cannot pin, the loss has mirror-image minima on either side, and which one the descent
 fell into was decided by rounding: a 1e-6 change of every stem's level moved a bus from +0.06 to -0.21, and the
-live and offline renders of one project got different pans. Each pan is instead the minimum of its two priors:
+live and offline renders of one project got different pans. The pans' prior is the product of two:
 ``((pan - predicted) / pan_scale)^2`` and, with ``centre_scale`` > 0, ``(pan / centre_scale)^2`` toward the
 centre, where engineers keep most buses (with ``low_centre_hz`` > 0 that scale is multiplied by one minus the
-stem's energy share below that frequency: bass and kick stay centred): ``predicted x c^2 / (c^2 + s^2)``, a
-continuous function of the prediction.
+stem's energy share below that frequency: bass and kick stay centred); its minimum is
+``predicted x c^2 / (c^2 + s^2)``. With ``balance_pans`` (the default) each pan is that prior's posterior mean
+given the reference's per-band left/right balance (:func:`_pans_from_balance`: the balance equations are linear
+in the stems' energy imbalances, so one weighted least-squares solve over every band, then a 1-D posterior per
+stem; odd in pan, a smooth function of the statistics), after a first pass of the gain and EQ descent with the
+prior's pans; the gains and EQ then descend again with the new pans. Without it, each pan is the prior's minimum.
 
 The reference is made of other bars than the stems the engine hears, so even the right settings leave the band
 features off by however much the stems change from one part of the song to another. With ``noise_weight`` > 0
@@ -29,10 +33,11 @@ comes and goes count less.
 
 The defaults were chosen on validation songs only (``benchmarks/refine_validation.py``: dataset songs of seeds
 the shipped network never saw, training SoundFonts, 12 s songs as the evaluation's, method-1 references of the
-training consoles and of an evaluation-like console distribution, and other-song references), when pans were
-still refined by the features; the pan rule above replaced that for robustness, not by a new search of settings.
+training consoles and of an evaluation-like console distribution, and other-song references); the balance
+estimate's noise floor (0.05) and the EQ prior (1 dB: the smallest EQ error, no worse than flat there) were chosen
+on those songs as well.
 EQ gains are kept within the plausibility limit's +/-6 dB during the search (the limits are applied afterwards
-anyway). It works on the statistics already computed for the network (about a tenth of a CPU second for 6-8
+anyway). It works on the statistics already computed for the network (a few tenths of a CPU second for 6-8
 stems here, whatever the song's length). Deterministic: plain full-batch Adam from the prediction, no randomness.
 """
 
@@ -71,7 +76,7 @@ class RefineOptions:
     steps: int = 100
     learning_rate: float = 0.15
     gain_scale_db: float = 1.0
-    eq_scale_db: float = 2.0
+    eq_scale_db: float = 1.0
     pan_scale: float = 0.3
     centre_scale: float = 0.3  # > 0: a second pan prior, toward the centre, of this scale (engineers centre most)
     low_centre_hz: float = 150.0  # > 0: the centre prior's scale shrinks with the stem's energy share below this
@@ -79,6 +84,11 @@ class RefineOptions:
     noise_weight: float = 1.0  # > 0: bands whose mix the stems' window-to-window changes make uncertain count less
     network_eq_share: float = 0.0  # the EQ prior's centre (and start): this share of the predicted EQ; 0: flat
     network_pan_share: float = 1.0  # the same for pan; 0: centre
+    balance_pans: bool = True  # True: pans from the reference's per-band left/right balance (_pans_from_balance)
+    balance_floor: float = 0.05  # the balance equations' noise floor (balance units) besides the stems' own spread
+    balance_noise_scale: float = 1.0  # multiplies the stems' window-to-window balance spread in that noise
+    pan_prior_widen: float = 1.0  # multiplies the two pan priors' combined scale in the balance estimate
+    pan_grid: int = 401  # points of the posterior's pan grid over -1..+1
 
 
 def imbalance_of_pan(pan: Tensor) -> Tensor:
@@ -96,6 +106,59 @@ def channel_gains(imbalance: Tensor) -> Tensor:
     left2 = torch.where(u >= 0, (1.0 - u) / (1.0 + u), one)
     right2 = torch.where(u < 0, (1.0 + u) / (1.0 - u), one)
     return torch.stack([left2, right2, torch.sqrt(left2 * right2 + _TINY)], dim=-1)
+
+
+def pan_of_imbalance(imbalance: Tensor) -> Tensor:
+    """The inverse of :func:`imbalance_of_pan`: the pan (-1..+1) of the trained law at which a stem with equal
+    channels has energy imbalance ``imbalance`` (-1..+1)."""
+    u = imbalance.clamp(-1.0, 1.0)
+    far2 = (1.0 - u.abs()) / (1.0 + u.abs())
+    return torch.sign(u) * (2.0 / math.pi) * torch.acos(torch.sqrt(far2).clamp(0.0, 1.0))
+
+
+def _pans_from_balance(stem_energy: Tensor, fader: Tensor, band_gain: Tensor, ref_energy: Tensor, heard: Tensor,
+                       balance_noise: Tensor, mask: Tensor, prior_pan: Tensor, prior_scale: Tensor,
+                       options: RefineOptions) -> Tensor:
+    """Each stem's pan ``(B, S)`` from the reference's per-band left/right balance, an estimator that is *odd*
+    in pan (mirror the reference and the prior and the pans mirror) with one smooth answer (no descent, no
+    mirror-image minima).
+
+    With the trained law a pan of energy imbalance ``u`` scales a stem's left and right energies by ``1 - u``
+    and ``1 + u`` (times ``1 / (1 + |u|)``, a level change the fader takes), so the mix's balance in band ``k``
+    equals the reference's ``beta_k`` exactly where ``sum_s (1 + u_s) R_sk - (1 - u_s) L_sk = beta_k sum_s
+    ((1 + u_s) R_sk + (1 - u_s) L_sk)``: one *linear* equation per band in the stems' imbalances, with
+    ``L_sk``, ``R_sk`` the stems' whole-song band energies after their compressor, EQ and fader (``stem_energy``
+    ``(B, S, 3, K)``, ``fader (B, S)`` power, ``band_gain (B, S, K)`` power). Divided by the band's total, each
+    equation's error is in balance units; its spread is ``balance_floor`` plus the stems' own window-to-window
+    balance spread in that band (``balance_noise (B, K)``: bands where a stem that comes and goes sits count
+    less), only bands the reference carries (``heard (B, K)``). Weighted least squares over all bands gives a
+    Gaussian likelihood of the imbalances; each stem's marginal of it, times a Gaussian prior in *pan* (mean
+    ``prior_pan``, scale ``prior_scale``: the two priors of the module docstring) on a grid, gives the posterior
+    mean pan. Near the centre the law's imbalance is quadratic in pan, so small pans are nearly invisible and the
+    prior holds them; large pans show clearly and the balance places them."""
+    e = fader[..., None, None] * band_gain[:, :, None, :] * stem_energy  # (B, S, 3, K)
+    left, right = e[:, :, 0], e[:, :, 1]  # (B, S, K)
+    beta = (ref_energy[:, 1] - ref_energy[:, 0]) / (ref_energy[:, 1] + ref_energy[:, 0]).clamp_min(_TINY)
+    total = (left + right).sum(dim=1).clamp_min(_TINY)  # (B, K)
+    constant = ((right - left) - beta[:, None] * (right + left)).sum(dim=1) / total  # (B, K): the error at u = 0
+    slope = ((right + left) - beta[:, None] * (right - left)) / total[:, None]  # (B, S, K): its change per u_s
+    weight = heard / (options.balance_floor**2 + (options.balance_noise_scale * balance_noise) ** 2)  # (B, K)
+    n = mask.shape[1]
+    eye = torch.eye(n, dtype=e.dtype)
+    # A weak ridge (imbalance scale 1) keeps the system regular where stems share every band; silent or padded
+    # stems are pinned at 0.
+    ridge = torch.where(mask, torch.ones_like(fader), torch.full_like(fader, 1e6))
+    precision = torch.einsum("bsk,bk,btk->bst", slope, weight, slope) + torch.diag_embed(ridge)
+    rhs = -torch.einsum("bsk,bk,bk->bs", slope, weight, constant)
+    covariance = torch.linalg.solve(precision, eye.expand_as(precision))
+    mean_u = torch.einsum("bst,bt->bs", covariance, rhs)
+    var_u = torch.diagonal(covariance, dim1=-2, dim2=-1).clamp_min(_TINY)  # (B, S): each stem's marginal
+    grid = torch.linspace(-PAN_MAX, PAN_MAX, options.pan_grid, dtype=e.dtype)  # (G,)
+    scale = (options.pan_prior_widen * prior_scale).clamp_min(1e-3)
+    log_post = (-0.5 * (imbalance_of_pan(grid) - mean_u[..., None]) ** 2 / var_u[..., None]
+                - 0.5 * ((grid - prior_pan[..., None]) / scale[..., None]) ** 2)  # (B, S, G)
+    pan = (torch.softmax(log_post, dim=-1) * grid).sum(-1)
+    return torch.where(mask, pan, prior_pan)
 
 
 EQ_TABLE_DB = 12.0  # the table spans the network's EQ head range
@@ -183,13 +246,15 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
     with torch.no_grad():
         comp = compressor_gains(start, energy, batch.stem_frame_power.to(torch.float64), eq_band_gains(start))[0]
         stem_energy = torch.einsum("bsw,bswck->bsck", comp, energy) * weight[..., None, None]  # after the comp
-        ref = mix_features(batch.ref_energy.to(torch.float64).sum(dim=1))
+        ref_energy = batch.ref_energy.to(torch.float64).sum(dim=1)
+        ref = mix_features(ref_energy)
         band_scales = None
-        if options.noise_weight > 0:
+        if options.noise_weight > 0 or options.balance_pans:
             contribution = (10 ** (start[..., 0] / 10))[..., None] * eq_band_gains(start) * (
                 stem_energy[..., 0, :] + stem_energy[..., 1, :])
             level_noise, balance_noise = _band_noise(energy, batch.stem_frame_power.to(torch.float64), mask,
                                                      contribution)
+        if options.noise_weight > 0:
             band_scales = {key: torch.sqrt(FEATURE_SCALES[key] ** 2 + options.noise_weight * noise**2)
                            for key, noise in (("mid_db", level_noise), ("side_db", level_noise),
                                               ("band_balance", balance_noise))}
@@ -200,36 +265,46 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
         low = torch.from_numpy(F.band_centres_hz() < options.low_centre_hz)
         low_share = band_power[..., low].sum(-1) / band_power.sum(-1).clamp_min(1e-20)
         centre_scale = centre_scale * (1.0 - low_share).clamp_min(0.05)
-    # Pans are not moved by the features: the side spectrum and the width are even in pan, so wherever the
-    # per-band balance cannot place a stem the loss has mirror-image minima, and which one the descent fell
+    # Pans are not moved by the features' descent: the side spectrum and the width are even in pan, so wherever
+    # the per-band balance cannot place a stem the loss has mirror-image minima, and which one the descent fell
     # into was decided by rounding (a 1e-6 gain change of every stem moved a bus from +0.06 to -0.21, and the
-    # live and offline renders of one project got different pans). Each pan is the minimum of its two priors
-    # alone, toward the network's pan and toward the centre: a continuous function of the prediction.
+    # live and offline renders of one project got different pans). Each pan is the minimum of its two priors,
+    # toward the network's pan and toward the centre (a continuous function of the prediction), or, with
+    # balance_pans, that prior's posterior given the per-band balance (_pans_from_balance: smooth as well).
     pan = start_pan
+    prior_scale = torch.full_like(start_pan, options.pan_scale)
     if options.centre_scale > 0:
         pan = start_pan * centre_scale**2 / (centre_scale**2 + options.pan_scale**2)
-    channels = channel_gains(imbalance_of_pan(pan))
-    gain = start[..., 0].clone().requires_grad_(True)
-    eq = start[..., 1:7].clamp(-LIMITS.eq_db, LIMITS.eq_db).clone().requires_grad_(True)
-    optimiser = Adam([([gain, eq], options.learning_rate)])
+        prior_scale = centre_scale * options.pan_scale / torch.sqrt(centre_scale**2 + options.pan_scale**2)
 
-    def settings() -> Tensor:
-        return torch.cat([gain[..., None], eq, start[..., 7:9], pan[..., None]], dim=-1)
+    def descend(pan: Tensor, gain_start: Tensor, eq_start: Tensor) -> tuple[Tensor, Tensor]:
+        """Gains and EQ refined by the features with ``pan`` fixed, from ``gain_start``, ``eq_start``."""
+        channels = channel_gains(imbalance_of_pan(pan))
+        gain = gain_start.clone().requires_grad_(True)
+        eq = eq_start.clamp(-LIMITS.eq_db, LIMITS.eq_db).clone().requires_grad_(True)
+        optimiser = Adam([([gain, eq], options.learning_rate)])
+        for step in range(options.steps):
+            fader = 10 ** (gain / 10)
+            band_gain = 10 ** (eq_band_db(eq) / 10)
+            mix = torch.einsum("bs,bsc,bsk,bsck->bck", fader, channels, band_gain, stem_energy)
+            feature = _weighted_terms(mix_features(mix), ref, band_scales)
+            prior = (((gain - start[..., 0]) / options.gain_scale_db) ** 2
+                     + (((eq - start[..., 1:7]) / options.eq_scale_db) ** 2).mean(-1))
+            prior = (prior * weight).sum(dim=1) / count
+            loss = (feature + options.prior_weight * prior).sum()
+            loss.backward()
+            optimiser.step(0.5 * (1.0 + math.cos(math.pi * step / options.steps)))  # cosine decay: settle
+            with torch.no_grad():
+                eq.clamp_(-LIMITS.eq_db, LIMITS.eq_db)
+        return gain.detach(), eq.detach()
 
-    for step in range(options.steps):
-        s = settings()
-        fader = 10 ** (s[..., 0] / 10)
-        band_gain = 10 ** (eq_band_db(s[..., 1:7]) / 10)
-        mix = torch.einsum("bs,bsc,bsk,bsck->bck", fader, channels, band_gain, stem_energy)
-        feature = _weighted_terms(mix_features(mix), ref, band_scales)
-        prior = (((s[..., 0] - start[..., 0]) / options.gain_scale_db) ** 2
-                 + (((s[..., 1:7] - start[..., 1:7]) / options.eq_scale_db) ** 2).mean(-1))
-        prior = (prior * weight).sum(dim=1) / count
-        loss = (feature + options.prior_weight * prior).sum()
-        loss.backward()
-        optimiser.step(0.5 * (1.0 + math.cos(math.pi * step / options.steps)))  # cosine decay: the last steps settle
+    gain, eq = descend(pan, start[..., 0], start[..., 1:7])
+    if options.balance_pans:
         with torch.no_grad():
-            eq.clamp_(-LIMITS.eq_db, LIMITS.eq_db)
-    with torch.no_grad():
-        out = settings()
+            heard = (ref["mid_db"] > SPECTRUM_FLOOR_DB + 20).to(torch.float64)
+            pan = _pans_from_balance(stem_energy, 10 ** (gain / 10), 10 ** (eq_band_db(eq) / 10), ref_energy,
+                                     heard, balance_noise, mask, pan, prior_scale, options)
+        # The gains again with these pans (from where they are): a pan lowers its stem's level.
+        gain, eq = descend(pan, gain, eq)
+    out = torch.cat([gain[..., None], eq, start[..., 7:9], pan[..., None]], dim=-1)
     return torch.where(mask[..., None], out, start)
