@@ -195,6 +195,32 @@ def test_stem_measures_sum_the_stems_in_the_same_read():
     np.testing.assert_array_equal(mix, expected)
 
 
+def test_stem_measures_of_many_stems_read_on_threads_are_each_definition_to_the_bit():
+    """The stems are read and measured on two threads and summed on a third: every level is stem_level_db's,
+    every peak the largest |sample|, the crest the float64 stem-order sum's crest_db, the float32 sum the stems
+    added in order, bit for bit (the crest to rounding; float32 and float64 stems, different lengths, more stems than threads)."""
+    from reaper_automix.matching import ScaledStem
+    from reaper_automix.matching.limits import crest_db, stem_level_db, stem_measures_and_sum
+
+    rng = np.random.default_rng(8)
+    lengths = [21 * SR + 5, 3 * SR, 21 * SR + 5, 9 * SR + 1, 12 * SR, 21 * SR + 5, 100]
+    arrays = [rng.standard_normal((2, n)) * rng.uniform(0.01, 0.5) for n in lengths]
+    stems = [ScaledStem(a.astype(np.float32), float(g)) if k % 2 == 0 else a
+             for k, (a, g) in enumerate(zip(arrays, rng.uniform(-6, 6, len(arrays))))]
+    (levels, peaks, crest), mix = stem_measures_and_sum(stems, SR)
+    total = np.zeros((2, max(lengths)))
+    expected = np.zeros((2, max(lengths)), dtype=np.float32)
+    for s in stems:
+        part = np.asarray(s[:, :], dtype=np.float64)
+        total[:, : part.shape[1]] += part
+        expected[:, : part.shape[1]] += part.astype(np.float32)
+    assert levels == [stem_level_db(s, SR) for s in stems]
+    assert peaks == [float(np.max(np.abs(np.asarray(s[:, :], dtype=np.float64)))) for s in stems]
+    # crest_db of the whole sum adds the same chunk energies through a strided view (einsum's order differs)
+    assert crest == pytest.approx(crest_db(total, SR), abs=1e-12)
+    np.testing.assert_array_equal(mix, expected)
+
+
 def test_crest_factor_of_one_signal_is_stem_measures_crest_to_the_bit():
     """crest_db (no per-block levels) reads as stem_measures of the signal alone, signed zeros, short and long."""
     from reaper_automix.matching.limits import crest_db, stem_measures

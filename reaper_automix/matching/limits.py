@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -248,27 +250,56 @@ def stem_measures(stems: Sequence[np.ndarray], sample_rate: float, *,
     powers: list[list[np.ndarray]] = [[] for _ in stems]
     peaks = [0.0] * len(stems)
     mix_peak, energy = 0.0, 0.0
-    for start in range(0, n, step):
-        total = np.zeros((2, min(n, start + step) - start))
-        for i, stem in enumerate(stems):
-            part = np.asarray(stem[:, start:start + step], dtype=np.float64)
-            if part.shape[1] == 0:
-                continue
-            peaks[i] = max(peaks[i], float(np.max(np.abs(part))))
-            whole = (part.shape[1] // block) * block
-            if whole:
-                blocks = np.square(part[:, :whole]).reshape(part.shape[0], -1, block)
-                powers[i].append(np.mean(blocks, axis=(0, 2)))
-            total[:, : part.shape[1]] += part
-            if mix_out is not None:
-                mix_out[:, start:start + part.shape[1]] += part.astype(np.float32)
-        mix_peak = max(mix_peak, float(np.max(np.abs(total))))
-        energy += float(np.einsum("ij,ij->", total, total))
+    # Each stem's chunk is read, converted and measured on two threads (numpy and the reads release the GIL),
+    # two chunks ahead of this thread, which adds them up in stem order (the same sums as one thread's).
+    items = [(start, i) for start in range(0, n, step) for i in range(len(stems))]
+    with ThreadPoolExecutor(2) as pool:
+        chunks = _ahead(pool, lambda item: _stem_chunk(stems[item[1]], item[0], step, block), items, depth=2)
+        total = None
+        for (start, i), chunk in zip(items, chunks):
+            if i == 0:
+                total = np.zeros((2, min(n, start + step) - start))
+            if chunk is not None:
+                part, as_float32, peak, power = chunk
+                peaks[i] = max(peaks[i], peak)
+                if power is not None:
+                    powers[i].append(power)
+                total[:, : part.shape[1]] += part
+                if mix_out is not None:
+                    mix_out[:, start:start + part.shape[1]] += as_float32
+            if i == len(stems) - 1:
+                mix_peak = max(mix_peak, float(np.max(np.abs(total))))
+                energy += float(np.einsum("ij,ij->", total, total))
     levels = [stem_level_db(stem, sample_rate) if not p else  # shorter than a block: _block_power's own case
               10.0 * math.log10(max(float(np.percentile(np.concatenate(p), 90)), _TINY))
               for stem, p in zip(stems, powers)]
     rms_db = 10.0 * math.log10(max(energy / (2 * max(n, 1)), _TINY))
     return levels, peaks, 20.0 * math.log10(max(mix_peak, _TINY)) - rms_db
+
+
+def _stem_chunk(stem: np.ndarray, start: int, step: int, block: int):
+    """``stem[:, start:start + step]`` read once: ``(float64 samples, the samples as float32, peak, mean square
+    of each whole block or None)``, or None past the stem's end."""
+    raw = np.asarray(stem[:, start:start + step])
+    part = np.asarray(raw, dtype=np.float64)
+    if part.shape[1] == 0:
+        return None
+    whole = (part.shape[1] // block) * block
+    power = np.mean(np.square(part[:, :whole]).reshape(part.shape[0], -1, block), axis=(0, 2)) if whole else None
+    # float32 -> float64 -> float32 is exact, so a float32 stem's own samples are what the float64 ones round to.
+    as_float32 = raw if raw.dtype == np.float32 else part.astype(np.float32)
+    return part, as_float32, float(np.max(np.abs(part))), power
+
+
+def _ahead(pool: ThreadPoolExecutor, fn, items: Sequence, depth: int):
+    """``fn(item)`` for each item, in order, computed on ``pool`` up to ``depth`` items ahead of the consumer."""
+    queue: deque = deque()
+    for item in items:
+        queue.append(pool.submit(fn, item))
+        if len(queue) > depth:
+            yield queue.popleft().result()
+    while queue:
+        yield queue.popleft().result()
 
 
 def stem_measures_and_sum(stems: Sequence[np.ndarray], sample_rate: float) -> tuple[StemMeasures, np.ndarray]:
