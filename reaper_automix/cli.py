@@ -295,9 +295,10 @@ def balance(project: Path, output, in_place, force, strength, config_path, repor
     with progress_bar() as bar:
 
         def write_preview(result, staged_path) -> None:
-            from .preview import render_preview
+            from .audio.io import write_audio
 
-            render_preview(result.session, result.plan, staged_path(preview), progress=_Reporter(bar))
+            # 32-bit float: no clipping, no dither
+            write_audio(staged_path(preview), result.preview_mix, result.session.sample_rate, subtype="FLOAT")
 
         outputs = Outputs(target, in_place=in_place, force=force, report=report_path,
                           previews=[preview] if preview else [], write_previews=write_preview if preview else None)

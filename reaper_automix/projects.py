@@ -95,7 +95,7 @@ def balance_project(
     renderer: Renderer | None = None,
 ) -> ProjectRun:
     """Stage 1 on ``project``, written to ``outputs``. ``renderer``: as for
-    :func:`~reaper_automix.stage1.balance_session`."""
+    :func:`~reaper_automix.stage1.balance_session`, which also sums the preview when ``outputs`` writes one."""
     from .report import balance_report
     from .rpp.reader import load_session
     from .stage1 import BalanceOptions, balance_session
@@ -104,7 +104,8 @@ def balance_project(
     options = options or BalanceOptions()
     session, document = load_session(project)
     check_memory(session, workers=options.workers)
-    result = balance_session(session, options, config or BalanceConfig(), progress=progress, renderer=renderer)
+    result = balance_session(session, options, config or BalanceConfig(), progress=progress, renderer=renderer,
+                             preview=outputs.write_previews is not None)
     return outputs.write(document, result.session, result, balance_report(result))
 
 

@@ -5,8 +5,11 @@ offsets) -> Rule 3 between stems -> mix ceiling -> fader plan -> :class:`~reaper
 
 Audio is never held for the whole session: each worker renders one track, measures it and drops it; stems are
 written to a scratch folder as float32 ``.npy`` files and memory-mapped when needed (stage 2 reads them too).
-A track or stem whose two channels are identical (mono sources, centred: the usual case) is rendered, scaled,
-summed and measured as one row; the stems a caller keeps (``stem_dir``) are always written as two rows.
+A stem is what the group's bus hears: its tracks at their Rule 1 gains, each panned by its own pan and pan law
+(the track analysis is pre-fader and pre-pan), so Rule 2 and 3 measure the panned stem. A track or stem whose two
+channels are identical (mono sources, centred: the usual case) is rendered, scaled, summed and measured as one
+row; the stems a caller keeps (``stem_dir``) are always written as two rows. With ``preview`` the same pass also
+sums the parts of the balanced mix's preview (:mod:`reaper_automix.preview`): the media is read once.
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ from .config import BalanceConfig
 from .errors import AutomixError
 from .methods import METHODS
 from .grouping import Group, Grouping, group_tracks
+from .preview import (
+    PreviewPart,
+    audible_tracks,
+    current_gain_db,
+    mix_from_parts,
+    render_mix,
+    track_pan_gains,
+)
 from .session import Session, Track
 from .units import db_to_gain, gain_to_db
 
@@ -106,6 +117,8 @@ class BalanceResult:
     changes: ChangeSet = field(default_factory=lambda: ChangeSet(description=""))
     stem_dir: Path | None = None
     measured_with_fx: bool = False  # the audio included the tracks' plug-ins (see renders_fx)
+    preview_mix: np.ndarray | None = None  # with ``preview``: the balanced mix, float32 (2, samples)
+    preview_from_media: tuple[int, ...] = ()  # tracks the preview added from their media again (see mix_from_parts)
 
 
 # --- worker side ----------------------------------------------------------------------------------------------
@@ -161,58 +174,149 @@ class _Worker:
         )
 
     def run_job(self, job: _Job) -> _JobResult:
-        """Render and measure ``job``'s tracks, summing them into partial stems (or the group's stem) on disk."""
+        """Render and measure ``job``'s tracks, summing them into partial stems (or the group's stem) on disk,
+        and, with ``job.preview``, its audible tracks into the preview's parts."""
         session, options = self.session, self.options
         n = session_samples(session)
         parts = {False: None, True: None}  # locked? -> accumulator
         analyses: dict[int, TrackAnalysis] = {}
         gains_db: dict[int, float] = {}
         silent = set()
+        preview = _PreviewSums(job, n)
         for t in job.tracks:
             audio, shared = self.rows(session.tracks[t])
             analysis = analyses[t] = self.analyse(_two_channels(audio) if shared else audio)
             if is_silent(analysis, options.silence_lufs):
                 silent.add(t)
+                preview.add_unchanged(t, audio)  # still heard, at its own faders
                 continue
             locked = t in job.locked
             gain_db = job.gain_offsets_db[t] if locked else rule1_gain_db(
                 analysis.band_loudness_lufs, job.gain_offsets_db[t], options.track_target_lufs
             )
             gains_db[t] = gain_db
-            scaled = audio[:2, :n]  # measured already: scaled in place, no signal-length temporary
-            scaled *= np.float32(db_to_gain(gain_db))
+            if locked:
+                preview.add_unchanged(t, audio)
+            else:
+                preview.add_free(t, audio, gain_db)
+            # measured already: scaled in place, no signal-length temporary (one new array if panned mono)
+            scaled = _gain_and_pan(audio[:2, :n], gain_db, job.pan_gains[t], in_place=True)
             parts[locked] = _add_rows(parts[locked], scaled, n)
+        for t in job.preview.only if job.preview else ():
+            preview.add_unchanged(t, self.rows(session.tracks[t])[0])
+        has = {locked: parts[locked] is not None for locked in parts}
         if job.stem_path is not None:
-            stem = parts[False] if parts[False] is not None else np.zeros((1, n), dtype=np.float32)
+            stem = parts[False] if has[False] else np.zeros((1, n), dtype=np.float32)
             self.save_stem(job.stem_path, stem)
             measured = self.measure_stem(stem)
-            return _JobResult(job, analyses, gains_db, frozenset(silent), parts[False] is not None, False, measured)
+            return _JobResult(job, analyses, gains_db, frozenset(silent), has[False], False, measured,
+                              preview.save(job.stem_path))
         for locked, path in ((False, job.free_path), (True, job.locked_path)):
-            if parts[locked] is not None:
+            if has[locked]:
                 np.save(path, parts[locked])
-        return _JobResult(
-            job, analyses, gains_db, frozenset(silent), parts[False] is not None, parts[True] is not None
-        )
+        return _JobResult(job, analyses, gains_db, frozenset(silent), has[False], has[True],
+                          preview=preview.save(job.free_path))
 
     def measure_stem(self, stem: np.ndarray) -> tuple[float, TrackAnalysis]:
         """``(peak dBFS, analysis)`` of a group stem (``(2, samples)``, or one row for two identical channels)."""
         peak = max(float(np.max(stem)), -float(np.min(stem))) if stem.size else 0.0  # no |stem| temporary
         return gain_to_db(peak), self.analyse(_two_channels(stem) if stem.shape[0] == 1 else stem)
 
-    def combine_stem(self, job: tuple[int, list[tuple[str, float]], str]) -> tuple[int, float, TrackAnalysis]:
-        """Sum a group's partial stems (``(path, scale)``) into its stem file, measure it, remove the parts."""
-        group, parts, out = job
+    def combine_stem(
+        self, job: tuple[int, list[tuple[str, float]], str, frozenset[str]]
+    ) -> tuple[int, float, TrackAnalysis]:
+        """Sum a group's partial stems (``(path, scale)``) into its stem file, measure it, remove the parts
+        (but those in the job's last element: the preview sums them later)."""
+        group, parts, out, keep = job
         rows = max((StemFile(Path(path)).shape[0] for path, _ in parts), default=1)
         stem = np.zeros((rows, session_samples(self.session)), dtype=np.float32)
         for path, scale in parts:
             stem += np.float32(scale) * np.load(path)  # a one-row part adds to both channels
-            Path(path).unlink()
+            if path not in keep:
+                Path(path).unlink()
         self.save_stem(out, stem)
         return (group, *self.measure_stem(stem))
 
     def mix_peak(self, job: tuple[list[tuple[str, np.float32]], int, int]) -> float:
         """Largest absolute sample of the stems ``(path, gain)`` summed, over samples ``[start, stop)``."""
         return _peak_of_sum(*job)
+
+
+def _gain_and_pan(rows: np.ndarray, gain_db: float, pan: tuple[float, float], *, in_place: bool) -> np.ndarray:
+    """``rows`` (float32 ``(channels, samples)``, one row standing for two equal channels) scaled by
+    ``gain_db`` and each channel by its pan gain ``pan`` = ``(left, right)``: in place where ``in_place`` and
+    the shape allows, else a new array. Equal pan gains (a centred track under a balance law: both 1) keep one
+    row one row, and the same float32 products as the gain alone; a panned mono row becomes two rows."""
+    gain = db_to_gain(gain_db)
+    left, right = pan
+    if left == right:
+        scale = np.float32(gain * left)
+        if not in_place:
+            return rows * scale
+        rows *= scale
+        return rows
+    out = rows if in_place and rows.shape[0] == 2 else np.empty((2, rows.shape[1]), dtype=np.float32)
+    np.multiply(rows[-1], np.float32(gain * right), out=out[1])  # rows[-1]: the right channel, or the one row
+    np.multiply(rows[0], np.float32(gain * left), out=out[0])
+    return out
+
+
+class _PreviewSums:
+    """A job's contribution to the preview (see :class:`~reaper_automix.preview.PreviewPart`): its audible tracks
+    summed per key at gains known in the worker.
+
+    A free track sounds after the plan at ``(1 - s) * now + s * (group gain + anchor shift + its Rule 1 gain)``
+    dB (``s`` the strength, ``now`` its current fader path; :func:`~reaper_automix.balance.plan_faders`), so it
+    is summed at ``(1 - s) * now + s * rule1`` and its group's part is scaled by ``s * (gain + shift)``; at full
+    strength that is the stem's own sum, shared rather than summed twice. A track whose own fader stays (locked,
+    silent, outside stage 1) sounds at ``now`` plus whatever the plan does to the nearest folder above it that the
+    plan may change, its key."""
+
+    def __init__(self, job: _Job, n: int):
+        self.job, self.n = job, n
+        self.sums: dict[tuple[str, int | None], np.ndarray] = {}
+        self.weights: dict[tuple[str, int | None], dict[int, float]] = {}
+        self.shared: dict[int, float] = {}  # free tracks heard through the stem's free part itself
+        p = job.preview
+        self.share_free = p is not None and p.strength == 1.0 and all(
+            t in p.now_db for t in job.tracks if t not in job.locked
+        )
+
+    def _add(self, key: tuple[str, int | None], t: int, audio: np.ndarray, weight_db: float) -> None:
+        self.weights.setdefault(key, {})[t] = weight_db
+        if weight_db != -math.inf:
+            panned = _gain_and_pan(audio[:2, : self.n], weight_db, self.job.pan_gains[t], in_place=False)
+            self.sums[key] = _add_rows(self.sums.get(key), panned, self.n)
+
+    def add_free(self, t: int, audio: np.ndarray, rule1_db: float) -> None:
+        p = self.job.preview
+        if p is None or t not in p.now_db:
+            return
+        if self.share_free:
+            self.shared[t] = rule1_db
+            return
+        now, s = p.now_db[t], p.strength
+        # a fader at -inf is moved the whole way (plan_faders): summed at nothing, added from the media later
+        weight = rule1_db if s == 1.0 else -math.inf if now == -math.inf else (1.0 - s) * now + s * rule1_db
+        self._add(("group", self.job.group), t, audio, weight)
+
+    def add_unchanged(self, t: int, audio: np.ndarray) -> None:
+        p = self.job.preview
+        if p is not None and t in p.now_db:
+            self._add(("under", p.under[t]), t, audio, p.now_db[t])
+
+    def save(self, free_path: str) -> tuple[PreviewPart, ...]:
+        """Write the sums beside the job's parts; ``free_path``: where the job wrote its free part or stem."""
+        parts = []
+        if self.shared:
+            parts.append(PreviewPart(Path(free_path), ("group", self.job.group), self.shared))
+        for k, (key, weights) in enumerate(self.weights.items()):
+            path = None  # only tracks summed at nothing: checked (and added from the media) all the same
+            if key in self.sums:
+                path = Path(f"{self.job.preview.path_prefix}{k}.npy")
+                np.save(path, self.sums[key])
+            parts.append(PreviewPart(path, key, weights))
+        return tuple(parts)
 
 
 def _two_channels(row: np.ndarray) -> np.ndarray:
@@ -233,14 +337,28 @@ def _add_rows(acc: np.ndarray | None, rows: np.ndarray, n: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class _JobPreview:
+    """What a job adds to the preview (:class:`_PreviewSums`)."""
+
+    path_prefix: str  # its sums go to ``{path_prefix}{k}.npy``
+    now_db: dict[int, float]  # each audible track of the job -> its fader path now (dB)
+    under: dict[int, int | None]  # each audible track -> the nearest folder above it that the plan may change
+    strength: float
+    only: tuple[int, ...] = ()  # audible tracks outside stage 1, rendered for the preview alone
+
+
+@dataclass(frozen=True)
 class _Job:
-    group: int
+    index: int  # in the list of jobs
+    group: int  # -1: a job of tracks outside stage 1 (preview only)
     tracks: tuple[int, ...]
     gain_offsets_db: dict[int, float]  # free track -> settings offset; locked track -> its fader
     locked: frozenset[int]
     free_path: str
     locked_path: str
     stem_path: str | None  # set when this job holds the whole group and no locked track: it writes the stem
+    pan_gains: dict[int, tuple[float, float]]  # each track -> (left, right) of its pan under its pan law
+    preview: _JobPreview | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +370,7 @@ class _JobResult:
     has_free: bool
     has_locked: bool
     stem: tuple[float, TrackAnalysis] | None = None  # (peak dBFS, analysis) when the job wrote the stem
+    preview: tuple[PreviewPart, ...] = ()
 
 
 def is_silent(analysis: TrackAnalysis, silence_lufs: float) -> bool:
@@ -367,6 +486,7 @@ def balance_session(
     stem_dir: Path | None = None,
     progress: Progress | None = None,
     renderer: Renderer | None = None,
+    preview: bool = False,
 ) -> BalanceResult:
     """Run stage 1 on ``session`` and return the decisions (nothing is written).
 
@@ -375,6 +495,9 @@ def balance_session(
     ``renderer``: where pre-fader track audio comes from (same contract as
     :func:`~reaper_automix.audio.render.render_track`, picklable for the worker processes), e.g. stems REAPER
     rendered; by default the offline renderer, whose media is checked first.
+    ``preview``: also the balanced mix (:attr:`BalanceResult.preview_mix`, see :mod:`reaper_automix.preview`),
+    summed from the one render of the media stage 1 makes; with a ``renderer``, rendered from the media after
+    the plan (the preview does not sound the plug-ins such a renderer may include).
     """
     config = config or BalanceConfig()
     with_fx = renders_fx(renderer)
@@ -389,11 +512,14 @@ def balance_session(
 
     note = progress or (lambda *_: None)
     cleanup = stem_dir is None
-    stem_root = scratch_stem_folder(session, len(grouping.groups)) if cleanup else Path(stem_dir)
+    with_parts = preview and renderer is None
+    # the preview's parts: at most about as many again as the stems
+    stem_root = scratch_stem_folder(session, len(grouping.groups) * (2 if with_parts else 1)) if cleanup \
+        else Path(stem_dir)
     stem_root.mkdir(parents=True, exist_ok=True)
     try:
         result = _balance(session, options, config, grouping, excluded, stem_root, note,
-                          _Worker(session, options, renderer, two_row_stems=not cleanup))
+                          _Worker(session, options, renderer, two_row_stems=not cleanup), preview=with_parts)
     finally:
         if cleanup:
             remove_folder(stem_root)
@@ -404,6 +530,8 @@ def balance_session(
             + (f"every track was left out ({'; '.join(reasons)})" if reasons else "the project has no audio tracks")
         )
     result.measured_with_fx = with_fx
+    if preview and renderer is not None:
+        result.preview_mix = render_mix(session, result.plan, progress=progress)
     if cleanup:
         result.groups = [replace(r, stem_file=None) for r in result.groups]
     else:
@@ -411,7 +539,8 @@ def balance_session(
     return result
 
 
-def _balance(session, options, config, grouping, excluded, stem_root, note, worker: _Worker) -> BalanceResult:
+def _balance(session, options, config, grouping, excluded, stem_root, note, worker: _Worker, *,
+             preview: bool) -> BalanceResult:
     locked_all = frozenset(
         t for g in grouping.groups for t in g.members if config.is_locked(session.tracks[t].name)
     )
@@ -420,8 +549,26 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, work
     total = sum(len(m) for _, m in members)
     pieces = _split_jobs(members, options.workers, total)
     pieces_per_group = {gi: sum(1 for g, _ in pieces if g == gi) for gi, _ in members}
+    rendered = [t for _, tracks in pieces for t in tracks]
+    audible = frozenset(audible_tracks(session)) if preview else frozenset()
+    # audible tracks stage 1 does not render (excluded before any audio), in pieces of the same size
+    only = [t for t in render_tracks(session, sorted(audible - set(rendered)), skip_missing=True).indices]
+    size = max(1, math.ceil(total / (4 * options.workers)))
+    only_pieces = [tuple(only[i : i + size]) for i in range(0, len(only), size)]
+    pan_gains = {t: track_pan_gains(session, session.tracks[t]) for t in rendered + only}
+    under = _preview_keys(session, grouping, audible)
+    now_db = {t: current_gain_db(session, t) for t in audible}
+
+    def job_preview(j: int, tracks: tuple[int, ...], only: tuple[int, ...] = ()) -> _JobPreview | None:
+        if not preview:
+            return None
+        heard = [t for t in (*tracks, *only) if t in audible]
+        return _JobPreview(str(stem_root / f"part{j:04d}-preview"), {t: now_db[t] for t in heard},
+                           {t: under[t] for t in heard}, options.strength, only)
+
     jobs = [
         _Job(
+            index=j,
             group=gi,
             tracks=tracks,
             gain_offsets_db={
@@ -434,8 +581,15 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, work
             locked_path=str(stem_root / f"part{j:04d}-locked.npy"),
             stem_path=str(stem_root / f"stem{gi:03d}.npy")
             if pieces_per_group[gi] == 1 and not locked_all & frozenset(tracks) else None,
+            pan_gains={t: pan_gains[t] for t in tracks},
+            preview=job_preview(j, tracks),
         )
         for j, (gi, tracks) in enumerate(pieces)
+    ]
+    jobs += [
+        _Job(index=j, group=-1, tracks=(), gain_offsets_db={}, locked=frozenset(), free_path="", locked_path="",
+             stem_path=None, pan_gains={t: pan_gains[t] for t in piece}, preview=job_preview(j, (), piece))
+        for j, piece in enumerate(only_pieces, start=len(pieces))
     ]
     analyses: dict[int, TrackAnalysis] = {}
     job_results: list[_JobResult] = []
@@ -450,6 +604,9 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, work
                 excluded[t] = f"silent (below {options.silence_lufs:g} LUFS)"
             done += len(jr.job.tracks)
             note("analysing tracks", done, total)
+        # in job order, not the order the workers finished in: a group's parts are summed in a fixed order, so
+        # the stems (and everything after) do not change from run to run in the last float bits
+        job_results.sort(key=lambda jr: jr.job.index)
 
         rule1: dict[int, GroupGains] = {}
         stem_files: dict[int, Path] = {}
@@ -470,7 +627,8 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, work
             scale = db_to_gain(gains.anchor_shift_db)  # the free parts were summed aiming at the fixed target
             parts = [(jr.job.free_path, scale) for jr in own if jr.has_free]
             parts += [(jr.job.locked_path, 1.0) for jr in own if jr.has_locked]
-            combine.append((gi, parts, str(stem_files[gi])))
+            keep = frozenset(str(p.path) for jr in own for p in jr.preview)
+            combine.append((gi, parts, str(stem_files[gi]), keep))
         for done, (gi, peak, analysis) in enumerate(run_map(worker.combine_stem, combine), 1):
             measured[gi] = (peak, analysis)
             note("summing group stems", done, len(combine))
@@ -514,6 +672,13 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, work
         strength=options.strength,
     )
     balanced = sum(len(r.relative_db) for r in groups)
+    preview_mix, from_media = None, []
+    if preview:
+        shift_db = {gi: gains.anchor_shift_db for gi, gains in rule1.items()}
+        gain_db = {gi: r.gain_db for gi, r in zip(rule1, groups)}  # groups are in rule1's order
+        scaled = [(part, _part_scale_db(session, plan, part.key, options.strength, gain_db, shift_db))
+                  for jr in job_results for part in jr.preview]
+        preview_mix, from_media = mix_from_parts(session, plan, scaled, progress=note)
     return BalanceResult(
         session=session,
         options=options,
@@ -525,7 +690,28 @@ def _balance(session, options, config, grouping, excluded, stem_root, note, work
         mix_peak_dbfs=mix_peak + ceiling if math.isfinite(mix_peak) else mix_peak,
         locked=locked,
         changes=changes_from_plan(session, plan, f"Automix: balanced {balanced} tracks in {len(groups)} groups"),
+        preview_mix=preview_mix,
+        preview_from_media=tuple(from_media),
     )
+
+
+def _preview_keys(session: Session, grouping: Grouping, tracks: frozenset[int]) -> dict[int, int | None]:
+    """Each of ``tracks`` -> the nearest folder above it whose fader the plan may change (a group's folder or a
+    member), or None: with its own fader kept, a track sounds at its current gain plus that folder's change."""
+    changeable = {g.folder for g in grouping.groups if g.folder is not None}
+    changeable.update(t for g in grouping.groups for t in g.members)
+    return {t: next((a for a in session.ancestors(t) if a in changeable), None) for t in tracks}
+
+
+def _part_scale_db(session: Session, plan: FaderPlan, key: tuple[str, int | None], strength: float,
+                   gain_db: dict[int, float], shift_db: dict[int, float]) -> float:
+    """The scale (dB) after ``plan`` of a preview part with ``key`` (see :class:`_PreviewSums`)."""
+    kind, at = key
+    if kind == "group":
+        return strength * (gain_db[at] + shift_db[at])
+    if at is None:
+        return 0.0
+    return sum(plan.fader_db(p, session) for p in session.fader_path(at)) - current_gain_db(session, at)
 
 
 _PEAK_BLOCK = 1 << 20  # samples of the summed stems held at a time
