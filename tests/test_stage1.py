@@ -331,3 +331,13 @@ def test_kept_stems_are_two_channel_sums_of_the_renders_at_the_rule1_gains(tmp_p
         np.testing.assert_allclose(stem, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
         assert g.stem_peak_dbfs == pytest.approx(20 * math.log10(np.abs(stem).max()), abs=1e-9)
         assert np.array_equal(stem[0], stem[1]) == (g.group.name == "Mono")
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 3 * SR])
+def test_a_kept_one_row_stem_is_the_file_np_save_writes_for_its_two_rows(tmp_path, n):
+    from reaper_automix.stage1 import _save_row_twice
+
+    row = np.random.default_rng(n).standard_normal((1, n)).astype(np.float32)
+    _save_row_twice(str(tmp_path / "a.npy"), row)
+    np.save(tmp_path / "b.npy", np.concatenate([row, row]))
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
