@@ -114,7 +114,23 @@ def handle_termination() -> None:
 
 
 def die_with_parent() -> None:
-    """End this (worker) process when its parent process ends, even by SIGKILL."""
+    """End this (worker) process when the process that started it ends, even by SIGKILL.
+
+    A worker made by a fork server (or spawned through one) is the operating system's child of that server, not
+    of the process that asked for it, and the parent-death signal follows the operating system's parent: such a
+    worker watches multiprocessing's sentinel of the process that started it instead (readable once it ends)."""
+    import multiprocessing.connection
+
+    starter = multiprocessing.parent_process()
+    if starter is not None and starter.pid != os.getppid():
+        sentinel = starter.sentinel
+
+        def wait_for_starter() -> None:
+            multiprocessing.connection.wait([sentinel])
+            os._exit(1)
+
+        threading.Thread(target=wait_for_starter, name="die-with-parent", daemon=True).start()
+        return
     parent = os.getppid()
     if sys.platform.startswith("linux"):
         try:

@@ -156,10 +156,52 @@ def without_guids(text: str) -> str:
     return re.sub(r"\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}", "{GUID}", text)
 
 
+def run_openmp_pools() -> None:
+    """Start torch's and numba's OpenMP thread pools in this process, as an earlier mix in the same Python
+    session does (and earlier tests in this pytest process may, depending on the order). A worker *forked*
+    from such a process hangs the first time it uses those pools (GNU OpenMP is not fork-safe)."""
+    import numba
+    import torch
+
+    @numba.njit(parallel=True)
+    def total(x):
+        s = 0.0
+        for i in numba.prange(x.shape[0]):
+            s += x[i]
+        return s
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = torch.ones(512, 512)
+        assert float((a @ a).sum()) == 512.0**3
+    finally:
+        torch.set_num_threads(threads)
+    assert total(np.ones(100_000)) == 100_000.0
+
+
+def batch_within(seconds: float, engine, *args):
+    """``run_batch(*args, engine)`` on a thread; a run still going after ``seconds`` is stopped (its workers
+    terminated) and the test fails instead of hanging."""
+    import threading
+
+    from reaper_automix.batch.runner import run_batch
+
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.setdefault("summary", run_batch(*args, engine)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        engine.stop()
+        pytest.fail(f"the pool batch did not finish within {seconds:.0f} s (a hung worker)")
+    return result["summary"]
+
+
 def test_out_folder_mirrors_the_tree_and_mix_matches_the_mix_entry_point(tmp_path):
+    """... and its pool workers run even when this process has used OpenMP thread pools before (they are not
+    forked from it)."""
     from reaper_automix.batch.engines import PoolEngine
     from reaper_automix.batch.jobs import StageSpec, find_projects
-    from reaper_automix.batch.runner import run_batch
     from reaper_automix.config import BalanceConfig
     from reaper_automix.matching import MatchOptions
     from reaper_automix.projects import Outputs, mix_project
@@ -173,9 +215,10 @@ def test_out_folder_mirrors_the_tree_and_mix_matches_the_mix_entry_point(tmp_pat
     out.mkdir()
     fast = MatchOptions(iterations=5, rounds=1, excerpts=1, excerpt_s=1.0)
     spec = StageSpec(BalanceOptions(workers=1), BalanceConfig(), matching=fast, references=(reference,))
+    run_openmp_pools()
     engine = PoolEngine(1)
     try:
-        summary = run_batch(find_projects(root, recursive=True), root, out, spec, engine)
+        summary = batch_within(300, engine, find_projects(root, recursive=True), root, out, spec)
     finally:
         engine.close()
     assert [p.state for p in summary.projects] == ["done"] and (out / "automix-batch.json").exists()

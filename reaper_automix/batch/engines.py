@@ -12,6 +12,7 @@ another worker).
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import signal
 import sys
@@ -43,6 +44,22 @@ def _init_pool_worker() -> None:
     warnings.formatwarning = _plain_warning
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Where pool workers come from: a fork server (POSIX), not a fork of the caller.
+
+    A worker runs whole projects, with torch's and numba's OpenMP thread pools (GNU OpenMP). Those pools are not
+    fork-safe: a process forked from a caller that has already run them hangs the first time it uses them (a
+    batch started from a Python session that has mixed before, or the test suite). The fork server is a fresh
+    process that imports the job code once and forks each worker from that clean state (about a second, once per
+    caller). Windows has no fork: ``spawn`` there, as before.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 class PoolEngine:
     """``workers`` local processes, one project each at a time. A lost process breaks Python's pool: the jobs
     it held are reported lost (and retried by the runner) and a fresh pool takes the next submissions."""
@@ -59,7 +76,8 @@ class PoolEngine:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_init_pool_worker)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_worker_context(),
+                                             initializer=_init_pool_worker)
         return self._pool
 
     def submit(self, job: ProjectJob, avoid: tuple[str, ...] = ()) -> None:
