@@ -11,7 +11,12 @@ time and the main process's peak RSS:
                     in three by +/-0.1, so their renders, and every stem, are two different channels)
   centred-scratch   as ``scratch``, centred
 
+``--profile FILE`` instead runs one variant (``--variant``, default ``kept``) in this process on one worker, with
+the pool workers' allocator setting (:func:`~reaper_automix.stage1.keep_freed_memory`), under cProfile, and writes
+the top functions by internal time.
+
     .venv/bin/python benchmarks/bench_stage1_in_mix.py --media /tmp/bench-media --tracks 128 --seconds 240
+    .venv/bin/python benchmarks/bench_stage1_in_mix.py --media /tmp/bench-media --profile stage1.txt
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ VARIANTS = ("kept", "scratch", "centred-kept", "centred-scratch")
 
 def run_variant(variant: str, args: argparse.Namespace) -> None:
     from reaper_automix.cleanup import remove_folder
-    from reaper_automix.stage1 import BalanceOptions, balance_session, scratch_stem_folder
+    from reaper_automix.stage1 import BalanceOptions, balance_session, keep_freed_memory, scratch_stem_folder
 
     session = in_folders(make_session(args.media, args.tracks, args.seconds, 44100, 3, write=False), args.groups)
     if variant.startswith("centred"):
@@ -41,7 +46,13 @@ def run_variant(variant: str, args: argparse.Namespace) -> None:
             dataclasses.replace(t, items=tuple(dataclasses.replace(i, take=dataclasses.replace(i.take, pan=0.0))
                                                for i in t.items))
             for t in session.tracks))
-    options = BalanceOptions(workers=args.workers)
+    options = BalanceOptions(workers=1 if args.profile else args.workers)
+    if args.profile:
+        import cProfile
+
+        keep_freed_memory()
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0 = time.perf_counter()
     if variant.endswith("scratch"):
         result = balance_session(session, options)
@@ -52,6 +63,14 @@ def run_variant(variant: str, args: argparse.Namespace) -> None:
         finally:
             remove_folder(folder)
     wall = time.perf_counter() - t0
+    if args.profile:
+        import io
+        import pstats
+
+        profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+        args.profile.write_text(f"# stage 1 ({variant}) under cProfile, 1 worker: {wall:.1f} s\n{text.getvalue()}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{variant:16s} {wall:7.1f} s  RSS main {rss:5.0f} MB  ({result.changes.description})", flush=True)
 
@@ -65,9 +84,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--variant", choices=VARIANTS, help="run this one variant here (the parent's child)")
+    parser.add_argument("--profile", type=Path, help="profile one variant in this process; write the summary here")
     args = parser.parse_args()
-    if args.variant:
-        run_variant(args.variant, args)
+    if args.variant or args.profile:
+        run_variant(args.variant or "kept", args)
         return
     common = ["--media", str(args.media), "--tracks", str(args.tracks), "--groups", str(args.groups),
               "--seconds", str(args.seconds), "--workers", str(args.workers)]
