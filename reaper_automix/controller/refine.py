@@ -108,14 +108,6 @@ def channel_gains(imbalance: Tensor) -> Tensor:
     return torch.stack([left2, right2, torch.sqrt(left2 * right2 + _TINY)], dim=-1)
 
 
-def pan_of_imbalance(imbalance: Tensor) -> Tensor:
-    """The inverse of :func:`imbalance_of_pan`: the pan (-1..+1) of the trained law at which a stem with equal
-    channels has energy imbalance ``imbalance`` (-1..+1)."""
-    u = imbalance.clamp(-1.0, 1.0)
-    far2 = (1.0 - u.abs()) / (1.0 + u.abs())
-    return torch.sign(u) * (2.0 / math.pi) * torch.acos(torch.sqrt(far2).clamp(0.0, 1.0))
-
-
 def _pans_from_balance(stem_energy: Tensor, fader: Tensor, band_gain: Tensor, ref_energy: Tensor, heard: Tensor,
                        balance_noise: Tensor, mask: Tensor, prior_pan: Tensor, prior_scale: Tensor,
                        options: RefineOptions) -> Tensor:
