@@ -271,3 +271,25 @@ def test_rows_broadcast_from_one_channel_measure_as_stacked_copies():
     band = band_filter_sos(44100, 200.0, 2000.0, 1)
     stacked = loudness_and_band_loudness(np.stack([mono, mono]), 44100, band)
     assert loudness_and_band_loudness(np.broadcast_to(mono, (2, mono.size)), 44100, band) == stacked
+
+
+@pytest.mark.parametrize(("channels", "seconds"), [(1, 240.0), (2, 30.0), (3, 2.0)])
+def test_fused_three_section_pass_equals_the_section_by_section_pass_bit_for_bit(channels, seconds):
+    """K-weighting + a one-section band runs as one fused compiled loop; any other cascade runs section by
+    section (tested against sosfilt above). A band followed by an identity section (y = v exactly, its states
+    stay 0) takes the section-by-section path with the same arithmetic: the step energies must be equal to the
+    bit, for one full 16-lane chunk, two chunks and a short signal whose lanes only part fill a chunk."""
+    from reaper_automix.analysis.cfb import band_filter_sos
+    from reaper_automix.analysis.loudness import _cascade_segment_sums, segment_edges
+
+    rng = np.random.default_rng(channels)
+    n = int(seconds * 44100)
+    x = (rng.standard_normal((channels, n)) * [[0.3], [0.1], [0.02]][:channels]).astype(np.float32)
+    band = band_filter_sos(44100, 60.0, 900.0, 1)
+    identity = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
+    edges = segment_edges(n, 44100)
+    fused = _cascade_segment_sums(x, k_weighting_sos(44100), band, edges)
+    by_section = _cascade_segment_sums(x, k_weighting_sos(44100), np.vstack([band, identity]), edges)
+    for a, b in zip(fused, by_section):
+        assert a.shape == (channels, len(edges) - 1)
+        np.testing.assert_array_equal(a, b)

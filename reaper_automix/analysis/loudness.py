@@ -178,19 +178,19 @@ def integrated_loudness(x: np.ndarray, sample_rate: float, *, prefilter_sos: np.
     return weighted_loudness(k_weight(x, sample_rate, prefilter_sos=prefilter_sos), sample_rate)
 
 
-_BLOCK_ROWS = 128  # rows of all lanes filtered section by section through a buffer that stays in L1 (16 KB)
+_BLOCK_ROWS = 128  # rows of a chunk's lanes filtered through a buffer that stays in L1 (16 KB)
+_CHUNK_LANES = 16  # lanes filtered side by side: a loop of constant length that compiles to whole vectors
 
 
 @numba.njit(cache=True, nogil=True)
 def _filter_block(buf, rows, sos, z0, z1, energy):  # pragma: no cover - compiled; tested through callers
-    """Rows ``< rows`` of ``buf`` ``(rows, lanes)`` through the sections ``sos`` in place (transposed direct
-    form II, states ``z0``/``z1`` ``(sections, lanes)``), adding each lane's sum of squared outputs to ``energy``.
-    The lanes are the innermost loop: independent recursions the processor runs side by side."""
-    lanes = buf.shape[1]
+    """Rows ``< rows`` of ``buf`` ``(rows, _CHUNK_LANES)`` through the sections ``sos`` in place (transposed
+    direct form II, states ``z0``/``z1`` ``(sections, _CHUNK_LANES)``), adding each lane's sum of squared
+    outputs to ``energy``. The lanes are the innermost loop: independent recursions run side by side."""
     for k in range(sos.shape[0]):
         b0, b1, b2, a1, a2 = sos[k, 0], sos[k, 1], sos[k, 2], sos[k, 4], sos[k, 5]
         for r in range(rows):
-            for lane in range(lanes):
+            for lane in range(_CHUNK_LANES):
                 v = buf[r, lane]
                 y = b0 * v + z0[k, lane]
                 z0[k, lane] = b1 * v - a1 * y + z1[k, lane]
@@ -199,8 +199,36 @@ def _filter_block(buf, rows, sos, z0, z1, energy):  # pragma: no cover - compile
     # Lanes innermost here too: each lane's squares are still added in row order (the same sums to the bit), but
     # the lanes' additions run side by side instead of as one dependency chain per lane (half the kernel's time).
     for r in range(rows):
-        for lane in range(lanes):
+        for lane in range(_CHUNK_LANES):
             energy[lane] += buf[r, lane] * buf[r, lane]
+
+
+@numba.njit(cache=True, nogil=True)
+def _filter_block_2_1(buf, rows, sos_first, sos_then, z0, z1, e_first, e_then):  # pragma: no cover - compiled
+    """:func:`_filter_block` through the two sections ``sos_first`` (adding to ``e_first``) and then the one
+    section ``sos_then`` (adding to ``e_then``), all three in one pass over the rows with the coefficients in
+    registers: the K-weighting and the default first-order band. States ``z0``/``z1`` ``(3, _CHUNK_LANES)``, the
+    sections in order. Each lane sees the same operations in the same order as through :func:`_filter_block`
+    twice, so the sums are the same to the bit; the three recursions overlap (about 1.7x faster)."""
+    p0, p1, p2, p4, p5 = sos_first[0, 0], sos_first[0, 1], sos_first[0, 2], sos_first[0, 4], sos_first[0, 5]
+    q0, q1, q2, q4, q5 = sos_first[1, 0], sos_first[1, 1], sos_first[1, 2], sos_first[1, 4], sos_first[1, 5]
+    t0, t1, t2, t4, t5 = sos_then[0, 0], sos_then[0, 1], sos_then[0, 2], sos_then[0, 4], sos_then[0, 5]
+    for r in range(rows):
+        for lane in range(_CHUNK_LANES):
+            v = buf[r, lane]
+            y = p0 * v + z0[0, lane]
+            z0[0, lane] = p1 * v - p4 * y + z1[0, lane]
+            z1[0, lane] = p2 * v - p5 * y
+            v = y
+            y = q0 * v + z0[1, lane]
+            z0[1, lane] = q1 * v - q4 * y + z1[1, lane]
+            z1[1, lane] = q2 * v - q5 * y
+            e_first[lane] += y * y
+            v = y
+            y = t0 * v + z0[2, lane]
+            z0[2, lane] = t1 * v - t4 * y + z1[2, lane]
+            z1[2, lane] = t2 * v - t5 * y
+            e_then[lane] += y * y
 
 
 @numba.njit(cache=True, nogil=True)
@@ -210,36 +238,47 @@ def _lane_segment_sums(x, lane_channel, lane_start, bounds, skip, sos_first, sos
     Lane ``l`` is ``x[lane_channel[l], lane_start[l] + r]`` for rows ``r`` (zero outside ``x``), filtered from
     zero state. Segment ``s`` holds rows ``bounds[s] ... bounds[s + 1] - 1``; the first ``skip`` segments (a
     pre-roll) are filtered but not returned: shape ``(segments - skip, lanes)`` twice. Float64 state; no
-    signal-length temporaries; each lane's squares are summed in row order."""
+    signal-length temporaries; each lane's squares are summed in row order. The lanes are filtered in chunks of
+    :data:`_CHUNK_LANES` (the last one padded with silent lanes)."""
     lanes = lane_channel.shape[0]
     n = x.shape[1]
     n_segments = bounds.shape[0] - 1
-    first = np.zeros((n_segments - skip, lanes))
-    then = np.zeros((n_segments - skip, lanes))
-    z0_first, z1_first = np.zeros((sos_first.shape[0], lanes)), np.zeros((sos_first.shape[0], lanes))
-    z0_then, z1_then = np.zeros((sos_then.shape[0], lanes)), np.zeros((sos_then.shape[0], lanes))
-    buf = np.zeros((_BLOCK_ROWS, lanes))
-    scratch = np.zeros(lanes)
-    for s in range(n_segments):
-        e_first = first[s - skip] if s >= skip else scratch
-        e_then = then[s - skip] if s >= skip else scratch
-        for r0 in range(bounds[s], bounds[s + 1], _BLOCK_ROWS):
-            rows = min(_BLOCK_ROWS, bounds[s + 1] - r0)
-            for lane in range(lanes):
-                i0 = lane_start[lane] + r0
-                lo, hi = min(max(0, -i0), rows), min(max(0, n - i0), rows)  # rows inside x
-                column = buf[:, lane]
-                column[:lo] = 0.0
-                column[hi:rows] = 0.0
-                if hi > lo:
-                    # Views indexed from 0: the compiler then knows the indices are not negative and drops
-                    # numpy's wrap-around arithmetic from every access (it made this copy ~2x slower).
-                    src, dst = x[lane_channel[lane], i0 + lo : i0 + hi], column[lo:hi]
-                    for r in range(hi - lo):
-                        dst[r] = src[r]
-            _filter_block(buf, rows, sos_first, z0_first, z1_first, e_first)
-            _filter_block(buf, rows, sos_then, z0_then, z1_then, e_then)
-    return first, then
+    chunks = -(-lanes // _CHUNK_LANES)
+    first = np.zeros((n_segments - skip, chunks * _CHUNK_LANES))
+    then = np.zeros((n_segments - skip, chunks * _CHUNK_LANES))
+    fused = sos_first.shape[0] == 2 and sos_then.shape[0] == 1
+    n_first = sos_first.shape[0]
+    buf = np.zeros((_BLOCK_ROWS, _CHUNK_LANES))
+    scratch = np.zeros(2 * _CHUNK_LANES)
+    for chunk in range(chunks):
+        l0 = chunk * _CHUNK_LANES
+        z0 = np.zeros((n_first + sos_then.shape[0], _CHUNK_LANES))  # the sections of both cascades, in order
+        z1 = np.zeros_like(z0)
+        buf[:] = 0.0  # padding lanes stay silent
+        for s in range(n_segments):
+            e_first = first[s - skip, l0 : l0 + _CHUNK_LANES] if s >= skip else scratch[:_CHUNK_LANES]
+            e_then = then[s - skip, l0 : l0 + _CHUNK_LANES] if s >= skip else scratch[_CHUNK_LANES:]
+            for r0 in range(bounds[s], bounds[s + 1], _BLOCK_ROWS):
+                rows = min(_BLOCK_ROWS, bounds[s + 1] - r0)
+                for j in range(min(_CHUNK_LANES, lanes - l0)):
+                    lane = l0 + j
+                    i0 = lane_start[lane] + r0
+                    lo, hi = min(max(0, -i0), rows), min(max(0, n - i0), rows)  # rows inside x
+                    column = buf[:, j]
+                    column[:lo] = 0.0
+                    column[hi:rows] = 0.0
+                    if hi > lo:
+                        # Views indexed from 0: the compiler then knows the indices are not negative and drops
+                        # numpy's wrap-around arithmetic from every access (it made this copy ~2x slower).
+                        src, dst = x[lane_channel[lane], i0 + lo : i0 + hi], column[lo:hi]
+                        for r in range(hi - lo):
+                            dst[r] = src[r]
+                if fused:
+                    _filter_block_2_1(buf, rows, sos_first, sos_then, z0, z1, e_first, e_then)
+                else:
+                    _filter_block(buf, rows, sos_first, z0[:n_first], z1[:n_first], e_first)
+                    _filter_block(buf, rows, sos_then, z0[n_first:], z1[n_first:], e_then)
+    return first[:, :lanes], then[:, :lanes]
 
 
 _LANES_PER_CHANNEL = 16
