@@ -29,7 +29,7 @@ from .analysis.cfb import TrackAnalysis, analyse_track
 from .analysis.loudness import channels_identical
 from .analysis.pitch import PitchModel
 from .audio.io import StemFile
-from .audio.render import render_track_rows, render_tracks
+from .audio.render import TrackRows, render_track_rows, render_tracks
 from .balance import (
     TRACK_TARGET_LUFS,
     FaderPlan,
@@ -149,15 +149,15 @@ class _Worker:
     render: Renderer | None  # None: the offline renderer (:func:`~reaper_automix.audio.render.render_track_rows`)
     two_row_stems: bool = True  # the group stems are kept for others: written (2, samples) even when one row
 
-    def rows(self, track: Track) -> tuple[np.ndarray, bool]:
-        """The track's pre-fader audio as ``(audio, shared)``: with ``shared``, ``audio`` is the one row
-        ``(1, samples)`` both channels equal (see :func:`~reaper_automix.audio.render.render_track_rows`)."""
+    def rows(self, track: Track) -> TrackRows:
+        """The track's pre-fader audio as :class:`~reaper_automix.audio.render.TrackRows`: with ``shared``, the
+        one row ``(1, samples)`` both channels equal; ``scaled_copies`` only where the offline renderer knows it."""
         if self.render is None:
             return render_track_rows(self.session, track)
         audio = self.render(self.session, track)
         if audio.ndim == 2 and audio.shape[0] == 2 and audio.dtype == np.float32 and channels_identical(audio):
-            return audio[:1], True
-        return audio, False
+            return TrackRows(audio[:1], True, False)
+        return TrackRows(audio, False, False)
 
     def save_stem(self, path: str, stem: np.ndarray) -> None:
         """Write a group stem (one row stands for two identical channels) as :attr:`two_row_stems` says."""
@@ -166,12 +166,14 @@ class _Worker:
         else:
             np.save(path, stem)
 
-    def analyse(self, audio: np.ndarray) -> TrackAnalysis:
-        """Stage-1 analysis of ``audio`` (float32 ``(channels, samples)``) with this run's method."""
+    def analyse(self, audio: np.ndarray, *, scaled_copies: bool = False) -> TrackAnalysis:
+        """Stage-1 analysis of ``audio`` (float32 ``(channels, samples)``) with this run's method;
+        ``scaled_copies`` as :func:`~reaper_automix.analysis.cfb.analyse_track` takes it."""
         options = self.options
         model = _pitch_model(self.session.sample_rate) if options.method == "f0" else None
         return analyse_track(
             audio, self.session.sample_rate, options.method, pitch_model=model, filter_order=options.filter_order,
+            scaled_copies=scaled_copies,
         )
 
     def run_job(self, job: _Job) -> _JobResult:
@@ -185,8 +187,9 @@ class _Worker:
         silent = set()
         preview = _PreviewSums(job, n)
         for t in job.tracks:
-            audio, shared = self.rows(session.tracks[t])
-            analysis = analyses[t] = self.analyse(_two_channels(audio) if shared else audio)
+            audio, shared, scaled_copies = self.rows(session.tracks[t])
+            analysis = analyses[t] = self.analyse(_two_channels(audio) if shared else audio,
+                                                  scaled_copies=scaled_copies)
             if is_silent(analysis, options.silence_lufs):
                 silent.add(t)
                 preview.add_unchanged(t, audio)  # still heard, at its own faders

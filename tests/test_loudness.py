@@ -293,3 +293,38 @@ def test_fused_three_section_pass_equals_the_section_by_section_pass_bit_for_bit
     for a, b in zip(fused, by_section):
         assert a.shape == (channels, len(edges) - 1)
         np.testing.assert_array_equal(a, b)
+
+
+def test_scales_the_caller_vouches_for_give_the_checked_result():
+    """``scaled_copies=True`` (the renderer knows a panned mono source's channels are scaled copies) skips the
+    sample-by-sample check: the same result to the bit as when the check finds the copies, and on a hard-panned
+    render whose first channel is silent, the same result as the general path (both channels filtered)."""
+    from reaper_automix.analysis.cfb import band_filter_sos
+    from reaper_automix.analysis.loudness import _copy_scales, loudness_and_band_loudness
+
+    rng = np.random.default_rng(21)
+    mono = (rng.standard_normal(44100 * 5) * np.repeat(rng.uniform(0, 1, 50), 4410)).astype(np.float32)
+    band = band_filter_sos(44100, 150.0, 1500.0, 1)
+    for left, right in ((0.7, 1.0), (1.0, 0.2), (0.0, 1.0)):
+        stereo = np.stack([mono * np.float32(left), mono * np.float32(right)])
+        known = loudness_and_band_loudness(stereo, 44100, band, scaled_copies=True)
+        assert known == loudness_and_band_loudness(stereo, 44100, band)
+        assert known[0] == pytest.approx(integrated_loudness(stereo.astype(np.float64), 44100), abs=1e-4)
+        checked, vouched = _copy_scales(stereo), _copy_scales(stereo, known=True)
+        assert (checked is None) == (vouched is None) == (left == 0.0)
+        if checked is not None:
+            np.testing.assert_array_equal(checked, vouched)
+            assert vouched[1] == pytest.approx(right / left, rel=1e-6)
+
+
+def test_scale_check_rejects_a_copy_off_anywhere():
+    """The check stops at the first sample off by more than the tolerance: wherever it lies, no scale."""
+    from reaper_automix.analysis.loudness import _copy_scales
+
+    rng = np.random.default_rng(5)
+    mono = rng.standard_normal(20_000).astype(np.float32)
+    assert _copy_scales(np.stack([mono, np.float32(0.5) * mono])) is not None
+    for where in (0, 7_777, 19_999):
+        other = np.float32(0.5) * mono
+        other[where] += 1e-3
+        assert _copy_scales(np.stack([mono, other])) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -366,9 +367,9 @@ def test_rows_of_mono_centred_items_are_one_row_equal_to_both_channels(tmp_path:
     items = [_item(mono, 0.1, 0.4, volume=0.7, fade_in=Fade(0.05, FadeShape.SLOW_START_END), fade_out=Fade(0.1)),
              _item(other, 0.3, 0.6, start_offset_s=0.01, loop=True, volume=-1.3)]
     session = _session(items)
-    rows, shared = render_track_rows(session, session.tracks[0])
+    rows, shared, scaled_copies = render_track_rows(session, session.tracks[0])
     stereo = _render(session)
-    assert shared and rows.shape == (1, stereo.shape[1]) and rows.dtype == np.float32
+    assert shared and not scaled_copies and rows.shape == (1, stereo.shape[1]) and rows.dtype == np.float32
     assert np.array_equal(rows[0], stereo[0]) and np.array_equal(rows[0], stereo[1])
     assert np.abs(rows).max() > 0.1  # the items really play
 
@@ -381,10 +382,32 @@ def test_rows_keep_two_channels_where_they_differ(tmp_path: Path, case: str):
              "panned take": [_item(mono, 0.0, 500 / SR, pan=0.3)],
              "one of two items panned": [_item(mono, 0.0, 500 / SR), _item(mono, 0.0, 500 / SR, pan=-0.5)]}[case]
     session = _session(items)
-    rows, shared = render_track_rows(session, session.tracks[0])
+    rows, shared, scaled_copies = render_track_rows(session, session.tracks[0])
     assert not shared
+    assert scaled_copies == (case == "panned take")
     np.testing.assert_array_equal(rows, _render(session))
     assert not np.array_equal(rows[0], rows[1])
+
+
+@pytest.mark.parametrize("pan", [0.3, -0.8, 1.0])
+def test_rows_of_mono_items_under_one_take_pan_are_scaled_copies(tmp_path: Path, pan: float):
+    """Overlapping mono items with different gains, fades, an offset and a loop, all at one take pan: the
+    renderer says ``scaled_copies``, and each channel is one signal times its pan gain to float rounding (what
+    the loudness pass then relies on without checking), the render itself unchanged."""
+    mono = _write(tmp_path / "m.wav", _sine(220.0, SR, SR // 2)[None])
+    other = _write(tmp_path / "n.wav", -_ramp(SR // 3))
+    items = [_item(mono, 0.1, 0.4, volume=0.7, pan=pan, fade_in=Fade(0.05, FadeShape.SLOW_START_END),
+                   fade_out=Fade(0.1)),
+             _item(other, 0.3, 0.6, start_offset_s=0.01, loop=True, volume=-1.3, pan=pan)]
+    session = _session(items)
+    rows, shared, scaled_copies = render_track_rows(session, session.tracks[0])
+    assert scaled_copies and not shared
+    np.testing.assert_array_equal(rows, _render(session))
+    left, right = min(1.0, 1.0 - pan), min(1.0, 1.0 + pan)  # the take pan's balance law
+    mono_mix = _render(_session([replace(i, take=replace(i.take, pan=0.0)) for i in items]))[0]
+    for row, gain in ((rows[0], left), (rows[1], right)):
+        np.testing.assert_allclose(row, gain * mono_mix, rtol=0, atol=1e-6 * float(np.max(np.abs(mono_mix))))
+    assert np.abs(rows).max() > 0.1
 
 
 def test_multichannel_source_renders_first_two_channels_and_warns(tmp_path: Path):

@@ -174,11 +174,15 @@ def analyse_track(
     pitch_model: PitchModel | None = None,
     filter_order: int = 1,
     spectral_statistic: str = "active",
+    scaled_copies: bool = False,
 ) -> TrackAnalysis:
     """Loudness, peak, CFB and CFB loudness of one track ``(channels, samples)``.
 
     ``method`` is ``"centroid"``, ``"f0"`` (needs ``pitch_model`` from :func:`.pitch.load_pitch_model`) or
     ``"lufs"``. ``note`` says why the method used differs from the one requested, if it does.
+    ``scaled_copies``: the caller knows every channel is a scaled copy of the first (the renderer, of a panned
+    mono source; see :func:`~reaper_automix.audio.render.render_track_rows`): the loudness pass filters the first
+    channel once without checking that sample by sample (see :func:`.loudness.loudness_and_band_loudness`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -216,7 +220,7 @@ def analyse_track(
     # Identical channels passed as rows of one (no second comparison inside): the loudness pass filters one.
     measured = np.broadcast_to(one, x.shape) if identical else x
     lufs, band_lufs = loudness_and_band_loudness(
-        measured, sample_rate, band_filter_sos(sample_rate, *band, order=filter_order)
+        measured, sample_rate, band_filter_sos(sample_rate, *band, order=filter_order), scaled_copies=scaled_copies
     )
     if not math.isfinite(lufs):
         return TrackAnalysis(**base, lufs=lufs, method_used="lufs", band_low_hz=None, band_high_hz=None,

@@ -330,51 +330,68 @@ def _cascade_segment_sums(x: np.ndarray, sos_first: np.ndarray, sos_then: np.nda
 
 
 @numba.njit(cache=True, nogil=True)
-def _scale_of_copy(ref, other, tolerance):  # pragma: no cover - compiled; tested through callers
-    """``k`` with ``other == k * ref`` to within ``tolerance`` of ``other``'s peak, or NaN. Two passes, no
-    temporaries: the scale from ``ref``'s largest sample, then the largest deviation."""
+def _scale_of_copy(ref, other, tolerance, verify):  # pragma: no cover - compiled; tested through callers
+    """``k`` with ``other == k * ref`` to within ``tolerance`` of ``other``'s peak, or NaN. No temporaries: one
+    pass finds ``ref``'s largest sample (the first, where several are as large), whose ratio is ``k``, and
+    ``other``'s peak; with ``verify`` a second pass checks every sample, stopping at the first one off by more
+    (a stem of differently panned tracks stops within its first samples). Without ``verify`` (the caller knows
+    the rows are scaled copies) that pass is left out: the same ``k``, NaN only where ``ref`` is silent."""
     j = 0
+    peak = 0.0
     for i in range(ref.shape[0]):
         if abs(ref[i]) > abs(ref[j]):
             j = i
+        peak = max(peak, abs(np.float64(other[i])))
     if ref[j] == 0.0:
         return np.nan
     k = np.float64(other[j]) / np.float64(ref[j])
-    worst = 0.0
-    peak = 0.0
-    for i in range(ref.shape[0]):
-        worst = max(worst, abs(np.float64(other[i]) - k * np.float64(ref[i])))
-        peak = max(peak, abs(np.float64(other[i])))
-    return k if worst <= tolerance * peak else np.nan
+    if verify:
+        limit = tolerance * peak
+        for i in range(ref.shape[0]):
+            if abs(np.float64(other[i]) - k * np.float64(ref[i])) > limit:
+                return np.nan
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _rows_equal(a, b):  # pragma: no cover - compiled; tested through channels_identical
+    """Whether the 1-D arrays ``a`` and ``b`` are equal sample for sample (NaN equals nothing), stopping at the
+    first difference."""
+    for i in range(a.shape[0]):
+        if a[i] != b[i]:
+            return False
+    return True
 
 
 def channels_identical(x: np.ndarray) -> bool:
     """Whether every channel of ``x`` ``(channels, samples)`` equals the first sample for sample (a mono source
-    on a stereo track, centred): one vectorised comparison per channel, a few ms for 240 s; none for rows that
-    share memory (``np.broadcast_to`` of one row)."""
+    on a stereo track, centred): one compiled comparison per channel that stops at the first difference, a few
+    ms for 240 s of copies; none for rows that share memory (``np.broadcast_to`` of one row)."""
     x = np.asarray(x)
     if not (x.ndim == 2 and x.shape[0] > 1):
         return False
-    return x.strides[0] == 0 or all(np.array_equal(x[0], x[c]) for c in range(1, x.shape[0]))
+    return x.strides[0] == 0 or all(_rows_equal(x[0], x[c]) for c in range(1, x.shape[0]))
 
 
-def _copy_scales(x: np.ndarray, tolerance: float = 1e-6) -> np.ndarray | None:
+def _copy_scales(x: np.ndarray, tolerance: float = 1e-6, *, known: bool = False) -> np.ndarray | None:
     """Per-channel scale ``k_c`` with ``x[c] == k_c * x[0]`` to within ``tolerance`` of the channel's peak (float
     rounding of a pan gain), or None when the channels differ or there is only one. Exact copies (the usual
-    case) are recognised by one vectorised comparison, before the compiled two-pass scale check."""
+    case) are recognised by a comparison that stops at the first difference, before the compiled scale check.
+    ``known``: the caller knows every channel is a scaled copy of the first (the renderer, of a panned mono
+    source): the scales are taken from the first channel's largest sample as the check would, unchecked."""
     if x.shape[0] < 2:
         return None
     scales = np.ones(x.shape[0])
     if x.strides[0] == 0:  # every row is the first (np.broadcast_to: the caller knows they are copies)
         return scales
     for c in range(1, x.shape[0]):
-        if not np.array_equal(x[0], x[c]):
-            scales[c] = _scale_of_copy(x[0], x[c], tolerance)
+        if known or not _rows_equal(x[0], x[c]):
+            scales[c] = _scale_of_copy(x[0], x[c], tolerance, not known)
     return None if np.isnan(scales).any() else scales
 
 
 def loudness_and_band_loudness(
-    x: np.ndarray, sample_rate: float, band_sos: np.ndarray
+    x: np.ndarray, sample_rate: float, band_sos: np.ndarray, *, scaled_copies: bool = False
 ) -> tuple[float, float]:
     """``(integrated_loudness(x), integrated_loudness(x, prefilter_sos=band_sos))`` in one filtering pass.
 
@@ -382,7 +399,8 @@ def loudness_and_band_loudness(
     both outputs directly (float64 state, no signal-length temporary), on up to 16 stretches of each channel
     side by side (:func:`_cascade_segment_sums`); channels that are scaled copies of the first are filtered
     once. The result equals the two separate measurements up to float rounding (tested). Signals shorter than
-    one gating block take the separate path.
+    one gating block take the separate path. ``scaled_copies``: the caller knows that every channel is a scaled
+    copy of the first (a panned mono source): the scales are not checked sample by sample (the same result).
     """
     x = _as_channels(x)
     edges = segment_edges(x.shape[-1], sample_rate)
@@ -392,7 +410,7 @@ def loudness_and_band_loudness(
         x = x.astype(np.float64)
     # Channels that are scaled copies of the first (a mono source on a stereo track, panned) are filtered once:
     # the filters are linear, so their energies are the first channel's times the squared scale.
-    scales = _copy_scales(x)
+    scales = _copy_scales(x, known=scaled_copies)
     k_sums, band_sums = _cascade_segment_sums(
         np.ascontiguousarray(x[:1] if scales is not None else x), k_weighting_sos(sample_rate),
         np.atleast_2d(band_sos).astype(np.float64), edges,

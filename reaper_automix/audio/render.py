@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -187,23 +188,35 @@ def render_track(session: Session, track: Track, *, channels: int = 2) -> np.nda
     return _render(session, track, channels, _track_infos(track))
 
 
-def render_track_rows(session: Session, track: Track) -> tuple[np.ndarray, bool]:
-    """:func:`render_track`'s stereo render, as ``(audio, shared)``: with ``shared`` true, ``audio`` is one row,
+class TrackRows(NamedTuple):
+    """:func:`render_track_rows`' result: ``audio``, float32 ``(1 or 2, samples)``, and what the renderer knows
+    about its channels."""
+
+    audio: np.ndarray
+    shared: bool  # ``audio`` is one row that both channels of the stereo render equal bit for bit
+    scaled_copies: bool  # two rows, each the same mono signal times its own take-pan gain (to float rounding)
+
+
+def render_track_rows(session: Session, track: Track) -> TrackRows:
+    """:func:`render_track`'s stereo render as :class:`TrackRows`: with ``shared``, ``audio`` is one row,
     float32 ``(1, samples)``, that *both* channels of ``render_track(session, track)`` equal bit for bit;
     otherwise ``audio`` is that ``(2, samples)`` render itself.
 
     The channels are identical by construction when every audio item plays a mono source with its take pan at
     the centre (both pan gains 1): the usual multitrack recording. One row is then rendered, half the memory
-    and half the passes over it for whoever measures or sums the track (stage 1).
+    and half the passes over it for whoever measures or sums the track (stage 1). When every item plays a mono
+    source with one and the same take pan off the centre, each channel is that source times the channel's pan
+    gain (each sample rounded once or, where items overlap, once per item): ``scaled_copies``, which spares a
+    measurement the sample-by-sample check (see :func:`~reaper_automix.analysis.cfb.analyse_track`).
 
     Raises: as :func:`render_track`.
     """
     infos = _track_infos(track)
-    shared = all(
-        infos[item.take.source.file].channels == 1 and min(1.0, max(-1.0, item.take.pan)) == 0.0
-        for item in track.audio_items
-    )
-    return _render(session, track, 1 if shared else 2, infos), shared
+    mono = all(infos[item.take.source.file].channels == 1 for item in track.audio_items)
+    pans = {min(1.0, max(-1.0, item.take.pan)) for item in track.audio_items}
+    shared = mono and pans <= {0.0}
+    audio = _render(session, track, 1 if shared else 2, infos)
+    return TrackRows(audio, shared, mono and len(pans) == 1 and not shared)
 
 
 def _track_infos(track: Track) -> dict[Path, AudioInfo]:
