@@ -120,31 +120,12 @@ def load_pitch_model(sample_rate: float, *, step_ms: float = STEP_MS) -> PitchMo
     # declared time so both passes give the same frames in real time.
     network = pesto.load_model("mir-1k_g7", step_size=step_ms, sampling_rate=ANALYSIS_RATE_HZ)
     network_octave_up = pesto.load_model("mir-1k_g7", step_size=step_ms / 2, sampling_rate=ANALYSIS_RATE_HZ)
-    for model in (network, network_octave_up):
-        model.encoder.fc = _toeplitz_as_matrix(model.encoder.fc)
+    # PESTO's encoder, the same function with its convolutions by FFT (~4x faster; see analysis/pesto_net.py):
+    # built once, both passes use the same weights.
+    from .pesto_net import FFTEncoder
+
+    network.encoder = network_octave_up.encoder = FFTEncoder(network.encoder)
     return PitchModel(float(sample_rate), float(step_ms), network, network_octave_up)
-
-
-def _toeplitz_as_matrix(conv):
-    """PESTO's output layer (``ToeplitzLinear``: a one-channel ``conv1d`` whose 1040-tap kernel slides over the
-    657 flattened features, giving 384 pitch bins) as the same linear map written out as a (657, 384) matrix.
-    torch runs that convolution ~40x slower than the matrix product (0.15 s against 4 ms for a pass over 12 s of
-    excerpts, a fifth of PESTO's time); the outputs differ by float32 summation order only (~1e-6 relative).
-    The module class is defined here because this module does not import torch unless f0 is asked for."""
-    import torch
-
-    class ToeplitzAsMatrix(torch.nn.Module):
-        def __init__(self, matrix: torch.Tensor):
-            super().__init__()
-            self.register_buffer("matrix", matrix)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x @ self.matrix
-
-    n_in = conv.kernel_size[0] - conv.padding[0]  # kernel = in + out - 1, padding = out - 1
-    with torch.no_grad():
-        matrix = conv(torch.eye(n_in))  # row i: the map applied to the i-th unit vector
-    return ToeplitzAsMatrix(matrix)
 
 
 def _run_pesto(model: PitchModel, segments: np.ndarray, octave_up: bool) -> tuple[np.ndarray, ...]:
