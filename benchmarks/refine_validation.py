@@ -32,6 +32,7 @@ from reaper_automix.controller.checkpoint import SHIPPED, load_checkpoint
 from reaper_automix.controller.losses import CURVE_FREQS_HZ, Batch, band_console, eq_curves_db, feature_loss, forward
 from reaper_automix.controller.refine import RefineOptions, refine_settings
 from reaper_automix.controller.train import collate, load_songs, validation_examples
+from reaper_automix.matching.features import TERM_SCALES, torch_features_from_sums
 
 CENTRED = {"Drums", "Bass", "Vocals"}
 PAN_LIMIT, EQ_LIMIT = 0.5, 6.0
@@ -84,8 +85,9 @@ def errors(pred: torch.Tensor, batch: Batch) -> dict[str, float]:
     p[..., 9] = p[..., 9].clamp(-PAN_LIMIT, PAN_LIMIT)
     p[..., 1:7] = p[..., 1:7].clamp(-EQ_LIMIT, EQ_LIMIT)
     feature = float(feature_loss(p.float(), batch)[0])
+    distance = evaluation_distance(p, batch)
     if batch.truth is None:
-        return {"gain": float("nan"), "pan": float("nan"), "eq": float("nan"), "feature": feature}
+        return {"gain": float("nan"), "pan": float("nan"), "eq": float("nan"), "feature": feature, **distance}
     t = torch.nan_to_num(batch.truth.to(torch.float64))
     w = mask.to(torch.float64)
     n = w.sum(1, keepdim=True)
@@ -94,7 +96,39 @@ def errors(pred: torch.Tensor, batch: Batch) -> dict[str, float]:
     curve = ((eq_curves_db(p[..., 1:7], CURVE_FREQS_HZ) - eq_curves_db(t[..., 1:7], CURVE_FREQS_HZ)) ** 2)
     curve = curve.mean(-1).sqrt()
     return {"gain": float(dg.abs()[mask].mean()), "pan": float((p[..., 9] - t[..., 9]).abs()[mask].mean()),
-            "eq": float(curve[mask].mean()), "feature": feature}
+            "eq": float(curve[mask].mean()), "feature": feature, **distance}
+
+
+def _stat_features(energy: torch.Tensor, frame_power: torch.Tensor, peak: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The evaluation's features (:func:`~reaper_automix.matching.features.features_from_stats`) from window
+    statistics: band energies ``(B, 3, K)`` summed over windows, frame powers ``(B, W, F)``, peaks ``(B, W)``. The
+    crest is the largest sampled peak over the sampled frames' mean square (a model of the evaluation's sample
+    peak over the whole excerpt)."""
+    ll, rr, lr = energy[:, 0], energy[:, 1], energy[:, 2]
+    mid, side = (ll + rr + 2 * lr) / 4, (ll + rr - 2 * lr) / 4
+    out = torch_features_from_sums(ll.sum(-1), rr.sum(-1), lr.sum(-1), 1.0, peak.amax(-1), mid.clamp_min(0.0),
+                                   side.clamp_min(0.0), (mid + side).sum(-1, keepdim=True))
+    out["crest_db"] = 20 * torch.log10(peak.amax(-1).clamp_min(1e-10)) - 10 * torch.log10(
+        frame_power.mean(dim=(-1, -2)).clamp_min(1e-20))
+    return out
+
+
+def evaluation_distance(pred: torch.Tensor, batch: Batch) -> dict[str, float]:
+    """The evaluation's feature distance (:func:`~reaper_automix.matching.features.distances`: crest, width and
+    imbalance as absolute differences, mid and side Bark spectra as the RMS over bands of the dB difference, each
+    over its :data:`~reaper_automix.matching.features.TERM_SCALES` step, summed in ``total``) of the mix the
+    settings make through the band-energy console against the reference, both from window statistics; means
+    over the cases, per term in the term's own unit."""
+    with torch.no_grad():
+        energy, frame_power, peak = band_console(pred, batch.stem_energy, batch.stem_frame_power, batch.stem_peak,
+                                                 batch.stem_mask)
+        mine = _stat_features(energy.sum(1), frame_power, peak)
+        ref = _stat_features(batch.ref_energy.to(torch.float64).sum(1), batch.ref_frame_power.to(torch.float64),
+                             batch.ref_peak.to(torch.float64))
+    terms = {k: (mine[k] - ref[k]).abs() for k in ("crest_db", "width", "imbalance")}
+    terms |= {k: ((mine[k] - ref[k]) ** 2).mean(-1).sqrt() for k in ("bark_mid_db", "bark_side_db")}
+    total = sum(terms[k] / scale for k, scale in TERM_SCALES.items())
+    return {"eval_total": float(total.mean()), **{f"eval_{k}": float(v.mean()) for k, v in terms.items()}}
 
 
 def excerpt_mismatch(songs) -> dict[str, float]:
@@ -116,6 +150,60 @@ def excerpt_mismatch(songs) -> dict[str, float]:
             "band_balance_std": float(balance_diff.std()), "stem_bands": int(shape_diff.size)}
 
 
+def audio_validation(grid: list[RefineOptions], count: int, first_seed: int, seconds: float, work: Path,
+                     with_search: bool, swap: bool = False) -> list[dict]:
+    """The evaluation's own construction and columns (:mod:`reaper_automix.evaluate`: demo songs, stage 1, a
+    truth console on the other half, the demo's different-song reference; rendered mixes and the evaluation's
+    feature distance) on ``count`` *validation* seeds from ``first_seed`` (not the table's 9000-9019), for the
+    network, each refinement setting of ``grid`` and (``with_search``) the search, whose rows are cached under
+    ``work``; ``swap``: also the learned settings with the search's compressors, or its pans, swapped in.
+    Means per row (the feature terms over the songs where they are finite)."""
+    from reaper_automix import evaluate as ev
+    from reaper_automix.controller.predict import learned_settings
+    from reaper_automix.matching import match_reference
+
+    def learned_row(name: str, options: RefineOptions | None) -> ev.Row:
+        return ev.engine_row(name, lambda stems, rate, refs: learned_settings(stems, rate, refs,
+                                                                              refine=options).settings)
+
+    def combined_row(name: str, part: str) -> ev.Row:
+        """A diagnostic: the learned engine's settings with the search's ``part`` (compressor or pan) swapped in,
+        to measure how much of the distance that part accounts for."""
+        def engine(stems, rate, refs):
+            from dataclasses import replace as swap
+            mine = learned_settings(stems, rate, refs).settings
+            found = match_reference(stems, rate, refs).stems
+            return [swap(a, **{part: getattr(b, part)}) for a, b in zip(mine, found)]
+        return ev.engine_row(name, engine)
+
+    rows = [ev.neutral_row(), learned_row("network", None)] + [
+        learned_row(_short(str(o).removeprefix("RefineOptions")), o) for o in grid]
+    if swap:
+        rows += [combined_row("learned+search compressor", "compressor"), combined_row("learned+search pan", "pan")]
+    records = []
+    for spec in ev.held_out_songs(count, first_seed=first_seed, length_s=seconds):
+        folder = ev.ensure_song(work / "songs", spec)
+        case = ev.build_case(folder, work / "cases" / spec.name, spec.seed, reuse=True)
+        record = ev.evaluate_case(case, rows, log=lambda line: None)
+        cached = work / "rows" / f"{spec.name}-search.json"
+        if with_search:
+            if not cached.exists():
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_text(json.dumps(ev.evaluate_case(case, [ev.search_row()], log=print)["rows"]))
+            record["rows"] |= json.loads(cached.read_text())
+        records.append(record)
+        print(f"{spec.name}: " + "  ".join(f"{k} {r['feature_distance']:.2f}" for k, r in record["rows"].items()),
+              flush=True)
+    summary = ev.summarise(records)["mean"]
+    keys = ("loudness_error_lu", "pan_error", "eq_curve_error_db", "feature_distance", "mrstft", "violations")
+    for row, values in summary.items():
+        terms = {t: np.nanmean([r["rows"][row]["feature_terms"][t] for r in records])
+                 for t in ("crest_db", "width", "imbalance", "bark_mid_db", "bark_side_db")}
+        print(f"  {row:<50} " + "  ".join(f"{k.split('_')[0]} {values[k]:.3f}" for k in keys)
+              + "  (" + " ".join(f"{t} {v:.3f}" for t, v in terms.items()) + ")")
+    return [{"row": row, **values} for row, values in summary.items()]
+
+
 def _short(name: str) -> str:
     """An options row named by what differs from the defaults."""
     if not name.startswith("("):
@@ -135,7 +223,7 @@ def parse_grid(text: str) -> list[RefineOptions]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("dataset", type=Path)
+    parser.add_argument("dataset", type=Path, help="the validation dataset (with --audio-songs: a work folder)")
     parser.add_argument("--grid", default="", help="';'-separated RefineOptions, e.g. 'steps=200,pan_scale=0.3'")
     parser.add_argument("--out", type=Path, default=None, help="write the table as JSON here")
     parser.add_argument("--consoles", type=int, default=1, help="plausible consoles per song half")
@@ -144,8 +232,23 @@ def main() -> None:
     parser.add_argument("--cases", default="rendered,plausible,other-song", help="which kinds of case to run")
     parser.add_argument("--mismatch", action="store_true",
                         help="only print how much the stems' band statistics change between the halves")
+    parser.add_argument("--audio-songs", type=int, default=0,
+                        help="instead: the evaluation's construction on this many validation seeds (rendered mixes)")
+    parser.add_argument("--audio-first-seed", type=int, default=9100, help="the first of those seeds")
+    parser.add_argument("--audio-seconds", type=float, default=12.0)
+    parser.add_argument("--search", action="store_true", help="with --audio-songs: the search row too (cached)")
+    parser.add_argument("--swap", action="store_true",
+                        help="with --audio-songs: rows with the search's compressors or pans in the learned settings")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.audio_songs:
+        if args.audio_first_seed < 9020 and args.audio_first_seed + args.audio_songs > 9000:
+            parser.error("the audio validation seeds must not overlap the evaluation table's (9000-9019)")
+        table = audio_validation(parse_grid(args.grid) or [RefineOptions()], args.audio_songs,
+                                 args.audio_first_seed, args.audio_seconds, args.dataset, args.search, args.swap)
+        if args.out:
+            args.out.write_text(json.dumps(table, indent=1))
+        return
     songs = load_songs(args.dataset)
     if args.mismatch:
         print(json.dumps({"dataset": str(args.dataset), "songs": len(songs), **excerpt_mismatch(songs)}))
@@ -174,7 +277,9 @@ def main() -> None:
             e = errors(p, batch)
             table.append({"cases": kind, "row": name, **e, "seconds": seconds})
             print(f"  {_short(name):<60} gain {e['gain']:.3f}  pan {e['pan']:.3f}  eq {e['eq']:.3f}  "
-                  f"feature {e['feature']:.2f}  ({seconds:.1f} s)")
+                  f"feature {e['feature']:.2f}  eval {e['eval_total']:.2f} (crest {e['eval_crest_db']:.2f} "
+                  f"width {e['eval_width']:.3f} imb {e['eval_imbalance']:.3f} mid {e['eval_bark_mid_db']:.2f} "
+                  f"side {e['eval_bark_side_db']:.2f})  ({seconds:.1f} s)")
     if args.out:
         args.out.write_text(json.dumps(table, indent=1))
 

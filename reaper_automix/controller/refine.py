@@ -89,6 +89,9 @@ class RefineOptions:
     balance_noise_scale: float = 1.0  # multiplies the stems' window-to-window balance spread in that noise
     pan_prior_widen: float = 1.0  # multiplies the two pan priors' combined scale in the balance estimate
     pan_grid: int = 401  # points of the posterior's pan grid over -1..+1
+    pans_first: bool = False  # True: the balance pans from the prediction's gains and a flat EQ, then one descent
+    eq_shrink: float = 1.0  # the refined EQ gains times this (a shrinkage toward flat, chosen on validation)
+    prior_loss: float = 0.0  # > 0: each song's prior weight times L0 / (L0 + its feature loss at the start)
 
 
 def imbalance_of_pan(pan: Tensor) -> Tensor:
@@ -269,6 +272,16 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
         pan = start_pan * centre_scale**2 / (centre_scale**2 + options.pan_scale**2)
         prior_scale = centre_scale * options.pan_scale / torch.sqrt(centre_scale**2 + options.pan_scale**2)
 
+    prior_weight = torch.full((mask.shape[0],), options.prior_weight, dtype=torch.float64)
+    if options.prior_loss > 0:
+        with torch.no_grad():
+            mix = torch.einsum("bs,bsc,bsk,bsck->bck", 10 ** (start[..., 0] / 10),
+                               channel_gains(imbalance_of_pan(pan)),
+                               10 ** (eq_band_db(start[..., 1:7].clamp(-LIMITS.eq_db, LIMITS.eq_db)) / 10),
+                               stem_energy)
+            loss = _weighted_terms(mix_features(mix), ref, band_scales)
+        prior_weight = prior_weight * options.prior_loss / (options.prior_loss + loss)
+
     def descend(pan: Tensor, gain_start: Tensor, eq_start: Tensor) -> tuple[Tensor, Tensor]:
         """Gains and EQ refined by the features with ``pan`` fixed, from ``gain_start``, ``eq_start``."""
         channels = channel_gains(imbalance_of_pan(pan))
@@ -283,20 +296,26 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
             prior = (((gain - start[..., 0]) / options.gain_scale_db) ** 2
                      + (((eq - start[..., 1:7]) / options.eq_scale_db) ** 2).mean(-1))
             prior = (prior * weight).sum(dim=1) / count
-            loss = (feature + options.prior_weight * prior).sum()
+            loss = (feature + prior_weight * prior).sum()
             loss.backward()
             optimiser.step(0.5 * (1.0 + math.cos(math.pi * step / options.steps)))  # cosine decay: settle
             with torch.no_grad():
                 eq.clamp_(-LIMITS.eq_db, LIMITS.eq_db)
         return gain.detach(), eq.detach()
 
-    gain, eq = descend(pan, start[..., 0], start[..., 1:7])
-    if options.balance_pans:
+    def balance(pan: Tensor, gain: Tensor, eq: Tensor) -> Tensor:
+        """The balance pans (_pans_from_balance) at these gains and EQ, the prior's pans ``pan``."""
         with torch.no_grad():
             heard = (ref["mid_db"] > SPECTRUM_FLOOR_DB + 20).to(torch.float64)
-            pan = _pans_from_balance(stem_energy, 10 ** (gain / 10), 10 ** (eq_band_db(eq) / 10), ref_energy,
-                                     heard, balance_noise, mask, pan, prior_scale, options)
+            return _pans_from_balance(stem_energy, 10 ** (gain / 10), 10 ** (eq_band_db(eq) / 10), ref_energy,
+                                      heard, balance_noise, mask, pan, prior_scale, options)
+
+    if options.balance_pans and options.pans_first:  # pans at the prediction's gains and the EQ's start
+        pan = balance(pan, start[..., 0], start[..., 1:7].clamp(-LIMITS.eq_db, LIMITS.eq_db))
+    gain, eq = descend(pan, start[..., 0], start[..., 1:7])
+    if options.balance_pans and not options.pans_first:
+        pan = balance(pan, gain, eq)
         # The gains again with these pans (from where they are): a pan lowers its stem's level.
         gain, eq = descend(pan, gain, eq)
-    out = torch.cat([gain[..., None], eq, start[..., 7:9], pan[..., None]], dim=-1)
+    out = torch.cat([gain[..., None], options.eq_shrink * eq, start[..., 7:9], pan[..., None]], dim=-1)
     return torch.where(mask[..., None], out, start)
