@@ -22,8 +22,10 @@ stem's energy share below that frequency: bass and kick stay centred); its minim
 ``predicted x c^2 / (c^2 + s^2)``. With ``balance_pans`` (the default) each pan is that prior's posterior mean
 given the reference's per-band left/right balance (:func:`_pans_from_balance`: the balance equations are linear
 in the stems' energy imbalances, so one weighted least-squares solve over every band, then a 1-D posterior per
-stem; odd in pan, a smooth function of the statistics), after a first pass of the gain and EQ descent with the
-prior's pans; the gains and EQ then descend again with the new pans. Without it, each pan is the prior's minimum.
+stem; odd in pan, a smooth function of the statistics), estimated once at the prediction's gains and the EQ's
+start (flat) before the one gain and EQ descent (``pans_first``; the earlier order, a descent with the prior's pans,
+the balance pans at its result and a second descent, gave the same validation numbers at twice the cost). Without
+it, each pan is the prior's minimum.
 
 The reference is made of other bars than the stems the engine hears, so even the right settings leave the band
 features off by however much the stems change from one part of the song to another. With ``noise_weight`` > 0
@@ -89,9 +91,8 @@ class RefineOptions:
     balance_noise_scale: float = 1.0  # multiplies the stems' window-to-window balance spread in that noise
     pan_prior_widen: float = 1.0  # multiplies the two pan priors' combined scale in the balance estimate
     pan_grid: int = 401  # points of the posterior's pan grid over -1..+1
-    pans_first: bool = False  # True: the balance pans from the prediction's gains and a flat EQ, then one descent
-    eq_shrink: float = 1.0  # the refined EQ gains times this (a shrinkage toward flat, chosen on validation)
-    prior_loss: float = 0.0  # > 0: each song's prior weight times L0 / (L0 + its feature loss at the start)
+    pans_first: bool = True  # True: balance pans at the prediction's gains and the EQ's start, then one descent;
+    # False: a descent, the balance pans at its gains and EQ, a second descent (twice the cost, same validation)
 
 
 def imbalance_of_pan(pan: Tensor) -> Tensor:
@@ -272,16 +273,6 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
         pan = start_pan * centre_scale**2 / (centre_scale**2 + options.pan_scale**2)
         prior_scale = centre_scale * options.pan_scale / torch.sqrt(centre_scale**2 + options.pan_scale**2)
 
-    prior_weight = torch.full((mask.shape[0],), options.prior_weight, dtype=torch.float64)
-    if options.prior_loss > 0:
-        with torch.no_grad():
-            mix = torch.einsum("bs,bsc,bsk,bsck->bck", 10 ** (start[..., 0] / 10),
-                               channel_gains(imbalance_of_pan(pan)),
-                               10 ** (eq_band_db(start[..., 1:7].clamp(-LIMITS.eq_db, LIMITS.eq_db)) / 10),
-                               stem_energy)
-            loss = _weighted_terms(mix_features(mix), ref, band_scales)
-        prior_weight = prior_weight * options.prior_loss / (options.prior_loss + loss)
-
     def descend(pan: Tensor, gain_start: Tensor, eq_start: Tensor) -> tuple[Tensor, Tensor]:
         """Gains and EQ refined by the features with ``pan`` fixed, from ``gain_start``, ``eq_start``."""
         channels = channel_gains(imbalance_of_pan(pan))
@@ -296,7 +287,7 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
             prior = (((gain - start[..., 0]) / options.gain_scale_db) ** 2
                      + (((eq - start[..., 1:7]) / options.eq_scale_db) ** 2).mean(-1))
             prior = (prior * weight).sum(dim=1) / count
-            loss = (feature + prior_weight * prior).sum()
+            loss = (feature + options.prior_weight * prior).sum()
             loss.backward()
             optimiser.step(0.5 * (1.0 + math.cos(math.pi * step / options.steps)))  # cosine decay: settle
             with torch.no_grad():
@@ -317,5 +308,5 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
         pan = balance(pan, gain, eq)
         # The gains again with these pans (from where they are): a pan lowers its stem's level.
         gain, eq = descend(pan, gain, eq)
-    out = torch.cat([gain[..., None], options.eq_shrink * eq, start[..., 7:9], pan[..., None]], dim=-1)
+    out = torch.cat([gain[..., None], eq, start[..., 7:9], pan[..., None]], dim=-1)
     return torch.where(mask[..., None], out, start)
