@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from .analysis.cfb import TrackAnalysis, analyse_track
@@ -203,9 +204,7 @@ class _Worker:
                 preview.add_unchanged(t, audio)
             else:
                 preview.add_free(t, audio, gain_db)
-            # measured already: scaled in place, no signal-length temporary (one new array if panned mono)
-            scaled = _gain_and_pan(audio[:2, :n], gain_db, job.pan_gains[t], in_place=True)
-            parts[locked] = _add_rows(parts[locked], scaled, n)
+            parts[locked] = _add_gain_and_pan(parts[locked], audio[:2], gain_db, job.pan_gains[t], n)
         for t in job.preview.only if job.preview else ():
             preview.add_unchanged(t, self.rows(session.tracks[t])[0])
         has = {locked: parts[locked] is not None for locked in parts}
@@ -246,23 +245,37 @@ class _Worker:
         return _peak_of_sum(*job)
 
 
-def _gain_and_pan(rows: np.ndarray, gain_db: float, pan: tuple[float, float], *, in_place: bool) -> np.ndarray:
-    """``rows`` (float32 ``(channels, samples)``, one row standing for two equal channels) scaled by
-    ``gain_db`` and each channel by its pan gain ``pan`` = ``(left, right)``: in place where ``in_place`` and
-    the shape allows, else a new array. Equal pan gains (a centred track under a balance law: both 1) keep one
-    row one row, and the same float32 products as the gain alone; a panned mono row becomes two rows."""
+def _add_gain_and_pan(acc: np.ndarray | None, rows: np.ndarray, gain_db: float, pan: tuple[float, float],
+                      n: int) -> np.ndarray:
+    """``acc`` plus ``rows`` (float32 ``(channels, samples)``, one row standing for two equal channels) scaled by
+    ``gain_db`` and each channel by its pan gain ``pan`` = ``(left, right)``, in one compiled pass, into a
+    float32 ``(channels, n)`` accumulator (``acc``, or zeros where None) that stays one row while every track
+    added is one row at equal pan gains, and becomes two when one is not (its row repeated). Each sample is the
+    float32 product ``row * np.float32(gain * pan gain)`` added in float32: the same sums, bit for bit, as
+    scaling the rows and adding them (tested). ``rows`` is left as it is."""
     gain = db_to_gain(gain_db)
     left, right = pan
-    if left == right:
-        scale = np.float32(gain * left)
-        if not in_place:
-            return rows * scale
-        rows *= scale
-        return rows
-    out = rows if in_place and rows.shape[0] == 2 else np.empty((2, rows.shape[1]), dtype=np.float32)
-    np.multiply(rows[-1], np.float32(gain * right), out=out[1])  # rows[-1]: the right channel, or the one row
-    np.multiply(rows[0], np.float32(gain * left), out=out[0])
-    return out
+    channels = 1 if rows.shape[0] == 1 and left == right else 2
+    if acc is None:
+        acc = np.zeros((channels, n), dtype=np.float32)
+    elif acc.shape[0] == 1 and channels == 2:
+        acc = np.repeat(acc, 2, axis=0)
+    scales = np.full(acc.shape[0], gain * left, dtype=np.float32) if left == right else np.array(
+        [gain * left, gain * right], dtype=np.float32)
+    _add_scaled_rows(acc, rows, scales)
+    return acc
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_scaled_rows(acc, rows, scales):  # pragma: no cover - compiled; tested through _add_gain_and_pan
+    """``acc[c, :m] += rows[min(c, last row), :m] * scales[c]`` in float32 for each channel ``c`` of ``acc``,
+    ``m`` the shorter length."""
+    for c in range(acc.shape[0]):
+        src = rows[min(c, rows.shape[0] - 1)]
+        dst = acc[c]
+        scale = scales[c]
+        for i in range(min(src.shape[0], dst.shape[0])):
+            dst[i] += src[i] * scale
 
 
 class _PreviewSums:
@@ -289,8 +302,8 @@ class _PreviewSums:
     def _add(self, key: tuple[str, int | None], t: int, audio: np.ndarray, weight_db: float) -> None:
         self.weights.setdefault(key, {})[t] = weight_db
         if weight_db != -math.inf:
-            panned = _gain_and_pan(audio[:2, : self.n], weight_db, self.job.pan_gains[t], in_place=False)
-            self.sums[key] = _add_rows(self.sums.get(key), panned, self.n)
+            self.sums[key] = _add_gain_and_pan(self.sums.get(key), audio[:2], weight_db, self.job.pan_gains[t],
+                                               self.n)
 
     def add_free(self, t: int, audio: np.ndarray, rule1_db: float) -> None:
         p = self.job.preview
@@ -339,18 +352,6 @@ def _save_row_twice(path: str, row: np.ndarray) -> None:
 def _two_channels(row: np.ndarray) -> np.ndarray:
     """A one-row signal ``(1, samples)`` as the two identical channels it stands for (a read-only view)."""
     return np.broadcast_to(row, (2, row.shape[1]))
-
-
-def _add_rows(acc: np.ndarray | None, rows: np.ndarray, n: int) -> np.ndarray:
-    """``acc + rows`` in place, in a ``(channels, n)`` float32 accumulator started from zeros where one row
-    stands for two identical channels: it stays one row until a track with two different channels arrives.
-    The sums are the same, bit for bit, as two rows added throughout."""
-    if acc is None:
-        acc = np.zeros((1 if rows.shape[0] == 1 else 2, n), dtype=np.float32)
-    elif acc.shape[0] == 1 and rows.shape[0] > 1:
-        acc = np.repeat(acc, 2, axis=0)
-    acc[:, : rows.shape[1]] += rows
-    return acc
 
 
 @dataclass(frozen=True)

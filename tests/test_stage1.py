@@ -341,3 +341,39 @@ def test_a_kept_one_row_stem_is_the_file_np_save_writes_for_its_two_rows(tmp_pat
     _save_row_twice(str(tmp_path / "a.npy"), row)
     np.save(tmp_path / "b.npy", np.concatenate([row, row]))
     assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+
+
+def test_adding_at_gain_and_pan_equals_scaling_then_adding_bit_for_bit():
+    """The compiled add (stem and preview sums) against the numpy steps it replaced, kept here: scale the rows
+    by ``np.float32(gain * pan gain)`` (one row stays one row at equal pan gains, a panned row becomes two), then
+    add them into an accumulator that starts as zeros and grows from one row to two by repeating it."""
+    from reaper_automix.stage1 import _add_gain_and_pan
+    from reaper_automix.units import db_to_gain
+
+    def old(acc, rows, gain_db, pan, n):
+        gain, (left, right) = db_to_gain(gain_db), pan
+        if left == right:
+            scaled = rows * np.float32(gain * left)
+        else:
+            scaled = np.stack([rows[0] * np.float32(gain * left), rows[-1] * np.float32(gain * right)])
+        if acc is None:
+            acc = np.zeros((1 if scaled.shape[0] == 1 else 2, n), dtype=np.float32)
+        elif acc.shape[0] == 1 and scaled.shape[0] > 1:
+            acc = np.repeat(acc, 2, axis=0)
+        acc[:, : scaled.shape[1]] += scaled
+        return acc
+
+    rng = np.random.default_rng(4)
+    n = 50_000
+    tracks = [(rng.standard_normal((1, n)), -3.7, (1.0, 1.0)), (rng.standard_normal((1, n - 10)), 5.1, (1.0, 1.0)),
+              (rng.standard_normal((1, n)), 0.0, (0.6, 1.0)), (rng.standard_normal((2, n)), -12.0, (0.5, 0.5)),
+              (rng.standard_normal((2, n)), 2.2, (1.0, 0.25))]
+    new_acc = old_acc = None
+    for k, (rows, gain_db, pan) in enumerate(tracks):
+        rows = rows.astype(np.float32)
+        kept = rows.copy()
+        new_acc = _add_gain_and_pan(new_acc, rows, gain_db, pan, n)
+        old_acc = old(old_acc, rows, gain_db, pan, n)
+        assert new_acc.shape == old_acc.shape == ((1 if k < 2 else 2), n)
+        np.testing.assert_array_equal(new_acc, old_acc)
+        np.testing.assert_array_equal(rows, kept)  # the track is left as it is

@@ -444,6 +444,7 @@ def _mix_into(out: np.ndarray, block: np.ndarray, plan: _ItemPlan, sr: int, *, o
     """
     item, take = plan.item, plan.item.take
     channels = out.shape[0]
+    in_place = block is out  # the render is the fetched block itself (one item over the whole song)
     if channels == 1:
         block = block[:1] if block.shape[0] == 1 else block[:2].mean(axis=0, keepdims=True)
     else:
@@ -458,6 +459,8 @@ def _mix_into(out: np.ndarray, block: np.ndarray, plan: _ItemPlan, sr: int, *, o
     for c, pan_gain in enumerate(pan_gains):
         row = block[min(c, block.shape[0] - 1)]
         scale = np.float32(gain * pan_gain)
+        if overwrite and in_place and scale == 1.0:
+            continue  # x * 1 == x: the row already holds its render
         if overwrite:
             np.multiply(row, scale, out=out[c, span])
         elif scale == 1.0:
