@@ -194,12 +194,18 @@ def _libsndfile_read(path: Path, start: int = 0, frames: int = -1) -> np.ndarray
     return sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)[0].T
 
 
+@pytest.mark.parametrize("chunk_bytes", [None, 1000])
 @pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
 @pytest.mark.parametrize("channels", [1, 2, 3])
-def test_direct_wav_read_equals_libsndfiles_bit_for_bit(tmp_path: Path, subtype: str, channels: int):
+def test_direct_wav_read_equals_libsndfiles_bit_for_bit(tmp_path: Path, subtype: str, channels: int,
+                                                        chunk_bytes: int | None, monkeypatch: pytest.MonkeyPatch):
     """Every integer code (extremes included) and any float sample decode exactly as libsndfile decodes them,
-    the channels de-interleaved; frame ranges too."""
+    the channels de-interleaved; frame ranges too; also read in chunks of 1000 bytes (a whole number of frames
+    only for some layouts), so that the file spans many chunks."""
     from reaper_automix.audio import wav
+
+    if chunk_bytes is not None:
+        monkeypatch.setattr(wav, "_CHUNK_BYTES", chunk_bytes)
 
     bits = {"PCM_16": 16, "PCM_24": 24, "FLOAT": 32}[subtype]
     rng = np.random.default_rng(channels)
@@ -217,6 +223,10 @@ def test_direct_wav_read_equals_libsndfiles_bit_for_bit(tmp_path: Path, subtype:
     assert whole.dtype == np.float32 and whole.flags.c_contiguous and np.array_equal(whole, expected)
     part, _ = read_audio(path, start=1234, frames=777)
     assert np.array_equal(part, _libsndfile_read(path, 1234, 777))
+    layout = wav.data_layout(path, subtype, channels)
+    tail = wav.read_frames(path, layout, 4321, 5000)  # past the end: the frames there are
+    assert tail.shape == (channels, 5000 - 4321) and tail.flags.c_contiguous
+    assert np.array_equal(tail, _libsndfile_read(path, 4321))
 
 
 def test_direct_wav_read_skips_other_chunks_and_leaves_other_formats_to_libsndfile(tmp_path: Path):

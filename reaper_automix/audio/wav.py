@@ -65,34 +65,58 @@ def data_layout(path: Path, subtype: str, channels: int) -> DataLayout | None:
     return None
 
 
+_CHUNK_BYTES = 1 << 18  # read and decoded a chunk at a time: the raw bytes stay in the processor's cache
+
+
 def read_frames(path: Path, layout: DataLayout, start: int, frames: int) -> np.ndarray:
-    """Frames ``[start, start + frames)`` as float32 ``(channels, frames)``; fewer frames where the file ends."""
+    """Frames ``[start, start + frames)`` as float32 ``(channels, frames)``; fewer frames where the file ends.
+
+    The bytes are read a chunk of about :data:`_CHUNK_BYTES` at a time into one small buffer and decoded from
+    there into the result: no file-length byte buffer, and the decode reads from the cache rather than memory."""
     frame_bytes = layout.channels * layout.sample_bytes
-    with open(path, "rb") as f:
+    chunk_frames = max(1, _CHUNK_BYTES // frame_bytes)
+    out = np.empty((layout.channels, frames), dtype=np.float32)
+    buf = np.empty(min(frames, chunk_frames) * frame_bytes, dtype=np.uint8)
+    view = memoryview(buf)
+    done = 0
+    with open(path, "rb", buffering=0) as f:
         f.seek(layout.offset + start * frame_bytes)
-        raw = np.fromfile(f, dtype=np.uint8, count=frames * frame_bytes)
-    out = np.empty((layout.channels, raw.size // frame_bytes), dtype=np.float32)
-    decode_into(raw, layout.sample_bytes, layout.is_float, out)
+        while done < frames:
+            want = min(chunk_frames, frames - done) * frame_bytes
+            got = 0
+            while got < want:
+                n = f.readinto(view[got:want])
+                if not n:
+                    break
+                got += n
+            usable = got // frame_bytes
+            decode_into(buf[: usable * frame_bytes], layout.sample_bytes, layout.is_float, out, done)
+            done += usable
+            if got < want:  # the file ends here
+                return out[:, :done].copy()
     return out
 
 
-def decode_into(raw: np.ndarray, sample_bytes: int, is_float: bool, out: np.ndarray) -> None:
-    """Decode interleaved little-endian samples ``raw`` (uint8) into ``out`` (float32 ``(channels, frames)``)."""
-    frames, channels = out.shape[1], out.shape[0]
+def decode_into(raw: np.ndarray, sample_bytes: int, is_float: bool, out: np.ndarray, first: int = 0) -> None:
+    """Decode interleaved little-endian samples ``raw`` (uint8, whole frames) into ``out`` (float32
+    ``(channels, frames)``) from frame ``first`` on."""
+    channels = out.shape[0]
+    frames = raw.size // (channels * sample_bytes)
     if is_float:
-        out[...] = raw[: out.size * 4].view("<f4").reshape(frames, channels).T
+        out[:, first : first + frames] = raw[: frames * channels * 4].view("<f4").reshape(frames, channels).T
     elif sample_bytes == 3:
-        _decode_pcm24(raw, out)
+        _decode_pcm24(raw, frames, out, first)
     else:  # int16 -> float32 is exact, and so is the power-of-two scale
-        np.multiply(raw[: out.size * 2].view("<i2").reshape(frames, channels).T, np.float32(2.0**-15), out=out)
+        np.multiply(raw[: frames * channels * 2].view("<i2").reshape(frames, channels).T, np.float32(2.0**-15),
+                    out=out[:, first : first + frames])
 
 
 @numba.njit(cache=True, nogil=True)
-def _decode_pcm24(raw, out):  # pragma: no cover - compiled; tested through read_frames
-    channels, frames = out.shape
+def _decode_pcm24(raw, frames, out, first):  # pragma: no cover - compiled; tested through read_frames
+    channels = out.shape[0]
     scale = np.float32(1.0 / 8388608.0)  # 2**-23
     for c in range(channels):
-        row = out[c]
+        row = out[c, first : first + frames]  # indexed from 0: no wrap-around arithmetic per access
         i = 3 * c
         for f in range(frames):  # branch-free sign extension: the loop vectorises
             v = np.int32(raw[i]) | (np.int32(raw[i + 1]) << 8) | (np.int32(raw[i + 2]) << 16)
