@@ -2,6 +2,7 @@
 
 import importlib.util
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import pytest
 if importlib.util.find_spec("pesto") is None:  # not importorskip: importing pesto needs the stand-in
     pytest.skip("the f0 method needs pesto-pitch", allow_module_level=True)
 tinysoundfont = pytest.importorskip("tinysoundfont")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pesto_reference import import_pesto, load_pesto  # noqa: E402
 
 from reaper_automix.analysis.pitch import (  # noqa: E402
     ANALYSIS_RATE_HZ,
@@ -131,10 +135,28 @@ def test_rate_mismatch_is_refused(model):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torchaudio") is not None, reason="a real torchaudio is installed")
-def test_torchaudio_stand_in_does_not_leak(model):
+def test_torchaudio_stand_in_does_not_leak():
+    # The tests' reference PESTO (tests/pesto_reference.py) imports pesto with a torchaudio stand-in.
+    import_pesto()
     assert "torchaudio" not in sys.modules
     with pytest.raises(RuntimeError, match="torchaudio is not installed"):
         sys.modules["pesto.core"].torchaudio.load("x.wav")
+
+
+def test_the_model_runs_without_importing_pesto():
+    """The project's network is its own (analysis/pesto_net.py): loading and running it imports neither the
+    pesto package (~1.7 s per worker process) nor what pesto imports (torchaudio, matplotlib's pyplot)."""
+    code = (
+        "import sys, numpy as np\n"
+        "from reaper_automix.analysis.pitch import estimate_f0, load_pitch_model\n"
+        "t = np.arange(3 * 44100) / 44100\n"
+        "e = estimate_f0(np.sin(2 * np.pi * 220 * t).astype(np.float32), 44100, load_pitch_model(44100))\n"
+        "assert abs(e.f0_hz - 220) < 3, e\n"
+        "print(sorted(m for m in ('pesto', 'torchaudio', 'matplotlib.pyplot') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
 
 
 def test_output_layer_as_a_matrix_equals_pestos_toeplitz_convolution(model):
@@ -142,7 +164,7 @@ def test_output_layer_as_a_matrix_equals_pestos_toeplitz_convolution(model):
     ToeplitzLinear, freshly loaded, up to float32 summation order, on random features."""
     import torch
 
-    reference = sys.modules["pesto"].load_model("mir-1k_g7", step_size=40.0, sampling_rate=ANALYSIS_RATE_HZ)
+    reference = load_pesto(step_ms=40.0, sample_rate=ANALYSIS_RATE_HZ)
     features = torch.randn(64, 657, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = reference.encoder.fc(features)

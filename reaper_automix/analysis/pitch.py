@@ -29,27 +29,19 @@ Procedure of :func:`estimate_f0`:
 5. **Statistic.** The median of the corrected voiced frames in log-frequency; ``confidence`` is their mean
    PESTO confidence.
 
-PESTO and torchaudio: pesto-pitch 2.0.1 imports ``torchaudio`` at module level (``pesto/core.py``) and uses it
-only in ``predict_from_files`` (``torchaudio.load``), its file-reading CLI path, which this project never calls.
-The registry's torchaudio build does not load beside CPU torch, so it is installed without. When (and only
-when) no ``torchaudio`` can be found, :func:`load_pitch_model` puts an empty stand-in module in
-``sys.modules`` for the duration of ``import pesto`` and removes it afterwards, so no other code sees a fake
-torchaudio; the stand-in's ``load`` raises if anything ever calls it.
+PESTO's network runs as :mod:`.pesto_net`'s reimplementation of it (the same function of the installed
+package's ``mir-1k_g7`` weights, ~4x faster, without importing the ``pesto`` package: that import alone cost
+~1.7 s per worker process, and it needs ``torchaudio``, which the registry's build does not load beside CPU torch).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
-import sys
-import types
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..audio.io import resample_by, resample_factors
-from ..errors import AutomixError
 from .spectral import to_mono
 
 ANALYSIS_RATE_HZ = 16000
@@ -75,7 +67,7 @@ class PitchModel:
 
     sample_rate: float
     step_ms: float
-    network: object  # pesto.model.PESTO (a torch module), frames every step_ms at 16 kHz
+    network: object  # pesto_net.PestoNetwork (a torch module), frames every step_ms at 16 kHz
     network_octave_up: object  # the same weights, frames every step_ms / 2 of declared time (pass B)
 
 
@@ -89,42 +81,16 @@ class F0Estimate:
     pitched: bool
 
 
-def _import_pesto() -> types.ModuleType:
-    if "pesto" in sys.modules:
-        return sys.modules["pesto"]
-    if importlib.util.find_spec("pesto") is None:
-        raise AutomixError("the f0 method needs PESTO: pip install --no-deps pesto-pitch==2.0.1 omegaconf tqdm")
-    stand_in = None
-    if importlib.util.find_spec("torchaudio") is None:
-        stand_in = types.ModuleType("torchaudio")
-        stand_in.__doc__ = "Stand-in for pesto's import only (see reaper_automix.analysis.pitch)."
-
-        def load(*_args, **_kwargs):
-            raise RuntimeError("torchaudio is not installed; reaper_automix passes audio to PESTO as arrays")
-
-        stand_in.load = load
-        sys.modules["torchaudio"] = stand_in
-    try:
-        return importlib.import_module("pesto")
-    except (ImportError, OSError) as exc:
-        raise AutomixError(f"PESTO could not be imported ({exc}); see README, 'Installing'") from exc
-    finally:
-        if stand_in is not None and sys.modules.get("torchaudio") is stand_in:
-            del sys.modules["torchaudio"]
-
-
 def load_pitch_model(sample_rate: float, *, step_ms: float = STEP_MS) -> PitchModel:
     """Load PESTO's bundled ``mir-1k_g7`` checkpoint once, for audio at ``sample_rate`` Hz (no download)."""
-    pesto = _import_pesto()
-    # Pass B declares 8 kHz audio as 16 kHz: its hop, fixed in the CQT kernels at load time, is half as long in
-    # declared time so both passes give the same frames in real time.
-    network = pesto.load_model("mir-1k_g7", step_size=step_ms, sampling_rate=ANALYSIS_RATE_HZ)
-    network_octave_up = pesto.load_model("mir-1k_g7", step_size=step_ms / 2, sampling_rate=ANALYSIS_RATE_HZ)
-    # PESTO's encoder, the same function with its convolutions by FFT (~4x faster; see analysis/pesto_net.py):
-    # built once, both passes use the same weights.
-    from .pesto_net import FFTEncoder
+    from . import pesto_net
 
-    network.encoder = network_octave_up.encoder = FFTEncoder(network.encoder)
+    weights = pesto_net.PestoWeights(pesto_net.load_checkpoint(pesto_net.checkpoint_path()), ANALYSIS_RATE_HZ)
+    # Pass B declares 8 kHz audio as 16 kHz: its hop is half as long in declared time, so that both passes give
+    # the same frames in real time. PESTO rounds the hop to whole samples: int(ms * rate / 1000 + 0.5).
+    network, network_octave_up = (
+        pesto_net.PestoNetwork(weights, int(ms * ANALYSIS_RATE_HZ / 1000 + 0.5)) for ms in (step_ms, step_ms / 2)
+    )
     return PitchModel(float(sample_rate), float(step_ms), network, network_octave_up)
 
 
@@ -136,9 +102,7 @@ def _run_pesto(model: PitchModel, segments: np.ndarray, octave_up: bool) -> tupl
     if octave_up:
         segments = resample_by(segments, 1, 2)
     with torch.inference_mode():
-        f0, confidence, vol, _ = network(
-            torch.from_numpy(np.ascontiguousarray(segments)), sr=ANALYSIS_RATE_HZ, convert_to_freq=True
-        )
+        f0, confidence, vol = network(torch.from_numpy(np.ascontiguousarray(segments)))
     f0 = f0.numpy().astype(np.float64)
     return (f0 / 2 if octave_up else f0), confidence.numpy(), vol.numpy()
 
