@@ -166,20 +166,24 @@ def audio_validation(grid: list[RefineOptions], count: int, first_seed: int, sec
         return ev.engine_row(name, lambda stems, rate, refs: learned_settings(stems, rate, refs,
                                                                               refine=options).settings)
 
-    def combined_row(name: str, part: str) -> ev.Row:
-        """A diagnostic: the learned engine's settings with the search's ``part`` (compressor or pan) swapped in,
-        to measure how much of the distance that part accounts for."""
+    def combined_row(name: str, part: str, into_search: bool = False) -> ev.Row:
+        """A diagnostic: the learned engine's settings with the search's ``part`` (compressor or pan) swapped in
+        (``into_search``: the search's settings with the learned engine's), to measure how much of the distance
+        that part accounts for."""
         def engine(stems, rate, refs):
-            from dataclasses import replace as swap
             mine = learned_settings(stems, rate, refs).settings
             found = match_reference(stems, rate, refs).stems
-            return [swap(a, **{part: getattr(b, part)}) for a, b in zip(mine, found)]
+            if into_search:
+                mine, found = found, mine
+            return [replace(a, **{part: getattr(b, part)}) for a, b in zip(mine, found)]
         return ev.engine_row(name, engine)
 
     rows = [ev.neutral_row(), learned_row("network", None)] + [
         learned_row(_short(str(o).removeprefix("RefineOptions")), o) for o in grid]
     if swap:
-        rows += [combined_row("learned+search compressor", "compressor"), combined_row("learned+search pan", "pan")]
+        rows += [combined_row("learned+search compressor", "compressor"), combined_row("learned+search pan", "pan"),
+                 combined_row("search+learned compressor", "compressor", True),
+                 combined_row("search+learned pan", "pan", True)]
     records = []
     for spec in ev.held_out_songs(count, first_seed=first_seed, length_s=seconds):
         folder = ev.ensure_song(work / "songs", spec)
@@ -196,12 +200,35 @@ def audio_validation(grid: list[RefineOptions], count: int, first_seed: int, sec
               flush=True)
     summary = ev.summarise(records)["mean"]
     keys = ("loudness_error_lu", "pan_error", "eq_curve_error_db", "feature_distance", "mrstft", "violations")
+    table = []
     for row, values in summary.items():
-        terms = {t: np.nanmean([r["rows"][row]["feature_terms"][t] for r in records])
+        terms = {t: float(np.nanmean([r["rows"][row]["feature_terms"][t] for r in records]))
                  for t in ("crest_db", "width", "imbalance", "bark_mid_db", "bark_side_db")}
         print(f"  {row:<50} " + "  ".join(f"{k.split('_')[0]} {values[k]:.3f}" for k in keys)
               + "  (" + " ".join(f"{t} {v:.3f}" for t, v in terms.items()) + ")")
-    return [{"row": row, **values} for row, values in summary.items()]
+        table.append({"row": row, **values, "feature_terms": terms})
+    return table
+
+
+def oracle_rows(batch: Batch) -> list[tuple[str, torch.Tensor]]:
+    """Bounds: estimators handed the *true* settings of everything but what they estimate (gains pinned by a
+    0.01 dB prior), on ``batch``'s known consoles. ``oracle pans``: the balance pans (:func:`_pans_from_balance`,
+    through :func:`refine_settings` with the true gains, EQ and compressor) under the shipped centre prior, and
+    under a prior 10x wider (nearly the likelihood alone); ``oracle EQ``: the EQ descended from flat with the true
+    gains, pans and compressor, at EQ priors of 1, 2 and 8 dB."""
+    truth = torch.nan_to_num(batch.truth.to(torch.float64))
+    truth[~batch.stem_mask, 8] = 1.0
+    pinned = {"gain_scale_db": 0.01, "steps": 100}
+    rows = []
+    for name, widen in (("oracle pans (true gains, EQ, comp; shipped prior)", 1.0),
+                        ("oracle pans (same; prior 10x wider)", 10.0)):
+        o = RefineOptions(network_eq_share=1.0, eq_scale_db=0.01, network_pan_share=0.0, pan_prior_widen=widen,
+                          **pinned)
+        rows.append((name, refine_settings(truth, batch, o)))
+    for eq_scale in (1.0, 2.0, 8.0):
+        o = RefineOptions(balance_pans=False, centre_scale=0.0, pan_scale=1e-3, eq_scale_db=eq_scale, **pinned)
+        rows.append((f"oracle EQ (true gains, pans, comp; EQ prior {eq_scale:g} dB)", refine_settings(truth, batch, o)))
+    return rows
 
 
 def _short(name: str) -> str:
@@ -230,6 +257,8 @@ def main() -> None:
     parser.add_argument("--same-half", action="store_true",
                         help="oracle: plausible references made of the half the engine hears")
     parser.add_argument("--cases", default="rendered,plausible,other-song", help="which kinds of case to run")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also the bounds of oracle_rows: estimators given the true other settings")
     parser.add_argument("--mismatch", action="store_true",
                         help="only print how much the stems' band statistics change between the halves")
     parser.add_argument("--audio-songs", type=int, default=0,
@@ -268,6 +297,8 @@ def main() -> None:
         neutral = torch.zeros_like(pred)
         neutral[..., 8] = 1.0
         rows = [("neutral", neutral, 0.0), ("network", pred, 0.0)]
+        if args.oracle and batch.truth is not None:
+            rows += [(name, p, 0.0) for name, p in oracle_rows(batch)]
         for options in grid:
             t0 = time.perf_counter()
             refined = refine_settings(pred, batch, options)
