@@ -42,7 +42,8 @@ How it is made faster, all exact up to float32 rounding:
   convolution of ``bins`` samples with ``padding`` on each side needs ``n_fft >= bins + padding`` (238).
 - The 1-tap convolutions are matrix products; the output layer is the (657, 384) matrix its Toeplitz convolution
   applies (torch ran that convolution ~40x slower than the product).
-- The CQT kernels are built once for both hops (they do not depend on the hop).
+- The CQT kernels are built once for both hops (they do not depend on the hop); the encoder runs on chunks of
+  frames that fit the caches (:data:`ENCODER_CHUNK_FRAMES`).
 
 Outputs against PESTO's own network (``tests/test_pesto_net.py``): the encoder's probabilities are within PESTO's
 own float32 error of a float64 evaluation of PESTO's encoder; f0 within a few millicents; confidence and volume
@@ -62,6 +63,10 @@ import torch.nn.functional as F
 from ..errors import AutomixError
 
 CHECKPOINT = "mir-1k_g7"
+# The encoder runs on this many frames at a time: its intermediate tensors (frames x 40 channels x 256 floats,
+# 2.6 MB at 64 frames) then stay in the processor's caches. Measured on a pass over 12 s (306 frames), one
+# thread: 53-57 ms in one batch, 41-47 ms in chunks of 16-102 frames. Frames are independent: same results.
+ENCODER_CHUNK_FRAMES = 64
 _INSTALL = "pip install --no-deps pesto-pitch==2.0.1 omegaconf"
 
 
@@ -204,11 +209,12 @@ class FFTEncoder(torch.nn.Module):
         """``x`` (frames, 1, bins) -> (frames, 384) probabilities (see the class docstring)."""
         x = F.layer_norm(x, self.norm_weight.shape, self.norm_weight, self.norm_bias)
         spectrum = torch.fft.rfft(x, n=self.n_fft) * self.first_spectrum  # (frames, 40, fft bins)
-        x = F.leaky_relu(torch.fft.irfft(spectrum, n=self.n_fft)[..., : self.n_bins] + self.first_bias, self.slope)
+        # in place where a fresh tensor is at hand: the same values, less memory traffic
+        x = F.leaky_relu_(torch.fft.irfft(spectrum, n=self.n_fft)[..., : self.n_bins] + self.first_bias, self.slope)
         for kernel, bias in zip(self.residual_spectra, self.residual_biases):
-            x = F.leaky_relu(self._residual_conv(x, kernel) + bias, self.slope) + x
+            x = F.leaky_relu_(self._residual_conv(x, kernel) + bias, self.slope).add_(x)
         for weight, bias in self.pointwise:
-            x = F.leaky_relu(torch.matmul(weight, x) + bias, self.slope)
+            x = F.leaky_relu_(torch.matmul(weight, x).add_(bias), self.slope)
         return torch.softmax(self.fc(x.flatten(1)), dim=-1)
 
 
@@ -293,7 +299,8 @@ class PestoNetwork(torch.nn.Module):
         vol = energy.sum(dim=-1)
         confidence = self.confidence(energy)
         low, high = self.weights.crop
-        activations = self.encoder(x[:, None, low:high])
+        frames = x[:, None, low:high]
+        activations = torch.cat([self.encoder(chunk) for chunk in frames.split(ENCODER_CHUNK_FRAMES)])
         activations = activations.view(segments, -1, activations.shape[-1]).roll(self.weights.roll_bins, -1)
         f0_hz = 440 * 2 ** ((self.pitch_semitones(activations) - 69) / 12)
         return f0_hz, confidence.view(segments, -1), vol.view(segments, -1)
