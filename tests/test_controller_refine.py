@@ -186,22 +186,36 @@ def _mirrored(batch):
                     "ref_energy": batch.ref_energy[..., swap, :]})
 
 
-def test_balance_pans_place_stems_the_reference_pans_and_are_odd_in_pan():
+@pytest.mark.parametrize("options", [BALANCE, RefineOptions(pans_first=False)], ids=["pans-first", "two-pass"])
+def test_balance_pans_place_stems_the_reference_pans_and_are_odd_in_pan(options):
     """Stems that each own a frequency range, the reference other noise through known pans of +/-0.4 and 0.3
     (rendered sample by sample by the exact console): from centred priors, the pans the per-band balance gives
     have the truth's signs, are nearer it than the priors' pans (0.6x their error at most), and mirror exactly
-    when left and right are swapped in the stems, the reference and the prior."""
+    when left and right are swapped in the stems, the reference and the prior; in the shipped order (pans at the
+    prediction, then one descent) and in the earlier one (a descent, the pans, a second descent) alike."""
     _, _, truth, batch = _known_console_case()
     start = _neutral_start([0.0, 0.0, 0.0])
-    refined = refine_settings(start, batch, BALANCE)
+    refined = refine_settings(start, batch, options)
     prior_only = refine_settings(start, batch, RefineOptions(balance_pans=False))
     assert [np.sign(float(p)) for p in refined[0, :, 9]] == [np.sign(t.pan) for t in truth]
     assert _pan_error(refined, truth) < 0.6 * _pan_error(prior_only, truth)
     start_pans = _neutral_start([0.2, -0.1, 0.3])
     mirror_start = _neutral_start([-0.2, 0.1, -0.3])
-    a = refine_settings(start_pans, batch, BALANCE)[0, :, 9]
-    b = refine_settings(mirror_start, _mirrored(batch), BALANCE)[0, :, 9]
+    a = refine_settings(start_pans, batch, options)[0, :, 9]
+    b = refine_settings(mirror_start, _mirrored(batch), options)[0, :, 9]
     assert torch.allclose(a, -b, atol=1e-9)
+
+
+def test_pans_first_estimates_the_pans_before_the_descent():
+    """In the shipped order the pans are read at the prediction's gains and the EQ's start, so the descent does
+    not move them (1 step or 100 give the same pans), while the gains and EQ still descend toward the known
+    console (EQ error below flat's)."""
+    _, _, truth, batch = _known_console_case()
+    start = _neutral_start([0.0, 0.0, 0.0])
+    one = refine_settings(start, batch, RefineOptions(steps=1))
+    full = refine_settings(start, batch, BALANCE)
+    assert torch.equal(one[0, :, 9], full[0, :, 9])
+    assert _eq_error_db(full, truth) < _eq_error_db(start, truth)
 
 
 def test_balance_pans_do_not_jump_with_rounding(tmp_path):
