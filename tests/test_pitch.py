@@ -19,6 +19,7 @@ from pesto_reference import import_pesto, load_pesto  # noqa: E402
 
 from reaper_automix.analysis.pitch import (  # noqa: E402
     ANALYSIS_RATE_HZ,
+    _resample,
     _run_pesto,
     estimate_f0,
     load_pitch_model,
@@ -145,18 +146,35 @@ def test_torchaudio_stand_in_does_not_leak():
 
 def test_the_model_runs_without_importing_pesto():
     """The project's network is its own (analysis/pesto_net.py): loading and running it imports neither the
-    pesto package (~1.7 s per worker process) nor what pesto imports (torchaudio, matplotlib's pyplot)."""
+    pesto package (~1.7 s per worker process) nor what pesto imports (torchaudio, matplotlib's pyplot), and the
+    excerpts are resampled without scipy.signal (0.5-1 s more)."""
     code = (
         "import sys, numpy as np\n"
         "from reaper_automix.analysis.pitch import estimate_f0, load_pitch_model\n"
         "t = np.arange(3 * 44100) / 44100\n"
         "e = estimate_f0(np.sin(2 * np.pi * 220 * t).astype(np.float32), 44100, load_pitch_model(44100))\n"
         "assert abs(e.f0_hz - 220) < 3, e\n"
-        "print(sorted(m for m in ('pesto', 'torchaudio', 'matplotlib.pyplot') if m in sys.modules))\n"
+        "print(sorted(m for m in ('pesto', 'torchaudio', 'matplotlib.pyplot', 'scipy.signal') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[1])
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+@pytest.mark.parametrize("rate_hz", [44100, 48000, 22050, 96000, 32000])
+@pytest.mark.parametrize("samples", [88200, 1001, 7])
+def test_resampling_equals_scipys_resample_poly(rate_hz, samples):
+    """The excerpts' resampler against audio.io.resample_by (scipy.signal.resample_poly), to float32 rounding:
+    to 16 kHz from common rates, and 16 -> 8 kHz (pass B), on noise with steps at both ends."""
+    from reaper_automix.audio.io import resample_by, resample_factors
+
+    x = np.random.default_rng(samples).standard_normal((3, samples)).astype(np.float32)
+    x[:, :3], x[:, -3:] = 4.0, -4.0
+    for up, down in (resample_factors(rate_hz, ANALYSIS_RATE_HZ), (1, 2)):
+        expected = resample_by(x, up, down)
+        got = _resample(x, up, down)
+        assert got.dtype == np.float32 and got.shape == expected.shape, (up, down)
+        assert np.max(np.abs(got - expected)) <= 1e-6 * np.max(np.abs(expected)), (up, down)
 
 
 def test_output_layer_as_a_matrix_equals_pestos_toeplitz_convolution(model):
