@@ -191,12 +191,20 @@ def _excerpt_segments(mono: np.ndarray, sample_rate: float, max_excerpt_s: float
     return resampled[:, : int(SEGMENT_S * ANALYSIS_RATE_HZ)]
 
 
+@functools.cache
+def _hann(length: int) -> np.ndarray:
+    """``np.hanning(length)`` as float32, computed once per length (read-only: shared between calls)."""
+    window = np.hanning(length).astype(np.float32)
+    window.flags.writeable = False
+    return window
+
+
 def _multiples_amplitude(segment: np.ndarray, centre: int, spacing_hz: float, count: int) -> np.ndarray | None:
     """|DFT| at ``spacing_hz * (1..count)`` of a Hann window of 4 periods of ``spacing_hz`` around ``centre``."""
     half = int(2 * ANALYSIS_RATE_HZ / spacing_hz)
     if centre - half < 0 or centre + half > segment.size:
         return None
-    frame = segment[centre - half : centre + half] * np.hanning(2 * half).astype(np.float32)
+    frame = segment[centre - half : centre + half] * _hann(2 * half)
     # Zero-padded at least 4x, the nearest bin is within 1/8 of the main lobe's half-width of each multiple.
     n_fft = 1 << (8 * half - 1).bit_length()
     spectrum = np.abs(np.fft.rfft(frame, n_fft))
