@@ -135,3 +135,27 @@ def test_frame_subsampling_changes_little(seed, max_frames):
 def test_rejects_unknown_statistic():
     with pytest.raises(ValueError, match="statistic"):
         spectral_stats(np.zeros(SR, np.float32), SR, statistic="median")
+
+
+@pytest.mark.parametrize("n_frames", [1, 4, 7, 1024])
+def test_frame_sums_four_at_a_time_equal_the_frame_by_frame_loop_bit_for_bit(n_frames):
+    """The compiled sums run four frames side by side; each frame's sums must be the frame-by-frame float64
+    loop's (kept here, in the same index order) to the bit, the last frames % 4 included."""
+    import scipy.fft
+
+    from reaper_automix.analysis.spectral import _frame_sums
+
+    rng = np.random.default_rng(n_frames)
+    frames = (rng.standard_normal((n_frames, 256)) * rng.uniform(0, 1, (n_frames, 1))).astype(np.float32)
+    magnitude = np.abs(scipy.fft.rfft(frames, axis=-1))
+    freqs = np.arange(magnitude.shape[1]) * (44100 / 256)
+    got = _frame_sums(frames, magnitude, freqs, np.square(freqs))
+    for i in range(n_frames):
+        e = t = m1 = m2 = 0.0
+        for v in frames[i].astype(np.float64).tolist():
+            e += v * v
+        for m, f in zip(magnitude[i].astype(np.float64).tolist(), freqs.tolist()):
+            t += m
+            m1 += m * f
+            m2 += m * (f * f)
+        assert (got[0][i], got[1][i], got[2][i], got[3][i]) == (e, t, m1, m2)
