@@ -168,6 +168,20 @@ def test_excerpts_cover_the_song_where_stems_play():
     assert 12 * SR <= windows[1][0] and windows[1][1] <= 15 * SR  # the second where both stems play
 
 
+def test_a_stem_silent_where_the_search_listens_gets_finite_settings(stems):
+    """A stem with no audio in the excerpts (a backing vocal that enters after them; here, silent throughout, like
+    an empty folder's bus) has no energy in the proxy: its EQ's broadband amplitude was sqrt(0 / 0), whose
+    gradient is NaN, and Adam then made every stem's settings NaN (found on a held-out evaluation song). The
+    settings stay finite, and the other stems still match."""
+    silent = np.zeros_like(stems[1])
+    reference = truth_reference(stems, [0.0, -4.0, 3.0], [0.3, 0.0, -0.3])
+    result = match_reference([stems[0], silent, stems[2]], SR, [], MatchOptions(**FAST), reference=reference)
+    values = [v for s in result.stems for v in (s.gain_db, s.pan, s.compressor.threshold_db, s.compressor.ratio,
+                                                *(b.gain_db for b in s.eq))]
+    assert np.all(np.isfinite(values))
+    assert result.distances_after["total"] < result.distances_before["total"]
+
+
 def test_errors_are_clear(stems, tmp_path):
     with pytest.raises(AutomixError, match="at least one stem"):
         match_reference([], SR, [tmp_path / "r.wav"])

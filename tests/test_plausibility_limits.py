@@ -118,6 +118,32 @@ def test_violations_name_each_broken_limit():
     assert violations(FLAT, comp(-20.0, 2.0), 0.8, -18.0, GainReduction(0.0, 0.0), pan_max=0.9) == []
 
 
+@pytest.mark.parametrize("where", ["eq", "threshold", "ratio", "pan", "reduction"])
+def test_a_setting_that_is_not_a_number_is_a_violation(where):
+    """Every limit is a comparison, and a comparison with NaN is False: a NaN setting passed them all."""
+    nan = math.nan
+    eq = tuple(EqBand(b.kind, b.freq_hz, nan if where == "eq" and k == 2 else b.gain_db, b.q)
+               for k, b in enumerate(FLAT))
+    found = violations(eq, comp(nan if where == "threshold" else -20.0, nan if where == "ratio" else 2.0),
+                       nan if where == "pan" else 0.3, -18.0,
+                       GainReduction(nan if where == "reduction" else 3.0, 6.0))
+    assert found == ["a setting is not a number (NaN or infinite)"]
+
+
+def test_the_exact_console_refuses_settings_that_are_not_numbers():
+    """No engine's NaN reaches a render, a report or a project: the whole-song result refuses it, naming the bus."""
+    from reaper_automix.errors import AutomixError
+    from reaper_automix.matching.features import song_features
+    from reaper_automix.matching.search import whole_song_result
+
+    stems = [np.full((2, SR), 0.1, np.float32), np.full((2, SR), 0.05, np.float32)]
+    mix = stems[0] + stems[1]
+    before = song_features(mix, SR)
+    bad = [Strip.neutral(), Strip(math.nan, Strip.neutral().eq, Strip.neutral().compressor, 0.0)]
+    with pytest.raises(AutomixError, match="bus 2 of 2"):
+        whole_song_result(stems, bad, SR, target=before, before_mix=mix, before=before)
+
+
 def test_long_stems_are_measured_on_spread_segments():
     from reaper_automix.matching.limits import MEASURE_SEGMENT_S, MEASURE_SEGMENTS, measured_spans
 

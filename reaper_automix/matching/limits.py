@@ -398,6 +398,9 @@ def violations(eq: Sequence[EqBand], compressor: Compressor, pan: float, level_d
     :func:`gain_reduction_cap` for the reference at hand (``heavy``: the cap was lifted, so the threshold range is
     wider). A compressor at ratio 1 does nothing: its threshold
     (nor one on a silent stem) is not checked."""
+    numbers = (*(b.gain_db for b in eq), compressor.threshold_db, compressor.ratio, pan, reduction.mean_db)
+    if not all(math.isfinite(v) for v in numbers):  # every comparison below is False for NaN
+        return ["a setting is not a number (NaN or infinite)"]
     found = []
     for b in eq:
         if abs(b.gain_db) > limits.eq_db + tolerance:

@@ -182,7 +182,11 @@ def _peak_power(p: Physical, proxy: Proxy, comp_db: Tensor, g_band: Tensor, left
     Returns the per-frame peak power ``(frames,)`` of the stem sum."""
     held = _held(comp_db, proxy)
     band_energy = proxy.energy[:, :2].sum(dim=(1, 2))  # (S, B)
-    eq_amp = ((g_band * band_energy).sum(-1) / band_energy.sum(-1).clamp_min(1e-30)).sqrt()  # (S,)
+    total = band_energy.sum(-1)
+    # A stem silent in the excerpts has no broadband EQ gain (0 / 0): taken as 1, so that the square root's
+    # gradient there is not 0 / 0 (NaN, which Adam spreads to every stem's settings).
+    eq_power = torch.where(total > 0, (g_band * band_energy).sum(-1) / total.clamp_min(1e-30), 1.0)
+    eq_amp = eq_power.sqrt()  # (S,)
     amp = 10 ** ((held + p.gain_db[:, None]) / 20) * eq_amp[:, None]  # (S, F)
     channel = torch.stack([left, right], dim=1)[:, :, None] * proxy.peak * amp[:, None]  # (S, 2, F)
     return (channel**2).sum(dim=0).amax(dim=0)  # (F,)

@@ -391,7 +391,18 @@ def whole_song_result(
     ``before_mix``: the stems summed (:func:`~.limits.stem_measures_and_sum`), float32 ``(2, samples)``, whose
     features are ``before``; it is kept in the result beside the matched mix, so the A/B preview reads neither from the stems
     again. ``pan_laws``: the law of the bus each stem plays through (REAPER's default for all when None).
-    ``found``: the rest of :class:`MatchResult` (what the engine found on the way)."""
+    ``found``: the rest of :class:`MatchResult` (what the engine found on the way).
+
+    Raises:
+        AutomixError: a setting is not a finite number (an engine's fault: refused before anything is rendered or
+            written, never passed on to a project as ``nan``).
+    """
+    for k, s in enumerate(settings):
+        values = (s.gain_db, s.pan, s.compressor.threshold_db, s.compressor.ratio, *(b.gain_db for b in s.eq))
+        if not all(math.isfinite(v) for v in values):
+            raise AutomixError(f"stage 2 ({found.get('engine', 'search')} engine) found a setting that is not a "
+                               f"number for bus {k + 1} of {len(settings)} ({s}); nothing was written. This is a "
+                               "bug: please report it with the project.")
     after_mix = render_console_mix(stems, settings, sample_rate, pan_laws=pan_laws)
     after = song_features(after_mix, sample_rate)
     return MatchResult(
