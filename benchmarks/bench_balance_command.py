@@ -15,7 +15,8 @@ Prints the median and the spread (min-max) of each, the ratios (b)/(a) and (c)/(
 time (user + system, all processes: less sensitive than wall time to what else runs on a shared machine), peak
 resident memory of the command's main process and of its largest worker, and the machine's core count and load
 averages; writes the same as JSON (``--json``). ``--tracks`` takes several sizes for the scaling table. ``--profile FILE`` also runs
-the command once in-process on one worker under cProfile and writes the top functions by cumulative time.
+the command once in-process on one worker under cProfile and writes the top functions by cumulative time
+(``--profile-method f0`` for the f0 method).
 Targets (issue 13, 128 x 240 s): (b) at most 1.5x (a); (c) at most 3x (b).
 
     .venv/bin/python benchmarks/bench_balance_command.py                               # 128 x 240 s
@@ -140,9 +141,11 @@ def run_isolated(what: str, project: Path, args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def profile(project: Path, out: Path) -> None:
-    """The command in-process on one worker under cProfile; the top functions by cumulative time to ``out``.
-    The process keeps freed memory as a pool worker does (:func:`~reaper_automix.stage1.keep_freed_memory`)."""
+def profile(project: Path, out: Path, method: str = "centroid") -> None:
+    """The command (``--method method``) in-process on one worker under cProfile; the top functions by cumulative
+    time to ``out``. The process keeps freed memory as a pool worker does
+    (:func:`~reaper_automix.stage1.keep_freed_memory`) and, for f0, runs torch on one thread as a pool worker does
+    (in-process, torch would take a thread per core)."""
     import cProfile
     import io
     import pstats
@@ -151,12 +154,17 @@ def profile(project: Path, out: Path) -> None:
     from reaper_automix.stage1 import keep_freed_memory
 
     keep_freed_memory()
+    if method == "f0":
+        import torch
+
+        torch.set_num_threads(1)
 
     target = project.with_name(f"{project.stem}-profile-automix.rpp")
     profiler = cProfile.Profile()
     t0 = time.perf_counter()
     profiler.enable()
-    cli(["balance", str(project), "-o", str(target), "--force", "--workers", "1"], standalone_mode=False)
+    cli(["balance", str(project), "-o", str(target), "--force", "--workers", "1", "--method", method],
+        standalone_mode=False)
     profiler.disable()
     wall = time.perf_counter() - t0
     text = io.StringIO()
@@ -164,7 +172,8 @@ def profile(project: Path, out: Path) -> None:
     stats.sort_stats("cumulative").print_stats(40)
     stats.sort_stats("tottime").print_stats(25)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"# reaper-automix balance {project.name} --workers 1 under cProfile: {wall:.1f} s wall, "
+    out.write_text(f"# reaper-automix balance {project.name} --workers 1 --method {method} under cProfile: "
+                   f"{wall:.1f} s wall, "
                    f"load averages {os.getloadavg()}, {os.cpu_count()} cores\n" + text.getvalue())
     print(f"profile: {out} ({wall:.1f} s)")
 
@@ -181,6 +190,8 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, help="keep the generated media here (reused by later runs)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--profile", type=Path, help="also profile the largest size on one worker into this file")
+    parser.add_argument("--profile-method", choices=["centroid", "f0"], default="centroid",
+                        help="the method --profile runs")
     parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: one measurement in this process
     parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -208,7 +219,7 @@ def main() -> None:
                 loads.append(os.getloadavg())
             results.append(summarise(n, args, runs, loads))
         if args.profile:
-            profile(projects[max(args.tracks)], args.profile)
+            profile(projects[max(args.tracks)], args.profile, args.profile_method)
 
     print_table(results, args)
     if args.json:
