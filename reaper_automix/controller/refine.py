@@ -53,7 +53,7 @@ import torch
 from torch import Tensor
 
 from ..adam import Adam
-from ..matching.features import SPECTRUM_FLOOR_DB
+from ..matching.features import SPECTRUM_FLOOR_DB, TERM_SCALES
 from ..matching.limits import LIMITS
 from . import features as F
 from .losses import (
@@ -93,6 +93,7 @@ class RefineOptions:
     pan_grid: int = 401  # points of the posterior's pan grid over -1..+1
     pans_first: bool = True  # True: balance pans at the prediction's gains and the EQ's start, then one descent;
     # False: a descent, the balance pans at its gains and EQ, a second descent (twice the cost, same validation)
+    crest_weight: float = 0.0  # > 0: the mix's crest factor against the reference's, in the descent (_CrestModel)
 
 
 def imbalance_of_pan(pan: Tensor) -> Tensor:
@@ -223,6 +224,52 @@ def _weighted_terms(mine: dict[str, Tensor], ref: dict[str, Tensor], band_scales
     return total
 
 
+@dataclass(frozen=True)
+class _CrestModel:
+    """The mix's crest factor (dB: the largest sampled peak over the sampled frames' mean square, the evaluation's
+    ``crest_db`` on window statistics) as a function of the faders, EQ and pans the descent moves, with the
+    compressor as predicted. Peaks add in power (as in :func:`~.losses.band_console`: they rarely coincide), each
+    stem's peak scaled by the compressor's gain on its window's loudest sampled frame, by the EQ's broadband gain
+    and by its louder channel's pan gain; where the batch has the stems' plain sum's measured peaks
+    (``sum_peak``), each window's power sum is scaled by the ratio of that measured peak (squared) to the power
+    sum of the plain stems, so that the model is exact for the plain sum (peaks that do coincide, as a kick's and
+    a bass note's, count). The mean square is the stems' after the compressor, EQ and pan."""
+
+    peak_power: Tensor  # (B, S, W): each window's sampled peak squared, after the compressor
+    mean_power: Tensor  # (B, S): mean square of the sampled frames after the compressor (before EQ, fader, pan)
+    band_energy: Tensor  # (B, S, K): energy per Bark band over the windows, both channels (the EQ's weights)
+    reference_db: Tensor  # (B,): the reference's crest factor
+
+    @classmethod
+    def of(cls, batch: Batch, frame_gain: Tensor, weight: Tensor) -> _CrestModel:
+        """From ``batch``'s statistics and the predicted compressor's power gain on every sampled frame
+        (``frame_gain (B, S, W, F)``, :func:`~.losses.compressor_gains`); ``weight (B, S)`` masks padding stems."""
+        frame_power = batch.stem_frame_power.to(torch.float64)
+        loudest = frame_power.argmax(dim=-1, keepdim=True)
+        plain = batch.stem_peak.to(torch.float64) ** 2 * weight[..., None]
+        peak_power = plain * frame_gain.gather(-1, loudest)[..., 0]
+        if batch.sum_peak is not None:
+            added = plain.sum(dim=1)  # (B, W)
+            measured = batch.sum_peak.to(torch.float64) ** 2
+            peak_power = peak_power * torch.where(added > 0, measured / added.clamp_min(1e-30), 1.0)[:, None, :]
+        energy = batch.stem_energy.to(torch.float64)
+        ref_peak = batch.ref_peak.to(torch.float64).amax(-1)
+        ref_power = batch.ref_frame_power.to(torch.float64).mean(dim=(-1, -2))
+        return cls(peak_power, (frame_power * frame_gain).mean(dim=(-1, -2)) * weight,
+                   (energy[..., 0, :] + energy[..., 1, :]).sum(dim=2),
+                   10 * torch.log10(ref_peak**2 + _TINY) - 10 * torch.log10(ref_power + _TINY))
+
+    def mix_crest_db(self, fader: Tensor, band_gain: Tensor, channels: Tensor) -> Tensor:
+        """The mix's crest factor ``(B,)`` at power gains ``fader (B, S)``, EQ power gains per band ``band_gain
+        (B, S, K)`` and pan power gains ``channels (B, S, 3)`` (:func:`channel_gains`)."""
+        broadband = (self.band_energy * band_gain).sum(-1) / self.band_energy.sum(-1).clamp_min(1e-20)
+        level = fader * broadband
+        louder = torch.maximum(channels[..., 0], channels[..., 1])
+        peak_power = (self.peak_power * (level * louder)[..., None]).sum(dim=1).amax(dim=-1)
+        mean_power = (self.mean_power * level * (channels[..., 0] + channels[..., 1]) / 2).sum(dim=1)
+        return 10 * torch.log10(peak_power + _TINY) - 10 * torch.log10(mean_power + _TINY)
+
+
 def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineOptions()) -> Tensor:
     """``pred`` (``(B, S, 10)`` physical, as :func:`~.losses.forward` returns) with gains, EQ gains and pans
     refined for ``batch``'s references (module docstring); thresholds and ratios unchanged. float64.
@@ -240,7 +287,8 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
     count = weight.sum(dim=1).clamp_min(1.0)
     energy = batch.stem_energy.to(torch.float64)  # (B, S, W, 3, K)
     with torch.no_grad():
-        comp = compressor_gains(start, energy, batch.stem_frame_power.to(torch.float64), eq_band_gains(start))[0]
+        comp, _, comp_frames, _ = compressor_gains(start, energy, batch.stem_frame_power.to(torch.float64),
+                                                   eq_band_gains(start))
         stem_energy = torch.einsum("bsw,bswck->bsck", comp, energy) * weight[..., None, None]  # after the comp
         ref_energy = batch.ref_energy.to(torch.float64).sum(dim=1)
         ref = mix_features(ref_energy)
@@ -273,6 +321,8 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
         pan = start_pan * centre_scale**2 / (centre_scale**2 + options.pan_scale**2)
         prior_scale = centre_scale * options.pan_scale / torch.sqrt(centre_scale**2 + options.pan_scale**2)
 
+    crest = _CrestModel.of(batch, comp_frames, weight) if options.crest_weight > 0 else None
+
     def descend(pan: Tensor, gain_start: Tensor, eq_start: Tensor) -> tuple[Tensor, Tensor]:
         """Gains and EQ refined by the features with ``pan`` fixed, from ``gain_start``, ``eq_start``."""
         channels = channel_gains(imbalance_of_pan(pan))
@@ -284,6 +334,9 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
             band_gain = 10 ** (eq_band_db(eq) / 10)
             mix = torch.einsum("bs,bsc,bsk,bsck->bck", fader, channels, band_gain, stem_energy)
             feature = _weighted_terms(mix_features(mix), ref, band_scales)
+            if crest is not None:
+                error_db = crest.mix_crest_db(fader, band_gain.detach(), channels) - crest.reference_db
+                feature = feature + options.crest_weight * (error_db / TERM_SCALES["crest_db"]) ** 2
             prior = (((gain - start[..., 0]) / options.gain_scale_db) ** 2
                      + (((eq - start[..., 1:7]) / options.eq_scale_db) ** 2).mean(-1))
             prior = (prior * weight).sum(dim=1) / count
