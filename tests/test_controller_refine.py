@@ -4,7 +4,6 @@ console, rendered sample by sample), determinism and permutation equivariance of
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,7 +17,6 @@ from reaper_automix.controller.model import MixController
 from reaper_automix.controller.predict import learned_settings
 from reaper_automix.controller.refine import (
     RefineOptions,
-    _CrestModel,
     channel_gains,
     eq_band_db,
     imbalance_of_pan,
@@ -229,64 +227,3 @@ def test_balance_pans_do_not_jump_with_rounding(tmp_path):
     a = refine_settings(start, batch, BALANCE)[0, :, 9]
     b = refine_settings(start, nudged, BALANCE)[0, :, 9]
     assert torch.allclose(a, b, atol=1e-4)
-
-
-def _crest_case(seed=3):
-    """Two steady noise stems and one of sparse clicks (a high crest factor); the reference is an independent draw
-    of the same stems with the clicks 8 dB down (the true console: gains only, centred, flat, no compression)."""
-    rng = np.random.default_rng(seed)
-
-    def clicks():
-        x = np.zeros((2, int(6.0 * SR)), dtype=np.float32)
-        x[:, rng.integers(0, x.shape[1], 60)] = 0.9
-        return x
-
-    heard = [_band_noise(rng, *BANDS_HZ[0]), _band_noise(rng, *BANDS_HZ[1]), clicks()]
-    other = [_band_noise(rng, *BANDS_HZ[0]), _band_noise(rng, *BANDS_HZ[1]), clicks()]
-    truth = [Strip(0.0, fixed_band_eq([0] * 6), Compressor(ratio=1.0), 0.0),
-             Strip(0.0, fixed_band_eq([0] * 6), Compressor(ratio=1.0), 0.0),
-             Strip(-8.0, fixed_band_eq([0] * 6), Compressor(ratio=1.0), 0.0)]
-    reference = render_console_mix(other, truth, SR)
-    stats = [F.window_stats(s, SR) for s in heard]
-    return Batch.single(stats, [F.level_db(s) for s in stats], F.window_stats(reference, SR)), stats
-
-
-def test_crest_model_is_the_window_statistics_crest():
-    """One stem through a fader, centred, flat EQ and no compression: the model's crest is the stem's own (the
-    largest sampled peak over the sampled frames' mean square, from the statistics by numpy), at any fader; the
-    reference's is computed the same way."""
-    batch, stats = _crest_case()
-    one = Batch.single(stats[2:], [F.level_db(stats[2])], stats[2])
-    frame_gain = torch.ones_like(one.stem_frame_power, dtype=torch.float64)
-    model = _CrestModel.of(one, frame_gain, torch.ones(1, 1, dtype=torch.float64))
-    want = 20 * np.log10(stats[2].peak.astype(np.float64).max()) - 10 * np.log10(
-        stats[2].frame_power.astype(np.float64).mean())
-    centre = channel_gains(imbalance_of_pan(torch.zeros(1, 1, dtype=torch.float64)))
-    flat = torch.ones(1, 1, len(F.band_centres_hz()), dtype=torch.float64)
-    for fader in (0.1, 1.0, 3.0):
-        got = model.mix_crest_db(torch.full((1, 1), fader, dtype=torch.float64), flat, centre)
-        assert float(got) == pytest.approx(want, abs=1e-6)
-    assert float(model.reference_db) == pytest.approx(want, abs=1e-6)
-
-
-def test_crest_weight_brings_the_mix_crest_toward_the_reference():
-    """From neutral gains: with the crest term the refined mix's crest factor is nearer the reference's (the clicks
-    come down, toward the truth's -8 dB) than without it; ``crest_weight=0`` is the refinement without the term."""
-    batch, _ = _crest_case()
-    start = _neutral_start([0.0, 0.0, 0.0])
-    frame_gain = torch.ones_like(batch.stem_frame_power, dtype=torch.float64)
-    model = _CrestModel.of(batch, frame_gain, torch.ones(1, 3, dtype=torch.float64))
-    centre = channel_gains(imbalance_of_pan(torch.zeros(1, 3, dtype=torch.float64)))
-    flat = torch.ones(1, 3, len(F.band_centres_hz()), dtype=torch.float64)
-
-    def crest_error_db(settings):
-        return abs(float(model.mix_crest_db(10 ** (settings[..., 0] / 10), flat, centre) - model.reference_db))
-
-    options = RefineOptions(centre_scale=0.0, balance_pans=False, eq_scale_db=1e-3)
-    without = refine_settings(start, batch, options)
-    with_crest = refine_settings(start, batch, replace(options, crest_weight=4.0))
-    assert crest_error_db(start) > 3.0
-    assert crest_error_db(with_crest) < 0.5 * crest_error_db(without)
-    clicks_relative_db = float(with_crest[0, 2, 0] - with_crest[0, :2, 0].mean())
-    assert clicks_relative_db < float(without[0, 2, 0] - without[0, :2, 0].mean()) - 1.0
-    assert torch.equal(refine_settings(start, batch, replace(options, crest_weight=0.0)), without)

@@ -100,21 +100,6 @@ def window_stats(x, sample_rate: float, n_windows: int = N_WINDOWS, frames_per_w
     return WindowStats(energy.astype(np.float32), frame_power.astype(np.float32), peak.astype(np.float32))
 
 
-def sum_peaks(stems, n_windows: int = N_WINDOWS, frames_per_window: int = FRAMES_PER_WINDOW) -> np.ndarray | None:
-    """Per window, the largest absolute sample of the stems' plain sum (each ``(2, samples)``, all one length)
-    in the frames :func:`window_stats` samples: ``(windows,)`` float32, or None for stems of different lengths
-    (their frames would not line up). The measured counterpart of the peaks the band-energy console adds in power."""
-    n = int(stems[0].shape[1])
-    if any(int(s.shape[1]) != n for s in stems):
-        return None
-    starts = frame_starts(n, n_windows, frames_per_window)
-    peaks = np.zeros(starts.size)
-    for i, a in enumerate(starts.reshape(-1)):
-        total = sum(np.asarray(s[:, a : a + N_FFT], dtype=np.float64) for s in stems)
-        peaks[i] = np.abs(total).max(initial=0.0)
-    return peaks.reshape(n_windows, frames_per_window).max(axis=1).astype(np.float32)
-
-
 def band_centres_hz() -> np.ndarray:
     """Geometric centre of each Bark band, ``(bands,)``."""
     edges = np.asarray(BARK_EDGES_HZ)

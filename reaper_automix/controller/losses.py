@@ -53,12 +53,10 @@ class Batch:
     ref_frame_power: Tensor  # (B, W, F)
     ref_peak: Tensor  # (B, W)
     truth: Tensor | None = None  # (B, S, 10) physical settings (absolute threshold), NaN where unknown
-    sum_peak: Tensor | None = None  # (B, W) the stems' plain sum's sampled peak (:func:`~.features.sum_peaks`)
 
     @classmethod
-    def single(cls, stems: list[F.WindowStats], levels_db: list[float], reference: F.WindowStats,
-               sum_peak: np.ndarray | None = None) -> Batch:
-        """A batch of one song (for prediction); ``sum_peak``: :func:`~.features.sum_peaks` of its stems."""
+    def single(cls, stems: list[F.WindowStats], levels_db: list[float], reference: F.WindowStats) -> Batch:
+        """A batch of one song (for prediction)."""
         def t(a) -> Tensor:
             return torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]
 
@@ -66,7 +64,7 @@ class Batch:
             stem_energy=t([s.energy for s in stems]), stem_frame_power=t([s.frame_power for s in stems]),
             stem_peak=t([s.peak for s in stems]), stem_mask=torch.ones(1, len(stems), dtype=torch.bool),
             stem_level_db=t(levels_db), ref_energy=t(reference.energy), ref_frame_power=t(reference.frame_power),
-            ref_peak=t(reference.peak), sum_peak=None if sum_peak is None else t(sum_peak),
+            ref_peak=t(reference.peak),
         )
 
     def to(self, dtype: torch.dtype) -> Batch:

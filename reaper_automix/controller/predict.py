@@ -102,8 +102,7 @@ def predict_settings(
     ref_stats = [F.window_stats(a, sample_rate) for a in audio]
     pooled = F.WindowStats(*(np.mean([getattr(r, k) for r in ref_stats], axis=0).astype(np.float32)
                              for k in ("energy", "frame_power", "peak")))
-    sum_peak = F.sum_peaks(stems) if refine is not None and refine.crest_weight > 0 else None
-    batch = Batch.single(stem_stats, [F.level_db(s) for s in stem_stats], pooled, sum_peak)
+    batch = Batch.single(stem_stats, [F.level_db(s) for s in stem_stats], pooled)
     with torch.no_grad():
         pred = forward(loaded.model, batch)
     raw = (refine_settings(pred, batch, refine) if refine is not None else pred)[0].double().numpy()

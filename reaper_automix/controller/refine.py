@@ -53,7 +53,7 @@ import torch
 from torch import Tensor
 
 from ..adam import Adam
-from ..matching.features import SPECTRUM_FLOOR_DB, TERM_SCALES
+from ..matching.features import SPECTRUM_FLOOR_DB
 from ..matching.limits import LIMITS
 from . import features as F
 from .losses import (
@@ -93,10 +93,6 @@ class RefineOptions:
     pan_grid: int = 401  # points of the posterior's pan grid over -1..+1
     pans_first: bool = True  # True: balance pans at the prediction's gains and the EQ's start, then one descent;
     # False: a descent, the balance pans at its gains and EQ, a second descent (twice the cost, same validation)
-    crest_weight: float = 0.0  # > 0: the compressors are refined too, by the mix's crest factor against the
-    # reference's (_CrestModel), with priors toward the prediction of these scales:
-    threshold_scale_db: float = 3.0
-    ratio_scale: float = 0.5
 
 
 def imbalance_of_pan(pan: Tensor) -> Tensor:
@@ -227,61 +223,13 @@ def _weighted_terms(mine: dict[str, Tensor], ref: dict[str, Tensor], band_scales
     return total
 
 
-@dataclass(frozen=True)
-class _CrestModel:
-    """The mix's crest factor (dB: the largest sampled peak over the sampled frames' mean square, the evaluation's
-    ``crest_db`` on window statistics) as a function of the faders, EQ, pans and compressor gains. Peaks add in
-    power (as in :func:`~.losses.band_console`: they rarely coincide), each stem's peak scaled by the compressor's
-    gain on its window's loudest sampled frame, by the EQ's broadband gain and by its louder channel's pan gain;
-    where the batch has the stems' plain sum's measured peaks (``sum_peak``), each window's power sum is scaled by
-    the ratio of that measured peak (squared) to the power sum of the plain stems, so that the model is exact for
-    the plain sum (peaks that do coincide, as a kick's and a bass note's, count). The mean square is the stems'
-    after the compressor, EQ and pan."""
-
-    peak_power: Tensor  # (B, S, W): each window's sampled peak squared (calibrated; before any processing)
-    frame_power: Tensor  # (B, S, W, F): the sampled frames' mean squares
-    loudest: Tensor  # (B, S, W, 1): index of each window's loudest sampled frame
-    band_energy: Tensor  # (B, S, K): energy per Bark band over the windows, both channels (the EQ's weights)
-    reference_db: Tensor  # (B,): the reference's crest factor
-
-    @classmethod
-    def of(cls, batch: Batch, weight: Tensor) -> _CrestModel:
-        """From ``batch``'s statistics; ``weight (B, S)`` masks padding stems."""
-        frame_power = batch.stem_frame_power.to(torch.float64)
-        peak_power = batch.stem_peak.to(torch.float64) ** 2 * weight[..., None]
-        if batch.sum_peak is not None:
-            added = peak_power.sum(dim=1)  # (B, W)
-            measured = batch.sum_peak.to(torch.float64) ** 2
-            peak_power = peak_power * torch.where(added > 0, measured / added.clamp_min(1e-30), 1.0)[:, None, :]
-        energy = batch.stem_energy.to(torch.float64)
-        ref_peak = batch.ref_peak.to(torch.float64).amax(-1)
-        ref_power = batch.ref_frame_power.to(torch.float64).mean(dim=(-1, -2))
-        return cls(peak_power, frame_power * weight[..., None, None], frame_power.argmax(dim=-1, keepdim=True),
-                   (energy[..., 0, :] + energy[..., 1, :]).sum(dim=2),
-                   10 * torch.log10(ref_peak**2 + _TINY) - 10 * torch.log10(ref_power + _TINY))
-
-    def mix_crest_db(self, fader: Tensor, band_gain: Tensor, channels: Tensor, frame_gain: Tensor) -> Tensor:
-        """The mix's crest factor ``(B,)`` at power gains ``fader (B, S)``, EQ power gains per band ``band_gain
-        (B, S, K)``, pan power gains ``channels (B, S, 3)`` (:func:`channel_gains`) and the compressor's power gain
-        on every sampled frame ``frame_gain (B, S, W, F)`` (:func:`~.losses.compressor_gains`)."""
-        broadband = (self.band_energy * band_gain).sum(-1) / self.band_energy.sum(-1).clamp_min(1e-20)
-        level = fader * broadband
-        louder = torch.maximum(channels[..., 0], channels[..., 1])
-        peak = self.peak_power * frame_gain.gather(-1, self.loudest)[..., 0]
-        peak_power = (peak * (level * louder)[..., None]).sum(dim=1).amax(dim=-1)
-        mean = (self.frame_power * frame_gain).mean(dim=(-1, -2))
-        mean_power = (mean * level * (channels[..., 0] + channels[..., 1]) / 2).sum(dim=1)
-        return 10 * torch.log10(peak_power + _TINY) - 10 * torch.log10(mean_power + _TINY)
-
-
 def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineOptions()) -> Tensor:
     """``pred`` (``(B, S, 10)`` physical, as :func:`~.losses.forward` returns) with gains, EQ gains and pans
-    refined for ``batch``'s references (module docstring); thresholds and ratios unchanged unless
-    ``options.crest_weight`` > 0. float64.
+    refined for ``batch``'s references (module docstring); thresholds and ratios unchanged. float64.
 
     The compressor's energy gain per window is taken once, at the prediction (the compressor is not refined,
-    and an EQ change moves its input level little), unless ``crest_weight`` > 0 refines it (then every step);
-    the rest of :func:`~.losses.band_console` runs every step on the window-summed statistics."""
+    and an EQ change moves its input level little); the rest of :func:`~.losses.band_console` runs every step
+    on the window-summed statistics."""
     start = pred.detach().to(torch.float64).clone()
     if options.steps <= 0:
         return start
@@ -325,49 +273,26 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
         pan = start_pan * centre_scale**2 / (centre_scale**2 + options.pan_scale**2)
         prior_scale = centre_scale * options.pan_scale / torch.sqrt(centre_scale**2 + options.pan_scale**2)
 
-    crest = _CrestModel.of(batch, weight) if options.crest_weight > 0 else None
-    frame_power = batch.stem_frame_power.to(torch.float64)
-    level_db = batch.stem_level_db.to(torch.float64)
-
-    def descend(pan: Tensor, gain_start: Tensor, eq_start: Tensor, comp_start: Tensor,
-                ) -> tuple[Tensor, Tensor, Tensor]:
-        """Gains and EQ refined by the features with ``pan`` fixed, from ``gain_start``, ``eq_start``; with the
-        crest term, the compressors' ``(threshold_db, ratio)`` too (``comp_start (B, S, 2)``), by the crest alone
-        (the features see the compressors' energies but do not move them: no compression used as gain)."""
+    def descend(pan: Tensor, gain_start: Tensor, eq_start: Tensor) -> tuple[Tensor, Tensor]:
+        """Gains and EQ refined by the features with ``pan`` fixed, from ``gain_start``, ``eq_start``."""
         channels = channel_gains(imbalance_of_pan(pan))
         gain = gain_start.clone().requires_grad_(True)
         eq = eq_start.clamp(-LIMITS.eq_db, LIMITS.eq_db).clone().requires_grad_(True)
-        compressor = comp_start.clone().requires_grad_(crest is not None)
-        optimiser = Adam([([gain, eq, compressor] if crest is not None else [gain, eq], options.learning_rate)])
+        optimiser = Adam([([gain, eq], options.learning_rate)])
         for step in range(options.steps):
             fader = 10 ** (gain / 10)
             band_gain = 10 ** (eq_band_db(eq) / 10)
-            energy_now = stem_energy
-            if crest is not None:
-                settings = torch.cat([start[..., :7], compressor, start[..., 9:]], dim=-1)
-                comp_now, _, frame_gain, _ = compressor_gains(settings, energy, frame_power, band_gain.detach())
-                energy_now = torch.einsum("bsw,bswck->bsck", comp_now.detach(), energy) * weight[..., None, None]
-            mix = torch.einsum("bs,bsc,bsk,bsck->bck", fader, channels, band_gain, energy_now)
+            mix = torch.einsum("bs,bsc,bsk,bsck->bck", fader, channels, band_gain, stem_energy)
             feature = _weighted_terms(mix_features(mix), ref, band_scales)
             prior = (((gain - start[..., 0]) / options.gain_scale_db) ** 2
                      + (((eq - start[..., 1:7]) / options.eq_scale_db) ** 2).mean(-1))
-            if crest is not None:
-                error_db = crest.mix_crest_db(fader.detach(), band_gain.detach(), channels, frame_gain) \
-                    - crest.reference_db
-                feature = feature + options.crest_weight * (error_db / TERM_SCALES["crest_db"]) ** 2
-                prior = prior + ((compressor[..., 0] - start[..., 7]) / options.threshold_scale_db) ** 2 \
-                    + ((compressor[..., 1] - start[..., 8]) / options.ratio_scale) ** 2
             prior = (prior * weight).sum(dim=1) / count
             loss = (feature + options.prior_weight * prior).sum()
             loss.backward()
             optimiser.step(0.5 * (1.0 + math.cos(math.pi * step / options.steps)))  # cosine decay: settle
             with torch.no_grad():
                 eq.clamp_(-LIMITS.eq_db, LIMITS.eq_db)
-                if crest is not None:  # the plausibility limits' threshold range and ratio
-                    compressor[..., 0].copy_(torch.maximum(torch.minimum(
-                        compressor[..., 0], level_db + LIMITS.threshold_above_db), level_db - LIMITS.threshold_below_db))
-                    compressor[..., 1].clamp_(1.0, LIMITS.ratio)
-        return gain.detach(), eq.detach(), compressor.detach()
+        return gain.detach(), eq.detach()
 
     def balance(pan: Tensor, gain: Tensor, eq: Tensor) -> Tensor:
         """The balance pans (_pans_from_balance) at these gains and EQ, the prior's pans ``pan``."""
@@ -378,10 +303,10 @@ def refine_settings(pred: Tensor, batch: Batch, options: RefineOptions = RefineO
 
     if options.balance_pans and options.pans_first:  # pans at the prediction's gains and the EQ's start
         pan = balance(pan, start[..., 0], start[..., 1:7].clamp(-LIMITS.eq_db, LIMITS.eq_db))
-    gain, eq, compressor = descend(pan, start[..., 0], start[..., 1:7], start[..., 7:9])
+    gain, eq = descend(pan, start[..., 0], start[..., 1:7])
     if options.balance_pans and not options.pans_first:
         pan = balance(pan, gain, eq)
         # The gains again with these pans (from where they are): a pan lowers its stem's level.
-        gain, eq, compressor = descend(pan, gain, eq, compressor)
-    out = torch.cat([gain[..., None], eq, compressor, pan[..., None]], dim=-1)
+        gain, eq = descend(pan, gain, eq)
+    out = torch.cat([gain[..., None], eq, start[..., 7:9], pan[..., None]], dim=-1)
     return torch.where(mask[..., None], out, start)
