@@ -120,3 +120,20 @@ def test_gradients_are_finite_for_every_parameter_even_in_silence():
     for name in ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "makeup_db"):
         grad = getattr(params, name).grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("detector", [DetectorSettings("rms", 5.0), DetectorSettings("peak")])
+def test_fused_path_is_the_torch_path_to_float64_rounding(detector):
+    """In float64 the compiled loop (natural log and exp) and the torch operations (log10 and a power of 10)
+    are the same function: equal to rounding, not merely close."""
+    rng = np.random.default_rng(11)
+    n = 20000
+    envelope = np.repeat(rng.uniform(0.01, 1.0, size=n // 1000), 1000)
+    x = torch.tensor(envelope * rng.standard_normal((3, 2, n)), dtype=torch.float64)
+    values = [rng.uniform(lo, hi, 3) for lo, hi in [(-40, -5), (1.5, 10), (5, 250), (10, 250), (3, 12), (0, 6)]]
+    with torch.no_grad():
+        fused, _ = compress(x, CompressorParams(*[torch.tensor(v) for v in values]), SR, detector)
+    differentiable, _ = compress(x, CompressorParams(*[torch.tensor(v, requires_grad=True) for v in values]), SR,
+                                 detector)
+    assert (1.0 - fused / x).abs().max() > 0.1  # the compressors worked
+    assert torch.allclose(differentiable.detach(), fused, rtol=1e-12, atol=0)

@@ -153,20 +153,22 @@ def test_eq_response_of_full_layout_is_sum_of_bands():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("channels", [1, 2])
-def test_compiled_cascade_is_scipy_sosfilt_to_the_bit(dtype, channels):
+@pytest.mark.parametrize("batch", [3, 19])
+def test_compiled_cascade_is_scipy_sosfilt_to_the_bit(dtype, channels, batch):
     """The compiled recursion against scipy's sosfilt (the independent implementation), from a non-zero state:
-    the same samples in the input's dtype and the same final state, bit for bit."""
+    the same samples in the input's dtype and the same final state, bit for bit; 19 items fill more than one
+    group of lanes (16 channels), the last one partly."""
     import scipy.signal
 
     rng = np.random.default_rng(11)
-    eq = random_eq(rng, batch=3)
+    eq = random_eq(rng, batch=batch)
     sos = eq_sos(eq, SR)
-    x = rng.standard_normal((3, channels, 20000)).astype(dtype)
-    zi = torch.from_numpy(0.01 * rng.standard_normal((3, sos.shape[1], channels, 2)))
+    x = rng.standard_normal((batch, channels, 20000)).astype(dtype)
+    zi = torch.from_numpy(0.01 * rng.standard_normal((batch, sos.shape[1], channels, 2)))
     with torch.no_grad():
         y, zf = sosfilt(torch.from_numpy(x), sos, zi)
     assert y.dtype == torch.from_numpy(x).dtype
-    for b in range(3):
+    for b in range(batch):
         expected, z = scipy.signal.sosfilt(sos[b].numpy(), x[b].astype(np.float64), axis=-1, zi=zi[b].numpy())
         assert np.array_equal(y[b].numpy(), expected.astype(dtype))
         assert np.array_equal(zf[b].numpy(), z)

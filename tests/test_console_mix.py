@@ -110,19 +110,22 @@ def _strips_stage_by_stage(x, params, settings, law, state):
 
 @pytest.mark.parametrize("channels", [1, 2])
 @pytest.mark.parametrize("detector", ["rms", "peak"])
-def test_compiled_strips_equal_the_stages_bit_for_bit(channels, detector):
-    """The one-loop render path of channel_strips (float32, no gradients) gives the stage-by-stage samples and
-    states exactly, chunk after chunk, mono and stereo, with a different pan law per stem."""
+@pytest.mark.parametrize("n_stems", [4, 19])
+def test_compiled_strips_equal_the_stages_bit_for_bit(channels, detector, n_stems):
+    """The compiled render path of channel_strips (float32, no gradients) gives the stage-by-stage samples and
+    states exactly, chunk after chunk, mono and stereo, with a different pan law per stem; 19 stems fill more
+    than one group of EQ lanes (16 channels), mono and stereo, the last group partly."""
     from reaper_automix.console.mix import channel_strips
     from reaper_automix.console.params import DetectorSettings
     from reaper_automix.console.pan import PanLaw
 
-    stems = random_stems(4, 30000, seed=5)[:, :channels].contiguous()
+    stems = random_stems(n_stems, 30000, seed=5)[:, :channels].contiguous()
     gen = torch.Generator().manual_seed(6)
-    x = torch.rand(4, len(channel_param_names()), generator=gen, dtype=torch.float64)
+    x = torch.rand(n_stems, len(channel_param_names()), generator=gen, dtype=torch.float64)
     x[:, channel_param_names().index("comp.threshold_db")] = 0.6  # compressors that work on these levels
     params = ChannelParams.from_normalised(x)
-    laws = [PanLaw(), PanLaw(centre_db=-3.0), PanLaw(centre_db=-6.0, taper="linear"), PanLaw()]
+    laws = [[PanLaw(), PanLaw(centre_db=-3.0), PanLaw(centre_db=-6.0, taper="linear"), PanLaw()][k % 4]
+            for k in range(n_stems)]
     settings = DetectorSettings(detector)
     fused = staged = None
     with torch.no_grad():
@@ -130,7 +133,7 @@ def test_compiled_strips_equal_the_stages_bit_for_bit(channels, detector):
             part = stems[..., a:b].contiguous()
             y1, fused = channel_strips(part, params, SR, settings, laws, fused)
             y2, staged = _strips_stage_by_stage(part, params, settings, laws, staged)
-            assert y1.dtype == y2.dtype == torch.float32 and y1.shape == (4, 2, b - a)
+            assert y1.dtype == y2.dtype == torch.float32 and y1.shape == (n_stems, 2, b - a)
             assert torch.equal(y1, y2)
             assert torch.equal(fused.eq, staged.eq)
             assert torch.equal(fused.comp.power, staged.comp.power)

@@ -6,10 +6,11 @@ Two uses, one code path: a single pass from rest (``chunk_samples=None``) is dif
 (optimisation windows); a chunked pass carries every filter and compressor state across chunk boundaries and
 returns the same samples as one pass (rendering whole songs in bounded memory, under ``torch.no_grad()``).
 
-Without gradients, float32 stems run through the whole strip (EQ, compressor, fader, pan) in one compiled loop
-per stem (:func:`_strip_kernel`) instead of one pass over the signal per stage: the same arithmetic in the same
-order (the EQ's and the compressor's own compiled steps, the fader and pan gains computed by the same torch
-code), so the same samples, bit for bit (tested against the stage-by-stage composition).
+Without gradients, float32 stems run through the whole strip (EQ, compressor, fader, pan) in one compiled kernel
+(:func:`_strip_kernel`: the EQ of several stems' channels side by side, then each stem's compressor, fader and pan,
+block by block) instead of one pass over the signal per stage: the same arithmetic in the same order (the EQ's
+recursion as ``sosfilt`` computes it, the compressor's own compiled step, the fader and pan gains computed by the
+same torch code), so the same samples, bit for bit (tested against the stage-by-stage composition).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .compressor import (
     kernel_arguments,
 )
 from .eq import apply_eq, eq_sos
-from .iir import section_step
+from .iir import BLOCK, LANES, filter_lanes, lane_coefficients, store_lane_states
 from .pan import PanLaw, apply_pan, pan_gains
 from .params import ChannelParams, DetectorSettings, MasterParams
 
@@ -102,36 +103,58 @@ def _fused_strips(
 
 @numba.njit(parallel=True, cache=True)
 def _strip_kernel(x, sos, eq_state, peak, rms_alpha, threshold_db, ratio, knee_db, makeup_db, attack, release,
-                  p_state, g_state, fader, pans, out):
+                  p_state, g_state, fader, pans, out):  # pragma: no cover - compiled; tested through callers
     """Stems ``x`` float32 ``(stems, 1 or 2, samples)`` -> panned ``out`` float32 ``(stems, 2, samples)``, the
     states (EQ ``(stems, sections, channels, 2)``, compressor ``(stems,)``) carried in place. Each sample: the EQ
     cascade in float64 rounded to float32 (as ``apply_eq`` returns it), the compressor's step on that, its gain
-    applied in float64 and rounded, then the fader and the pan gain, each a float32 product (the torch order)."""
+    applied in float64 and rounded, then the fader and the pan gain, each a float32 product (the torch order).
+
+    Block by block, the channels of several stems are equalised side by side (:func:`~.iir.filter_lanes`: one
+    recursion alone waits on its own chain of operations, about 40 ns a sample), then each stem's compressor,
+    fader and pan run over the block. Groups of stems run on parallel threads."""
     stems, channels, n = x.shape
-    for b in numba.prange(stems):
-        coef = sos[b]
-        z = eq_state[b].copy()
-        m = p_state[b]
-        g = g_state[b]
-        quiet_power, half, slope, two_knee = curve_constants(threshold_db[b], ratio[b], knee_db[b])
-        last_g = np.nan
-        gain = 1.0
-        for t in range(n):
-            for c in range(channels):
-                cur = np.float64(x[b, c, t])
-                for s in range(coef.shape[0]):
-                    cur = section_step(coef, z, s, c, cur)
-                out[b, c, t] = cur  # float32: the EQ's output
-            p = detector_power(out, b, t, channels, peak)
-            m, g, last_g, gain = compressor_step(p, m, g, last_g, gain, rms_alpha, quiet_power, threshold_db[b],
-                                                 half, slope, two_knee, attack[b], release[b], makeup_db[b])
-            left = out[b, 0, t]
-            right = out[b, 1, t] if channels == 2 else left  # a mono stem plays on both sides
-            out[b, 0, t] = np.float32(left * gain) * fader[b] * pans[b, 0]
-            out[b, 1, t] = np.float32(right * gain) * fader[b] * pans[b, 1]
-        eq_state[b] = z
-        p_state[b] = m
-        g_state[b] = g
+    per_group = LANES // channels
+    for group in numba.prange(-(-stems // per_group)):
+        first = group * per_group
+        count = min(per_group, stems - first)
+        coef, z0, z1 = lane_coefficients(sos, eq_state, first, count, channels)
+        curves = np.empty((count, 4))
+        m = np.empty(count)
+        g = np.empty(count)
+        last_g = np.full(count, np.nan)
+        gain = np.ones(count)
+        for i in range(count):
+            b = first + i
+            curves[i] = curve_constants(threshold_db[b], ratio[b], knee_db[b])
+            m[i] = p_state[b]
+            g[i] = g_state[b]
+        buf = np.zeros((BLOCK, LANES))
+        for start in range(0, n, BLOCK):
+            rows = min(BLOCK, n - start)
+            for j in range(count * channels):
+                src = x[first + j // channels, j % channels, start:start + rows]
+                for r in range(rows):
+                    buf[r, j] = np.float64(src[r])
+            filter_lanes(buf, rows, coef, z0, z1)
+            for i in range(count):
+                b = first + i
+                quiet_power, half, slope, two_knee = curves[i, 0], curves[i, 1], curves[i, 2], curves[i, 3]
+                mi, gi, last, gain_i = m[i], g[i], last_g[i], gain[i]
+                fade, pan_left, pan_right = fader[b], pans[b, 0], pans[b, 1]
+                for r in range(rows):
+                    left = np.float32(buf[r, i * channels])  # float32: the EQ's output
+                    right = np.float32(buf[r, i * channels + 1]) if channels == 2 else left  # mono: both sides
+                    p = detector_power(left, right, channels, peak)
+                    mi, gi, last, gain_i = compressor_step(p, mi, gi, last, gain_i, rms_alpha, quiet_power,
+                                                           threshold_db[b], half, slope, two_knee, attack[b],
+                                                           release[b], makeup_db[b])
+                    out[b, 0, start + r] = np.float32(left * gain_i) * fade * pan_left
+                    out[b, 1, start + r] = np.float32(right * gain_i) * fade * pan_right
+                m[i], g[i], last_g[i], gain[i] = mi, gi, last, gain_i
+        store_lane_states(eq_state, z0, z1, first, count, channels)
+        for i in range(count):
+            p_state[first + i] = m[i]
+            g_state[first + i] = g[i]
 
 
 def master_bus(
