@@ -61,12 +61,19 @@ def _filter(x: Tensor, sos: Tensor, zi: Tensor | None) -> tuple[Tensor, Tensor]:
     else:
         zf = np.array(zi.detach().cpu().to(torch.float64).numpy(), dtype=np.float64, order="C")
     y = np.empty((batch, channels, n), dtype=x_np.dtype)
-    _cascade_kernel(x_np, sos_np, zf, y)
+    _cascade_kernel(x_np, sos_np, zf, y, items_per_group(batch, channels))
     return torch.from_numpy(y).to(x.device), torch.from_numpy(zf)
 
 
 LANES = 16  # recursions filtered side by side: a loop of constant length, which compiles to whole vectors
 BLOCK = 256  # samples of the lanes filtered at a time: the block (256 x 16 float64) stays in L1
+
+
+def items_per_group(batch: int, channels: int) -> int:
+    """Batch items per group of lanes (a group is one parallel task): as many as fill the lanes, but fewer when
+    that would leave numba's threads idle (a group costs the same however many of its lanes are used, and what
+    runs item by item after the filter, such as a strip's compressor, is then spread over the threads too)."""
+    return max(1, min(LANES // channels, -(-batch // numba.get_num_threads())))
 
 
 @numba.njit(inline="always")
@@ -116,12 +123,11 @@ def store_lane_states(zf, z0, z1, first, count, channels):  # pragma: no cover -
 
 
 @numba.njit(parallel=True, cache=True)
-def _cascade_kernel(x, sos, zf, y):  # pragma: no cover - compiled; tested through callers
+def _cascade_kernel(x, sos, zf, y, per_group):  # pragma: no cover - compiled; tested through callers
     """``y[b] = sosfilt(sos[b], x[b])`` along the last axis in float64, state ``zf`` ``(batch, sections, channels,
-    2)`` carried in and out (in place); the channels of several items as :func:`filter_lanes`' lanes, groups of
-    items on parallel threads."""
+    2)`` carried in and out (in place); the channels of ``per_group`` items (:func:`items_per_group`) as
+    :func:`filter_lanes`' lanes, groups on parallel threads."""
     batch, channels, n = x.shape
-    per_group = max(1, LANES // channels)
     for group in numba.prange(-(-batch // per_group)):
         first = group * per_group
         count = min(per_group, batch - first)

@@ -32,7 +32,7 @@ from .compressor import (
     kernel_arguments,
 )
 from .eq import apply_eq, eq_sos
-from .iir import BLOCK, LANES, filter_lanes, lane_coefficients, store_lane_states
+from .iir import BLOCK, LANES, filter_lanes, items_per_group, lane_coefficients, store_lane_states
 from .pan import PanLaw, apply_pan, pan_gains
 from .params import ChannelParams, DetectorSettings, MasterParams
 
@@ -94,7 +94,8 @@ def _fused_strips(
     left, right = pan_gains((law,) if isinstance(law, PanLaw) else tuple(law), params.pan.to(torch.float32))
     pans = np.ascontiguousarray(torch.stack([left, right], dim=1).numpy())
     out = np.empty((batch, 2, n), dtype=np.float32)
-    _strip_kernel(np.ascontiguousarray(x.detach().numpy()), sos, eq_state, *comp, fader, pans, out)
+    _strip_kernel(np.ascontiguousarray(x.detach().numpy()), sos, eq_state, *comp, fader, pans, out,
+                  items_per_group(batch, x.shape[1]))
     power_state, gain_state = comp[-2:]
     return torch.from_numpy(out), StripState(torch.from_numpy(eq_state),
                                              CompressorState(torch.from_numpy(power_state),
@@ -103,7 +104,7 @@ def _fused_strips(
 
 @numba.njit(parallel=True, cache=True)
 def _strip_kernel(x, sos, eq_state, peak, rms_alpha, threshold_db, ratio, knee_db, makeup_db, attack, release,
-                  p_state, g_state, fader, pans, out):  # pragma: no cover - compiled; tested through callers
+                  p_state, g_state, fader, pans, out, per_group):  # pragma: no cover - compiled; tested via callers
     """Stems ``x`` float32 ``(stems, 1 or 2, samples)`` -> panned ``out`` float32 ``(stems, 2, samples)``, the
     states (EQ ``(stems, sections, channels, 2)``, compressor ``(stems,)``) carried in place. Each sample: the EQ
     cascade in float64 rounded to float32 (as ``apply_eq`` returns it), the compressor's step on that, its gain
@@ -111,9 +112,9 @@ def _strip_kernel(x, sos, eq_state, peak, rms_alpha, threshold_db, ratio, knee_d
 
     Block by block, the channels of several stems are equalised side by side (:func:`~.iir.filter_lanes`: one
     recursion alone waits on its own chain of operations, about 40 ns a sample), then each stem's compressor,
-    fader and pan run over the block. Groups of stems run on parallel threads."""
+    fader and pan run over the block. Groups of ``per_group`` stems (:func:`~.iir.items_per_group`) run on
+    parallel threads."""
     stems, channels, n = x.shape
-    per_group = LANES // channels
     for group in numba.prange(-(-stems // per_group)):
         first = group * per_group
         count = min(per_group, stems - first)
