@@ -256,3 +256,38 @@ def test_crest_factor_of_one_signal_is_stem_measures_crest_to_the_bit():
         x = (rng.standard_normal((2, n)) * 0.3).astype(np.float32)
         x[:, : n // 3] = -0.0
         assert crest_db(x, SR) == stem_measures([x], SR)[2]
+
+
+def test_gain_reduction_reads_the_louder_channel_sample_by_sample():
+    """A second implementation of the per-sample reduction on a stem short enough to be one span: the louder
+    input channel found sample by sample (argmax, the left on a tie), its output over its input. Channels that
+    take turns at being louder, equal ones, and a silent left beside a loud right give the same mean and peak to
+    the bit."""
+    from reaper_automix.console.compressor import compress
+    from reaper_automix.console.eq import apply_eq
+    from reaper_automix.console.params import CompressorParams
+    from reaper_automix.matching.limits import _summarise
+
+    rng = np.random.default_rng(3)
+    n = 3 * SR
+    swing = 0.5 + 0.4 * np.sin(2 * np.pi * 1.5 * np.arange(n) / SR)  # left louder, then right, and so on
+    x = rng.standard_normal((2, n)) * 0.2 * np.stack([swing, 1.0 - swing])
+    x[:, SR:SR + SR // 4] = x[0, SR:SR + SR // 4]  # a stretch of equal channels: ties
+    x[0, 2 * SR:] = 0.0  # the left silent, the right loud: only the right channel can be read
+    x[1, 2 * SR:] *= 4.0
+    x = x.astype(np.float32)
+    eq = tuple(EqBand(b.kind, b.freq_hz, g, b.q) for b, g in zip(FLAT, (3.0, -2.0, 1.0, 0.0, 2.0, -1.0)))
+    c = comp(-30.0, 3.0, 6.0)
+    with torch.no_grad():
+        e, _ = apply_eq(torch.from_numpy(x[None].astype(np.float64)), EqParams.from_bands([eq]), SR)
+        y, _ = compress(e, CompressorParams.from_compressors([c]), SR)
+    e, y = e[0].numpy(), y[0].numpy()
+    louder = np.argmax(np.abs(e), axis=0)
+    num, den = np.abs(y[louder, np.arange(n)]), np.abs(e[louder, np.arange(n)])
+    audible = den > 1e-9
+    reduction = np.zeros(n)
+    reduction[audible] = -20.0 * np.log10(np.maximum(num[audible], 1e-20) / den[audible])
+    expected = _summarise(e, reduction, audible, SR)
+    measured = gain_reduction(x, eq, c, SR)
+    assert expected.peak_db > 3.0  # the compressor worked
+    assert measured == expected
