@@ -283,6 +283,8 @@ def test_one_pass_stem_measures_read_as_the_definitions_do():
     assert crest_db(stems[1], SR) == pytest.approx(song_features(stems[1], SR).crest_db, abs=1e-9)
     assert levels == [stem_level_db(s, SR) for s in stems]  # to the bit
     assert peaks == [float(np.max(np.abs(s))) for s in stems]
+    wide = [s.astype(np.float64) * (1.0 + 1e-9) for s in stems]  # float64 samples that float32 cannot hold
+    assert stem_measures(wide, SR)[1] == [float(np.max(np.abs(s))) for s in wide]
     short = [_noise(rng, 0.01)]  # shorter than one 50 ms block
     assert stem_measures(short, SR)[0] == [stem_level_db(short[0], SR)]
 

@@ -269,7 +269,7 @@ def stem_measures(stems: Sequence[np.ndarray], sample_rate: float, *,
                 if mix_out is not None:
                     mix_out[:, start:start + part.shape[1]] += as_float32
             if i == len(stems) - 1:
-                mix_peak = max(mix_peak, float(np.max(np.abs(total))))
+                mix_peak = max(mix_peak, float(total.max()), -float(total.min()))  # no |total| temporary
                 energy += float(np.einsum("ij,ij->", total, total))
     levels = [stem_level_db(stem, sample_rate) if not p else  # shorter than a block: _block_power's own case
               10.0 * math.log10(max(float(np.percentile(np.concatenate(p), 90)), _TINY))
@@ -287,9 +287,12 @@ def _stem_chunk(stem: np.ndarray, start: int, step: int, block: int):
         return None
     whole = (part.shape[1] // block) * block
     power = np.mean(np.square(part[:, :whole]).reshape(part.shape[0], -1, block), axis=(0, 2)) if whole else None
-    # float32 -> float64 -> float32 is exact, so a float32 stem's own samples are what the float64 ones round to.
+    # float32 -> float64 -> float32 is exact, so a float32 stem's own samples are what the float64 ones round to,
+    # and its largest |sample| is theirs: read from the narrower array, with no |part| temporary (a third of the
+    # cost of a chunk).
+    exact = raw if raw.dtype == np.float32 else part
     as_float32 = raw if raw.dtype == np.float32 else part.astype(np.float32)
-    return part, as_float32, float(np.max(np.abs(part))), power
+    return part, as_float32, max(float(exact.max()), -float(exact.min()), 0.0), power
 
 
 def _ahead(pool: ThreadPoolExecutor, fn, items: Sequence, depth: int):
@@ -319,7 +322,7 @@ def crest_db(x: np.ndarray, sample_rate: float) -> float:
     peak, energy = 0.0, 0.0
     for start in range(0, n, step):
         part = np.asarray(x[:, start:start + step], dtype=np.float64)
-        peak = max(peak, float(np.max(np.abs(part))))
+        peak = max(peak, float(part.max()), -float(part.min()))
         energy += float(np.einsum("ij,ij->", part, part))
     rms_db = 10.0 * math.log10(max(energy / (2 * max(n, 1)), _TINY))
     return 20.0 * math.log10(max(peak, _TINY)) - rms_db
