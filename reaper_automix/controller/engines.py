@@ -18,7 +18,8 @@ import numpy as np
 from ..matching import MatchOptions, MatchResult, match_reference
 from ..matching.features import average_features, load_reference, song_features
 from ..matching.limits import gain_reduction, stem_measures_and_sum
-from ..matching.search import whole_song_result
+from ..matching.render import render_console_mix
+from ..matching.search import check_finite, whole_song_result
 from .checkpoint import LoadedController
 from .predict import controller, for_pan_laws, learned_settings, predict_settings
 
@@ -46,23 +47,30 @@ def match_with_engine(
                                  pan_laws=pan_laws)
         return replace(result, engine=engine, checkpoint_sha256=prediction.checkpoint_sha256)
     audio = [load_reference(p, sample_rate) for p in references]
-    # The whole-song features of the references and of the stage-1 sum (single-threaded numpy FFTs) are computed
-    # on one thread beside the engine's own work, one after the other (never two features' buffers at once).
+    # The whole-song features of the references, of the stage-1 sum and then of the matched mix (single-threaded
+    # numpy FFTs) are computed on one thread beside the engine's own work, one after the other (never two
+    # features' buffers at once).
     with ThreadPoolExecutor(1) as beside:
         target = beside.submit(_average_song_features, audio, sample_rate)
         measures, before_mix = stem_measures_and_sum(stems, sample_rate)  # one read: the limits' measures, the sum
         before = beside.submit(song_features, before_mix, sample_rate)
         learned = learned_settings(stems, sample_rate, options=options, reference_audio=audio, checkpoint=loaded,
                                    pan_laws=pan_laws, measures=measures)
+        target = target.result()
+        del audio  # measured: the references are not held through the full-length render
+        check_finite(learned.settings, engine)
+        after_mix = render_console_mix(stems, learned.settings, sample_rate, pan_laws=pan_laws)
+        # The matched mix's features (numpy FFTs, one thread) beside the report's gain reductions, whose numpy
+        # arithmetic between the compiled compressor's runs leaves the other core idle.
+        after = beside.submit(song_features, after_mix, sample_rate)
         reductions = [gr if gr is not None else gain_reduction(stem, s.eq, s.compressor, sample_rate)  # the report's
                       for gr, stem, s in zip(learned.gain_reduction, stems, learned.settings)]
-        target, before = target.result(), before.result()
-    del audio  # measured: the references are not held through the full-length render
+        before, rendered = before.result(), (after_mix, after.result())
     b = learned.bounds
     return whole_song_result(
         stems, learned.settings, sample_rate,
         target=target, before_mix=before_mix,
-        before=before, pan_laws=pan_laws, excerpts_s=[],
+        before=before, pan_laws=pan_laws, rendered=rendered, excerpts_s=[],
         levels_db=list(b.levels_db), gain_reduction=reductions, pan_max=b.pan_max, pan_reason=b.pan_reason,
         gain_reduction_max_db=b.gain_reduction_max_db, gain_reduction_reason=b.gain_reduction_reason,
         engine=engine, checkpoint_sha256=learned.checkpoint_sha256,

@@ -383,6 +383,7 @@ def whole_song_result(
     before_mix: np.ndarray,
     before: MixFeatures,
     pan_laws: Sequence[PanLaw] | None = None,
+    rendered: tuple[np.ndarray, MixFeatures] | None = None,
     **found,
 ) -> MatchResult:
     """What ``settings`` do to the whole song, whichever engine found them: the stems rendered through the exact
@@ -391,23 +392,38 @@ def whole_song_result(
     ``before_mix``: the stems summed (:func:`~.limits.stem_measures_and_sum`), float32 ``(2, samples)``, whose
     features are ``before``; it is kept in the result beside the matched mix, so the A/B preview reads neither from the stems
     again. ``pan_laws``: the law of the bus each stem plays through (REAPER's default for all when None).
+    ``rendered``: ``(matched mix, its features)`` where the caller has already rendered ``settings`` with
+    :func:`~.render.render_console_mix` (after :func:`check_finite`) and measured it, to do other work meanwhile.
     ``found``: the rest of :class:`MatchResult` (what the engine found on the way).
 
     Raises:
         AutomixError: a setting is not a finite number (an engine's fault: refused before anything is rendered or
             written, never passed on to a project as ``nan``).
     """
-    for k, s in enumerate(settings):
-        values = (s.gain_db, s.pan, s.compressor.threshold_db, s.compressor.ratio, *(b.gain_db for b in s.eq))
-        if not all(math.isfinite(v) for v in values):
-            raise AutomixError(f"stage 2 ({found.get('engine', 'search')} engine) found a setting that is not a "
-                               f"number for bus {k + 1} of {len(settings)} ({s}); nothing was written. This is a "
-                               "bug: please report it with the project.")
-    after_mix = render_console_mix(stems, settings, sample_rate, pan_laws=pan_laws)
-    after = song_features(after_mix, sample_rate)
+    if rendered is None:
+        check_finite(settings, found.get("engine", "search"))
+        after_mix = render_console_mix(stems, settings, sample_rate, pan_laws=pan_laws)
+        after = song_features(after_mix, sample_rate)
+    else:
+        after_mix, after = rendered
     return MatchResult(
         stems=list(settings), reference=target, before=before, after=after,
         distances_before=distances(before, target), distances_after=distances(after, target),
         matched_mix=after_mix, before_mix=before_mix, **found,
     )
+
+
+def check_finite(settings: Sequence[Strip], engine: str) -> None:
+    """Refuse settings that are not all finite numbers, naming the bus and the ``engine`` that found them.
+
+    Raises:
+        AutomixError: a setting is ``nan`` or infinite (an engine's fault: refused before anything is rendered or
+            written, never passed on to a project as ``nan``).
+    """
+    for k, s in enumerate(settings):
+        values = (s.gain_db, s.pan, s.compressor.threshold_db, s.compressor.ratio, *(b.gain_db for b in s.eq))
+        if not all(math.isfinite(v) for v in values):
+            raise AutomixError(f"stage 2 ({engine} engine) found a setting that is not a number for bus {k + 1} of "
+                               f"{len(settings)} ({s}); nothing was written. This is a bug: please report it with "
+                               "the project.")
 
