@@ -137,3 +137,18 @@ def test_fused_path_is_the_torch_path_to_float64_rounding(detector):
                                  detector)
     assert (1.0 - fused / x).abs().max() > 0.1  # the compressors worked
     assert torch.allclose(differentiable.detach(), fused, rtol=1e-12, atol=0)
+
+
+def test_detector_and_gain_decay_through_silence_to_exactly_zero():
+    """A compressor working on a burst, then 10 s of digital silence: the detector's power and the gain end at
+    exactly 0 (set there once below 1e-200, not left on subnormals, many times slower), in both compiled paths
+    alike (the console's strip uses the same step)."""
+    x = torch.zeros(2, 2, 11 * SR, dtype=torch.float32)
+    x[..., :SR] = 0.5 * torch.randn(2, 2, SR, generator=torch.Generator().manual_seed(3))
+    params = comp_params(-30.0, 4.0, 5.0, 10.0, 6.0, 0.0)  # a 10 ms release: 1e-200 within 5 s
+    params = CompressorParams(*[getattr(params, f).expand(2).contiguous() for f in
+                                ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db", "makeup_db")])
+    with torch.no_grad():
+        y, state = compress(x, params, SR, DetectorSettings("rms", 5.0))
+    assert torch.count_nonzero(state.power) == 0 and torch.count_nonzero(state.gain_db) == 0
+    assert (1.0 - y[..., : SR // 2] / x[..., : SR // 2]).abs().max() > 0.3  # it compressed the burst

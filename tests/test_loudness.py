@@ -328,3 +328,29 @@ def test_scale_check_rejects_a_copy_off_anywhere():
         other = np.float32(0.5) * mono
         other[where] += 1e-3
         assert _copy_scales(np.stack([mono, other])) is None
+
+
+def test_silence_leaves_no_subnormal_state_and_no_trace_in_the_step_energies():
+    """A track that stops: 2 s of noise, then 8 s of digital silence, one lane. The kernel sets its filter states
+    to 0 once they fall below 1e-200 (instead of letting them settle on subnormals, many times slower); every
+    step energy is still the one scipy's sosfilt (which keeps the subnormals) gives, to float rounding, and the
+    silent ones are exactly 0 in both."""
+    import scipy.signal
+
+    from reaper_automix.analysis.cfb import band_filter_sos
+    from reaper_automix.analysis.loudness import _cascade_segment_sums, k_weighting_sos, segment_edges
+
+    sr = 11025  # steps of a non-integer number of samples: one lane per channel, the sequential pass
+    rng = np.random.default_rng(5)
+    x = np.zeros((1, 10 * sr), dtype=np.float32)
+    x[0, : 2 * sr] = rng.standard_normal(2 * sr) * 0.2
+    k_sos, band = k_weighting_sos(sr), band_filter_sos(sr, 300.0, 3000.0, 1)
+    edges = segment_edges(x.shape[-1], sr)
+    k_sums, band_sums = _cascade_segment_sums(x, k_sos, band, edges)
+    k_out = scipy.signal.sosfilt(k_sos, x[0].astype(np.float64))
+    band_out = scipy.signal.sosfilt(band, k_out)
+    assert abs(k_out[-1]) < 1e-200 and k_out[-1] != 0.0  # scipy's tail: tiny, never zero
+    for sums, out in ((k_sums[0], k_out), (band_sums[0], band_out)):
+        expected = np.array([np.sum(out[a:b] ** 2) for a, b in zip(edges[:-1], edges[1:])])
+        np.testing.assert_allclose(sums, expected, rtol=1e-9, atol=0)
+        assert sums[-20:].tolist() == [0.0] * 20  # and scipy's squares of its tail are exactly 0 too

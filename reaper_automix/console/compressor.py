@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 from torchcomp.core import compressor_core
 
+from ..subnormals import flushed
 from .iir import sosfilt
 from .params import CompressorParams, DetectorSettings
 
@@ -183,7 +184,7 @@ def compressor_step(p, m, g, last_g, gain, rms_alpha, quiet_power, threshold_db,
     The decibels go through the natural ``log`` and ``exp`` (scaled), where the torch path takes ``log10`` and a
     power of 10: the same function to float64 rounding (tested), at about half the cost per sample, which
     is most of a working compressor's time."""
-    m += rms_alpha * (p - m)
+    m = flushed(m + rms_alpha * (p - m))  # both decay through silence: kept out of subnormals (subnormals.py)
     target = 0.0
     if m > quiet_power:
         over = _DB_PER_LN_POWER * np.log(max(m, 0.0) + 1e-10) - threshold_db
@@ -191,7 +192,7 @@ def compressor_step(p, m, g, last_g, gain, rms_alpha, quiet_power, threshold_db,
             target = slope * over
         elif over > -half:
             target = slope * (over + half) ** 2 / two_knee
-    g += (attack if target < g else release) * (target - g)
+    g = flushed(g + (attack if target < g else release) * (target - g))
     if g != last_g:
         gain = np.exp((g + makeup_db) * _LN_AMPLITUDE_PER_DB)
         last_g = g

@@ -5,7 +5,8 @@ filter's response): the recursion *is* the filter REAPER runs (ReaEQ is a biquad
 length, and it processes a song in chunks with the filter state carried across, giving the same samples as one
 pass (frequency sampling is circular and would need the whole song in one FFT, or an approximate overlap-add
 with a truncated impulse response). The forward recursion is compiled (:func:`filter_lanes`, scipy ``sosfilt``'s
-transposed direct form II with its arithmetic in the same order, so the samples are scipy's to the bit: tested),
+transposed direct form II with its arithmetic in the same order, so the samples are scipy's to the bit: tested;
+states that decay below 1e-200 are set to 0, :mod:`~reaper_automix.subnormals`),
 the channels of several batch items filtered side by side as vector lanes, groups on parallel threads, reading the
 input's dtype directly (no float64 copy of a float32 stem); the backward pass uses scipy.
 
@@ -28,6 +29,11 @@ import numpy as np
 import scipy.signal
 import torch
 from torch import Tensor
+
+from ..subnormals import flush_states
+
+LANES = 16  # recursions filtered side by side: a loop of constant length, which compiles to whole vectors
+BLOCK = 256  # samples of the lanes filtered at a time: the block (256 x 16 float64) stays in L1
 
 
 def sosfilt(x: Tensor, sos: Tensor, zi: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -65,10 +71,6 @@ def _filter(x: Tensor, sos: Tensor, zi: Tensor | None) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(y).to(x.device), torch.from_numpy(zf)
 
 
-LANES = 16  # recursions filtered side by side: a loop of constant length, which compiles to whole vectors
-BLOCK = 256  # samples of the lanes filtered at a time: the block (256 x 16 float64) stays in L1
-
-
 def items_per_group(batch: int, channels: int) -> int:
     """Batch items per group of lanes (a group is one parallel task): as many as fill the lanes, but fewer when
     that would leave numba's threads idle (a group costs the same however many of its lanes are used, and what
@@ -101,7 +103,9 @@ def filter_lanes(buf, rows, coef, z0, z1):  # pragma: no cover - compiled; teste
     """Rows ``< rows`` of ``buf`` ``(BLOCK, LANES)`` float64 through each lane's sections in place, states
     carried in ``z0``/``z1``. Per lane, scipy ``_sosfilt``'s arithmetic in its order (transposed direct form II,
     float64), so each lane's samples are scipy's to the bit; the lanes are the innermost loop, so the
-    independent recursions run side by side instead of one waiting on its own chain of operations."""
+    independent recursions run side by side instead of one waiting on its own chain of operations. States
+    below :data:`~reaper_automix.subnormals.STATE_FLOOR` are set to 0 after the block (silence would otherwise
+    take them into subnormals, many times slower; no output changes, as that module says)."""
     for r in range(rows):
         for s in range(coef.shape[0]):
             for j in range(LANES):
@@ -110,6 +114,7 @@ def filter_lanes(buf, rows, coef, z0, z1):  # pragma: no cover - compiled; teste
                 z0[s, j] = coef[s, 1, j] * cur - coef[s, 4, j] * new + z1[s, j]
                 z1[s, j] = coef[s, 2, j] * cur - coef[s, 5, j] * new
                 buf[r, j] = new
+    flush_states(z0, z1)
 
 
 @numba.njit(inline="always")
