@@ -28,7 +28,7 @@ import numba
 import numpy as np
 
 from .analysis.cfb import TrackAnalysis, analyse_track
-from .analysis.loudness import channels_identical
+from .analysis.loudness import channels_identical, sample_peak
 from .analysis.pitch import PitchModel
 from .audio.io import StemFile
 from .audio.render import TrackRows, render_track_rows, render_tracks
@@ -223,7 +223,7 @@ class _Worker:
 
     def measure_stem(self, stem: np.ndarray) -> tuple[float, TrackAnalysis]:
         """``(peak dBFS, analysis)`` of a group stem (``(2, samples)``, or one row for two identical channels)."""
-        peak = max(float(np.max(stem)), -float(np.min(stem))) if stem.size else 0.0  # no |stem| temporary
+        peak = sample_peak(stem)
         return gain_to_db(peak), self.analyse(_two_channels(stem) if stem.shape[0] == 1 else stem)
 
     def combine_stem(

@@ -426,10 +426,14 @@ def loudness_and_band_loudness(
     )
 
 
-def sample_peak_dbfs(x: np.ndarray) -> float:
-    """Largest absolute sample value over all channels, in dBFS (``-inf`` for silence). Not true peak."""
+def sample_peak(x: np.ndarray) -> float:
+    """Largest absolute sample value over all channels, linear (0 for an empty array). Two reductions, no
+    ``|x|`` temporary: the same value as ``np.max(np.abs(x))``, at a fraction of its memory traffic."""
     x = np.asarray(x)
-    if x.size == 0:
-        return -math.inf
-    peak = max(float(np.max(x)), -float(np.min(x)))  # two reductions, no |x| temporary
+    return max(float(np.max(x)), -float(np.min(x))) if x.size else 0.0
+
+
+def sample_peak_dbfs(x: np.ndarray) -> float:
+    """:func:`sample_peak` in dBFS (``-inf`` for silence). Not true peak."""
+    peak = sample_peak(x)
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf

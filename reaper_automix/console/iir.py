@@ -99,6 +99,17 @@ def lane_coefficients(sos, zf, first, count, channels):  # pragma: no cover - co
 
 
 @numba.njit(inline="always")
+def load_lanes(buf, x, first, count, start, rows):  # pragma: no cover - compiled; tested through callers
+    """Samples ``start .. start + rows - 1`` of items ``first .. first + count - 1`` of ``x`` ``(batch, channels,
+    samples)`` into rows ``< rows`` of ``buf``'s lanes (:func:`lane_coefficients`' order), as float64."""
+    channels = x.shape[1]
+    for j in range(count * channels):
+        src = x[first + j // channels, j % channels, start:start + rows]
+        for r in range(rows):
+            buf[r, j] = np.float64(src[r])
+
+
+@numba.njit(inline="always")
 def filter_lanes(buf, rows, coef, z0, z1):  # pragma: no cover - compiled; tested through callers
     """Rows ``< rows`` of ``buf`` ``(BLOCK, LANES)`` float64 through each lane's sections in place, states
     carried in ``z0``/``z1``. Per lane, scipy ``_sosfilt``'s arithmetic in its order (transposed direct form II,
@@ -140,10 +151,7 @@ def _cascade_kernel(x, sos, zf, y, per_group):  # pragma: no cover - compiled; t
         buf = np.zeros((BLOCK, LANES))
         for start in range(0, n, BLOCK):
             rows = min(BLOCK, n - start)
-            for j in range(count * channels):
-                src = x[first + j // channels, j % channels, start:start + rows]
-                for r in range(rows):
-                    buf[r, j] = np.float64(src[r])
+            load_lanes(buf, x, first, count, start, rows)
             filter_lanes(buf, rows, coef, z0, z1)
             for j in range(count * channels):
                 dst = y[first + j // channels, j % channels, start:start + rows]

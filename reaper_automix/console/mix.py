@@ -32,7 +32,7 @@ from .compressor import (
     kernel_arguments,
 )
 from .eq import apply_eq, eq_sos
-from .iir import BLOCK, LANES, filter_lanes, items_per_group, lane_coefficients, store_lane_states
+from .iir import BLOCK, LANES, filter_lanes, items_per_group, lane_coefficients, load_lanes, store_lane_states
 from .pan import PanLaw, apply_pan, pan_gains
 from .params import ChannelParams, DetectorSettings, MasterParams
 
@@ -132,10 +132,7 @@ def _strip_kernel(x, sos, eq_state, peak, rms_alpha, threshold_db, ratio, knee_d
         buf = np.zeros((BLOCK, LANES))
         for start in range(0, n, BLOCK):
             rows = min(BLOCK, n - start)
-            for j in range(count * channels):
-                src = x[first + j // channels, j % channels, start:start + rows]
-                for r in range(rows):
-                    buf[r, j] = np.float64(src[r])
+            load_lanes(buf, x, first, count, start, rows)
             filter_lanes(buf, rows, coef, z0, z1)
             for i in range(count):
                 b = first + i

@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from ..analysis.loudness import sample_peak
 from ..console.compressor import compress, gain_computer_db
 from ..console.eq import apply_eq
 from ..console.pan import PanLaw
@@ -269,7 +270,7 @@ def stem_measures(stems: Sequence[np.ndarray], sample_rate: float, *,
                 if mix_out is not None:
                     mix_out[:, start:start + part.shape[1]] += as_float32
             if i == len(stems) - 1:
-                mix_peak = max(mix_peak, float(total.max()), -float(total.min()))  # no |total| temporary
+                mix_peak = max(mix_peak, sample_peak(total))
                 energy += float(np.einsum("ij,ij->", total, total))
     levels = [stem_level_db(stem, sample_rate) if not p else  # shorter than a block: _block_power's own case
               10.0 * math.log10(max(float(np.percentile(np.concatenate(p), 90)), _TINY))
@@ -288,11 +289,10 @@ def _stem_chunk(stem: np.ndarray, start: int, step: int, block: int):
     whole = (part.shape[1] // block) * block
     power = np.mean(np.square(part[:, :whole]).reshape(part.shape[0], -1, block), axis=(0, 2)) if whole else None
     # float32 -> float64 -> float32 is exact, so a float32 stem's own samples are what the float64 ones round to,
-    # and its largest |sample| is theirs: read from the narrower array, with no |part| temporary (a third of the
-    # cost of a chunk).
-    exact = raw if raw.dtype == np.float32 else part
-    as_float32 = raw if raw.dtype == np.float32 else part.astype(np.float32)
-    return part, as_float32, max(float(exact.max()), -float(exact.min()), 0.0), power
+    # and its largest |sample| is theirs: read from the narrower array (a third of the cost of a chunk).
+    if raw.dtype == np.float32:
+        return part, raw, sample_peak(raw), power
+    return part, part.astype(np.float32), sample_peak(part), power
 
 
 def _ahead(pool: ThreadPoolExecutor, fn, items: Sequence, depth: int):
@@ -322,7 +322,7 @@ def crest_db(x: np.ndarray, sample_rate: float) -> float:
     peak, energy = 0.0, 0.0
     for start in range(0, n, step):
         part = np.asarray(x[:, start:start + step], dtype=np.float64)
-        peak = max(peak, float(part.max()), -float(part.min()))
+        peak = max(peak, sample_peak(part))
         energy += float(np.einsum("ij,ij->", part, part))
     rms_db = 10.0 * math.log10(max(energy / (2 * max(n, 1)), _TINY))
     return 20.0 * math.log10(max(peak, _TINY)) - rms_db
